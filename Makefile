@@ -1,0 +1,108 @@
+# intent - the only build. Targets:
+#   make                      build/intent, build/libintent.a, build/intent_test
+#   make test                 build, then the whole suite (tests/run.sh)
+#   make SANITIZER=address test   the suite under AddressSanitizer + UBSan (build/address/)
+#   make SANITIZER=thread test    ThreadSanitizer (build/thread/)
+#   make check                test + SANITIZER=address test (what CI runs)
+#   make fuzz                 libFuzzer targets (clang) in build/fuzz/
+#   make bench                benchmarks in bench/ (see bench/README.md)
+# Variables: BUILD=dir, CC=..., NO_OMP=1 (serial kernels), OPT=-O3 ...
+
+CC ?= cc
+SANITIZER ?=
+ifeq ($(SANITIZER),)
+BUILD ?= build
+else
+BUILD ?= build/$(SANITIZER)
+endif
+
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+BLAS_DIR ?= /usr/lib/$(MULTIARCH)/openblas-openmp
+BLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
+
+OPT ?= -O2
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -Isrc -Itests -fPIC \
+    -I$(BLAS_INC) $(shell pkg-config --cflags libcurl libmicrohttpd jansson libutf8proc 2>/dev/null)
+LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas \
+    $(shell pkg-config --libs libcurl libmicrohttpd jansson libutf8proc 2>/dev/null) \
+    -lpthread -ldl -lm
+
+ifneq ($(NO_OMP),1)
+CFLAGS_BASE += -fopenmp
+LIBS += -fopenmp
+endif
+
+ifeq ($(SANITIZER),address)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZER),undefined)
+SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZER),thread)
+SANFLAGS := -fsanitize=thread
+else
+SANFLAGS :=
+endif
+ifneq ($(WERROR),)
+CFLAGS_BASE += -Werror
+endif
+
+CFLAGS := $(CFLAGS_BASE) $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(SANFLAGS) $(EXTRA_LDFLAGS)
+
+LIB_SRC := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := tests/test_main.c $(sort $(wildcard tests/unit/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+DEPS := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+.PHONY: all test check fuzz bench clean deps
+all: $(BUILD)/intent $(BUILD)/intent_test
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libintent.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/intent: $(CLI_OBJ) $(BUILD)/libintent.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libintent.a $(LIBS)
+
+$(BUILD)/intent_test: $(TEST_OBJ) $(BUILD)/libintent.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libintent.a $(LIBS)
+
+test: all
+	tests/run.sh $(BUILD)
+
+check:
+	$(MAKE) test
+	$(MAKE) SANITIZER=address test
+
+deps:
+	scripts/install-deps.sh
+
+# --- fuzzing (clang + libFuzzer) -------------------------------------------
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BUILD := build/fuzz
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD)/lib CC=clang NO_OMP=1 \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" $(FUZZ_BUILD)/lib/libintent.a
+	@for f in $(FUZZ_SRC); do \
+	    n=$$(basename $$f .c); \
+	    echo "clang $$f"; \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+	        $$f $(FUZZ_BUILD)/lib/libintent.a $(LIBS) -o $(FUZZ_BUILD)/$$n || exit 1; \
+	done
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(DEPS)

@@ -1,0 +1,180 @@
+/*
+ * bert.h - BertForSequenceClassification as Hugging Face defines it:
+ * embeddings + post-LN encoder + tanh pooler on [CLS] + linear classifier.
+ *
+ * Memory follows llm.c: all weights live in ONE float block, pointed into by
+ * named pointers (struct ic_bert_weights), and ONE table (struct ic_param)
+ * maps each Hugging Face state_dict name to an offset and shape in that
+ * block. Grads, AdamW m and v use blocks of the same layout, so the table
+ * indexes them too. Q, K and V of a layer are adjacent ((3H, H) rows), which
+ * is both three HF tensors and one packed QKV matrix.
+ *
+ * Read-only weights (struct ic_bert) are kept apart from per-call state
+ * (struct ic_bert_state): many threads may run forward on one ic_bert, each
+ * with its own state.
+ */
+#ifndef IC_BERT_H
+#define IC_BERT_H
+
+#include "intent/ic.h"
+#include "intent/tensors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum ic_act { IC_ACT_GELU, IC_ACT_GELU_NEW, IC_ACT_RELU };
+
+struct ic_bert_config {
+    int vocab_size;         /* V   30522 */
+    int hidden_size;        /* H   768 */
+    int num_layers;         /* L   12 */
+    int num_heads;          /* NH  12 */
+    int intermediate_size;  /* I   3072 */
+    int max_position;       /* P   512 */
+    int type_vocab_size;    /* TV  2 */
+    int num_labels;         /* N   2 */
+    int pad_token_id;       /* 0 */
+    enum ic_act act;        /* config.json hidden_act, "gelu" */
+    float layer_norm_eps;   /* 1e-12 */
+    float initializer_range;/* 0.02 */
+    float hidden_dropout;   /* hidden_dropout_prob 0.1 */
+    float attention_dropout;/* attention_probs_dropout_prob 0.1 */
+    float classifier_dropout; /* < 0: null in config.json, use hidden_dropout */
+};
+
+/* Hugging Face BertConfig defaults (bert-base shape, num_labels 2). */
+void ic_bert_config_default(struct ic_bert_config *c);
+/* Checks that the shape is usable (positive dims, H % NH == 0, sane caps). */
+int ic_bert_config_check(const struct ic_bert_config *c, struct ic_err *err) IC_WUR;
+/* Parses activation names: "gelu", "gelu_new", "relu". */
+int ic_act_parse(const char *name, enum ic_act *out);
+const char *ic_act_name(enum ic_act a);
+
+/* Named pointers into one parameter-layout block (weights, grads, m or v). */
+struct ic_bert_weights {
+    float *word_emb;    /* (V, H) */
+    float *pos_emb;     /* (P, H) */
+    float *type_emb;    /* (TV, H) */
+    float *emb_ln_w;    /* (H) */
+    float *emb_ln_b;    /* (H) */
+    float *qkv_w;       /* (L, 3H, H)  rows: query, key, value */
+    float *qkv_b;       /* (L, 3H) */
+    float *attn_out_w;  /* (L, H, H) */
+    float *attn_out_b;  /* (L, H) */
+    float *attn_ln_w;   /* (L, H) */
+    float *attn_ln_b;   /* (L, H) */
+    float *ffn_up_w;    /* (L, I, H) */
+    float *ffn_up_b;    /* (L, I) */
+    float *ffn_down_w;  /* (L, H, I) */
+    float *ffn_down_b;  /* (L, H) */
+    float *ffn_ln_w;    /* (L, H) */
+    float *ffn_ln_b;    /* (L, H) */
+    float *pooler_w;    /* (H, H) */
+    float *pooler_b;    /* (H) */
+    float *cls_w;       /* (N, H) */
+    float *cls_b;       /* (N) */
+};
+
+/* One row of the parameter table: a Hugging Face state_dict entry. */
+#define IC_PARAM_NAME_MAX 80
+struct ic_param {
+    char name[IC_PARAM_NAME_MAX]; /* "bert.encoder.layer.0.attention.self.query.weight" */
+    int ndim;                     /* 1 or 2 */
+    int64_t shape[2];
+    size_t offset;                /* in floats, into any parameter-layout block */
+    size_t numel;
+    int no_decay;                 /* 1 for biases and LayerNorm weights (HF Trainer) */
+    int is_head;                  /* 1 for classifier.* */
+};
+
+struct ic_bert {
+    struct ic_bert_config cfg;
+    float *params;              /* one 64-byte aligned block of num_params floats */
+    size_t num_params;
+    struct ic_bert_weights w;   /* points into params */
+    struct ic_param *table;     /* n_table entries, HF state_dict order */
+    size_t n_table;
+};
+
+/* Number of floats a parameter-layout block needs for cfg. */
+size_t ic_bert_num_params(const struct ic_bert_config *cfg);
+/* Points w's fields into block (num_params floats) for cfg. */
+void ic_bert_point(struct ic_bert_weights *w, float *block, const struct ic_bert_config *cfg);
+
+/* Allocates a zeroed model of shape cfg (after ic_bert_config_check). */
+int ic_bert_init(struct ic_bert *m, const struct ic_bert_config *cfg, struct ic_err *err) IC_WUR;
+/* Hugging Face _init_weights: Linear/Embedding N(0, initializer_range), biases
+ * 0, padding row 0, LayerNorm (1, 0). */
+void ic_bert_init_weights(struct ic_bert *m, struct ic_rng *rng);
+/* Re-initialises only the classifier head (N(0, range), bias 0). */
+void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng);
+/* Replaces the head with one for num_labels labels (new, initialised). */
+void ic_bert_resize_head(struct ic_bert *m, int num_labels, struct ic_rng *rng);
+const struct ic_param *ic_bert_find_param(const struct ic_bert *m, const char *name);
+void ic_bert_free(struct ic_bert *m);
+
+/* Copies weights from a tensor list (a loaded checkpoint) into m by table name.
+ * Call ic_bert_init_weights first: a tolerated missing tensor (pooler, head)
+ * keeps that initialisation.
+ * Accepts legacy names (LayerNorm.gamma/beta), keys with or without the
+ * "bert." prefix, and ignores position_ids buffers and pretraining heads
+ * (cls.*). Missing encoder weights are an error naming the tensor; a missing
+ * classifier head sets *head_missing = 1 (the caller initialises one); a
+ * classifier of another label count sets *head_mismatch = 1 and is skipped.
+ * Shape mismatches are errors naming the tensor, source and both shapes. */
+int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const char *source,
+                         int *head_missing, int *head_mismatch, struct ic_err *err) IC_WUR;
+/* Fills ts with borrowed pointers to every table entry of block (params or
+ * grads), HF names, F32. The list borrows: free it with ic_tensors_free. */
+void ic_bert_export_tensors(const struct ic_bert *m, const float *block, struct ic_tensors *ts);
+
+/* --------------------------------------------------------------------------
+ * Forward / backward. */
+
+struct ic_batch {
+    int B, T;                 /* batch size, padded sequence length */
+    const int32_t *ids;       /* (B, T) */
+    const int32_t *type_ids;  /* (B, T) or NULL for all zeros */
+    const int32_t *mask;      /* (B, T) 1 real, 0 padding */
+    const int32_t *labels;    /* (B) or NULL */
+};
+
+/* Per-call state: activations for up to max_batch x max_seq, and, when
+ * with_grads, the parameter gradients (parameter layout) and activation
+ * gradients. The internals are the model's business; callers use logits,
+ * probs, loss and grads. */
+struct ic_bert_state {
+    int max_batch, max_seq, with_grads;
+    struct ic_bert_config cfg;
+    float *logits;      /* (B, N) after forward */
+    float *probs;       /* (B, N) softmax of logits after forward */
+    float loss;         /* mean cross-entropy when labels were given */
+    float *grads;       /* parameter layout, num_params floats (with_grads) */
+    struct ic_bert_weights g; /* named pointers into grads */
+    void *impl;         /* activations and scratch, owned */
+};
+
+int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg, int max_batch,
+                       int max_seq, int with_grads, struct ic_err *err) IC_WUR;
+void ic_bert_state_free(struct ic_bert_state *s);
+
+/* Runs the model on b (B <= max_batch, T <= max_seq). dropout_rng NULL means
+ * evaluation mode (no dropout); otherwise dropout as configured, drawing from
+ * dropout_rng. Fills s->logits and s->probs; with labels also s->loss.
+ * No allocation. */
+int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b,
+                    struct ic_rng *dropout_rng) IC_WUR;
+/* Back-propagates the mean cross-entropy of the last forward (which must have
+ * had labels) and ACCUMULATES into s->grads. No allocation. */
+int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b) IC_WUR;
+void ic_bert_zero_grad(struct ic_bert_state *s);
+
+/* Sets the number of threads the kernels use (0 = all cores). */
+void ic_set_threads(int n);
+int ic_get_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,131 @@
+/*
+ * track.h - run tracking in MLflow: parameters, metrics, tags, artifacts and
+ * system metrics (CPU, RAM, disk, network, NVIDIA GPUs), logged so that
+ * MLflow's UI and MlflowClient see what its own Python client would log.
+ *
+ * Two back ends, chosen from the tracking URI as MLflow does:
+ *   http://... or https://...   the MLflow REST API (libcurl)
+ *   a path or file:///path      MLflow's FileStore layout written directly
+ *   unset                       MLFLOW_TRACKING_URI, else "./mlruns"
+ *
+ * Tracking never fails training. Every logging call only queues; a sender
+ * thread does the I/O with short timeouts and bounded, backed-off retries.
+ * When the server is down, slow or answers 5xx/429, the data stays queued
+ * and is sent later; ONE warning is logged. A 4xx for a bad request is
+ * logged once and that request is dropped (not retried).
+ *
+ * Every function accepts t == NULL (tracking disabled) and does nothing.
+ * Every function is thread-safe (the system-metrics sampler logs from its
+ * own thread). Example:
+ *
+ *     struct ic_tracker_opts o;
+ *     ic_tracker_default_opts(&o);
+ *     o.run_name = "bert-intents";
+ *     struct ic_tracker *t = NULL;
+ *     if (ic_tracker_start(&t, &o, &err) != IC_OK) ... bad options ...
+ *     ic_tracker_log_param(t, "learning_rate", "5e-05");
+ *     for (...) { ic_tracker_log_metric(t, "loss", loss, step);
+ *                 ic_tracker_log_system_metrics(t, step); }
+ *     ic_tracker_log_artifact(t, "out/model.safetensors", "model");
+ *     ic_tracker_end(t, IC_RUN_FINISHED);
+ *
+ * See docs/tracking.md for the environment variables and the metric names.
+ */
+#ifndef IC_TRACK_H
+#define IC_TRACK_H
+
+#include <stdint.h>
+
+#include "intent/ic.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ic_tracker; /* opaque */
+
+struct ic_tracker_opts {
+    int enabled;                      /* 0 = --no-tracking: ic_tracker_start gives t = NULL */
+    const char *tracking_uri;         /* NULL: MLFLOW_TRACKING_URI env, else "./mlruns" */
+    const char *experiment_name;      /* NULL: MLFLOW_EXPERIMENT_NAME env, else "Default" */
+    const char *experiment_id;        /* NULL: MLFLOW_EXPERIMENT_ID env (wins over the name) */
+    const char *run_name;             /* NULL: generated ("<adjective>-<noun>-<n>") */
+    double system_metrics_interval_s; /* 10, as MLflow; <= 0 disables the background sampler */
+    const char *source_name;          /* mlflow.source.name tag, e.g. "intent train" */
+    /* Network behaviour (REST only). Defaults keep training unblocked: */
+    double http_timeout_s;            /* per request, default 5 */
+    int max_retries;                  /* per request on 5xx/429/network errors, default 5 */
+    double backoff_s;                 /* first retry delay, doubled each time, default 0.5 */
+    double backoff_max_s;             /* cap on one delay (Retry-After too), default 30 */
+    double end_timeout_s;             /* how long ic_tracker_end waits to drain, default 10 */
+};
+
+/* Fills o with the defaults above (enabled = 1, everything else NULL/0
+ * except the numbers documented). */
+void ic_tracker_default_opts(struct ic_tracker_opts *o);
+
+/* Starts a run and returns it in *out (caller ends it with ic_tracker_end).
+ * With o->enabled == 0 sets *out = NULL and returns IC_OK.
+ * Never fails training: if the server is unreachable it logs ONE warning,
+ * keeps everything queued and retries from the sender thread; the tracker is
+ * returned in a degraded state. Returns IC_ERR_INVAL (message in err) only
+ * for invalid options: an unsupported URI scheme (sqlite:, databricks, ...),
+ * an empty URI, an experiment id that is not a number. For a file store,
+ * IC_ERR_IO when the store cannot be created. Ends with *out = NULL on error. */
+int ic_tracker_start(struct ic_tracker **out, const struct ic_tracker_opts *o,
+                     struct ic_err *err);
+
+/* Queue a param / metric / tag. The key must match MLflow's rules
+ * ([/\w.\- ]*, at most 250 chars, no "..", no leading "/"); a bad key is
+ * dropped with a warning (once per key). Param values over 6000 chars and tag
+ * values over 5000 chars are truncated with a warning. Re-logging a param
+ * with the same value is a no-op; a different value is dropped with a
+ * warning (MLflow refuses to change params). Metric timestamps are taken now
+ * (ms since the epoch); NaN and +-Inf are allowed. Strings are copied. */
+void ic_tracker_log_param(struct ic_tracker *t, const char *key, const char *value);
+void ic_tracker_log_metric(struct ic_tracker *t, const char *key, double value, int64_t step);
+void ic_tracker_set_tag(struct ic_tracker *t, const char *key, const char *value);
+
+/* Samples CPU/RAM/disk/network/GPU now and queues the values as
+ * system/<name> metrics (MLflow's names, see docs/tracking.md). MLflow's
+ * monitor numbers its own publishes 0, 1, 2...; `step` here is the caller's
+ * step (the training loop's global step). The background sampler uses its own
+ * counter 0, 1, 2... Pass step < 0 to use (and advance) that counter too. */
+void ic_tracker_log_system_metrics(struct ic_tracker *t, int64_t step);
+
+/* Waits (at most o->end_timeout_s) until everything queued so far has been
+ * sent or given up on. Never blocks longer than that. */
+void ic_tracker_flush(struct ic_tracker *t);
+
+/* Queues an upload of a file, or of a directory tree, as an artifact under
+ * artifact_dir ("" for the root, or e.g. "model"). The file is read when it
+ * is sent, so do not delete it before ic_tracker_flush/end. REST: PUT to
+ * /api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<dir>/<name>
+ * when the run's artifact_uri is mlflow-artifacts:/..., a copy when it is a
+ * file: URI (FileStore or a server with a local artifact root). */
+void ic_tracker_log_artifact(struct ic_tracker *t, const char *local_path,
+                             const char *artifact_dir);
+
+enum ic_run_status { IC_RUN_FINISHED, IC_RUN_FAILED, IC_RUN_KILLED };
+
+/* Flushes (bounded by end_timeout_s), marks the run FINISHED/FAILED/KILLED
+ * with its end time, stops the sampler and sender threads and frees t.
+ * Safe to call from the thread that started the run only (not from a signal
+ * handler: set a flag there and call this from the loop). */
+void ic_tracker_end(struct ic_tracker *t, enum ic_run_status status);
+
+/* The run id (32 lowercase hex chars), or "" while a REST run has not been
+ * created yet (server down), or NULL when t is NULL. Valid until end. */
+const char *ic_tracker_run_id(const struct ic_tracker *t);
+
+/* The experiment id, the same way ("" until known). */
+const char *ic_tracker_experiment_id(const struct ic_tracker *t);
+
+/* 1 when every request so far succeeded (or was queued without a failure
+ * yet), 0 once any request failed for good or is waiting on a retry. */
+int ic_tracker_healthy(const struct ic_tracker *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

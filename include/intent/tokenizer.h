@@ -1,0 +1,198 @@
+/*
+ * tokenizer.h - Hugging Face's BERT WordPiece tokenizer (the Rust
+ * `tokenizers` behaviour that AutoTokenizer runs), vocabulary loading and
+ * saving, encoding for the model, and a WordPiece vocabulary trainer.
+ *
+ * Pipeline for one text (docs/tokenizer.md has the details and the known
+ * differences from the Python tokenizer):
+ *   1. special tokens ([PAD] [UNK] [CLS] [SEP] [MASK], case-sensitive,
+ *      leftmost-longest) are matched on the raw text and kept as they are;
+ *   2. every other piece is normalised: control/format characters removed,
+ *      whitespace mapped to ' ', spaces put around CJK ideographs, accents
+ *      stripped (NFD, drop Mn) and lower-cased per character (uncased);
+ *   3. split on whitespace and punctuation (ASCII punctuation or Unicode P*);
+ *   4. WordPiece greedy longest match with "##" continuations; a word over
+ *      max_input_chars_per_word characters or with any unmatched part is
+ *      one [UNK].
+ * Encoding gives [CLS] pieces [SEP], truncated from the end to a maximum
+ * length.
+ *
+ * Thread-safety: a loaded tokenizer is read-only; any number of threads may
+ * encode with it at once, each with its own struct ic_tok_work.
+ */
+#ifndef IC_TOKENIZER_H
+#define IC_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "intent/ic.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest word, in characters after normalisation, that WordPiece tries to
+ * split (Hugging Face's max_input_chars_per_word default). */
+#define IC_TOK_MAX_WORD_CHARS 100
+/* Largest vocabulary accepted from a file (ids must fit the model anyway). */
+#define IC_TOK_MAX_VOCAB (1 << 22)
+
+struct ic_tokenizer_opts {
+    int lowercase;                /* 1: lower-case (uncased models) */
+    int strip_accents;            /* 1 / 0, or -1 = follow lowercase */
+    int handle_chinese_chars;     /* 1: spaces around CJK ideographs */
+    int clean_text;               /* 1: drop control chars, map whitespace */
+    int max_input_chars_per_word; /* 100 */
+    long long model_max_length;   /* 0 = unknown (no cap) */
+};
+
+/* bert-base-uncased behaviour: lowercase 1, strip_accents -1,
+ * handle_chinese_chars 1, clean_text 1, max_input_chars_per_word 100,
+ * model_max_length 0. */
+void ic_tokenizer_default_opts(struct ic_tokenizer_opts *o);
+
+/* One vocabulary hash-table slot (internal layout; do not touch). */
+struct ic_tok_slot {
+    uint32_t hash;   /* 0 = empty */
+    int32_t id;
+    uint32_t off;    /* key = tokens[id] + off ("##" skipped for cont) */
+    uint16_t len;    /* key length in bytes */
+    uint16_t cont;   /* 1: continuation entry ("##x" looked up as "x") */
+};
+
+/* A loaded tokenizer. Caller-owned struct: zero it (or let a load function
+ * fill it), free with ic_tokenizer_free. Fields are read-only to callers. */
+struct ic_tokenizer {
+    char **tokens;        /* [n_tokens] id -> NUL-terminated token; NULL for a
+                             duplicate line whose id lost its token */
+    size_t n_tokens;      /* vocabulary size (ids 0..n_tokens-1) */
+    char *pool;           /* storage for the token strings */
+    struct ic_tok_slot *slots; /* open-addressing table */
+    size_t n_slots;       /* power of two */
+    size_t max_token_len; /* longest key in bytes (bounds the match loop) */
+    int32_t pad_id, unk_id, cls_id, sep_id, mask_id; /* -1 if absent */
+    /* Special tokens matched literally in the raw text (sorted longest
+     * first); ids of the tokens; owned. */
+    char **specials;
+    int32_t *special_ids;
+    size_t n_specials;
+    struct ic_tokenizer_opts opts;
+};
+
+/* Per-caller scratch memory for encoding (normalised text, words, ids).
+ * Initialise with ic_tok_work_init, release with ic_tok_work_free. It grows
+ * to the largest text seen and is reused: encoding allocates nothing in
+ * steady state. One per thread. */
+struct ic_tok_work {
+    uint32_t *cps;    size_t cps_cap;   /* code points of one chunk */
+    uint32_t *norm;   size_t norm_cap;  /* normalised code points */
+    char *word;       size_t word_cap;  /* one word as UTF-8 */
+    uint32_t *wofs;   size_t wofs_cap;  /* byte offset of each char in word */
+    int32_t *ids;     size_t ids_cap;   /* pieces of the current text */
+    size_t n_ids;
+};
+void ic_tok_work_init(struct ic_tok_work *w);
+void ic_tok_work_free(struct ic_tok_work *w);
+
+/* Loads a vocab.txt (one token per line, id = line index, trailing "\n" and
+ * "\r" removed). o = NULL means ic_tokenizer_default_opts. Needs [UNK],
+ * [CLS] and [SEP] in the vocabulary ([PAD], [MASK] optional: id -1).
+ * On failure *t is left zeroed. Errors: IC_ERR_IO, IC_ERR_FORMAT (names the
+ * file and line), IC_ERR_RANGE (too many tokens or a token over 65535
+ * bytes). */
+int ic_tokenizer_load_vocab(struct ic_tokenizer *t, const char *vocab_path,
+                            const struct ic_tokenizer_opts *o, struct ic_err *err) IC_WUR;
+/* Same from vocab.txt content in memory (copied; text need not be
+ * NUL-terminated). */
+int ic_tokenizer_load_vocab_mem(struct ic_tokenizer *t, const char *text, size_t len,
+                                const struct ic_tokenizer_opts *o,
+                                struct ic_err *err) IC_WUR;
+/* Loads a checkpoint directory: tokenizer.json if present (WordPiece model,
+ * BertNormalizer options, added special tokens), else vocab.txt.
+ * tokenizer_config.json (optional) supplies do_lower_case, strip_accents,
+ * tokenize_chinese_chars and model_max_length (values >= 1e18 mean
+ * "unknown"); tokenizer.json's normalizer wins where both exist. */
+int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err *err) IC_WUR;
+/* Writes dir/vocab.txt, dir/tokenizer_config.json (tokenizer_class
+ * BertTokenizer, do_lower_case, strip_accents, tokenize_chinese_chars,
+ * model_max_length, special tokens) and dir/special_tokens_map.json, each
+ * atomically. dir is created if missing. transformers' AutoTokenizer loads
+ * the result. */
+int ic_tokenizer_save_dir(const struct ic_tokenizer *t, const char *dir,
+                          struct ic_err *err) IC_WUR;
+/* vocab.txt content (one token per line) into b. */
+int ic_tokenizer_vocab_text(const struct ic_tokenizer *t, struct ic_buf *b) IC_WUR;
+
+size_t ic_tokenizer_vocab_size(const struct ic_tokenizer *t);
+/* Token string for id, or NULL if id is out of range. Borrowed. */
+const char *ic_tokenizer_token(const struct ic_tokenizer *t, int32_t id);
+/* Id of an exact token string, -1 if absent. */
+int32_t ic_tokenizer_id(const struct ic_tokenizer *t, const char *token, size_t len);
+
+/* Upper bound on the ids one text of len bytes can give with no length
+ * limit: len + 2 (every piece consumes at least one byte). */
+#define IC_TOK_MAX_IDS(len) ((size_t)(len) + 2)
+
+/* Encodes one UTF-8 text as [CLS] pieces [SEP], dropping pieces from the end
+ * so that the total is <= max_len (max_len >= 2; 0 = no limit, but capped at
+ * opts.model_max_length when that is known). Writes *n ids to ids, which has
+ * room for max_len entries (for max_len 0: the cap, or IC_TOK_MAX_IDS(len)).
+ * Invalid UTF-8 -> IC_ERR_FORMAT (the message gives the byte offset);
+ * max_len 1 or negative -> IC_ERR_INVAL. Thread-safe on a shared tokenizer
+ * with one w per thread; w also keeps the untruncated pieces (w->ids,
+ * w->n_ids) until the next call. */
+int ic_tokenizer_encode(const struct ic_tokenizer *t, struct ic_tok_work *w, const char *text,
+                        size_t len, int max_len, int32_t *ids, int *n,
+                        struct ic_err *err) IC_WUR;
+/* Only the WordPiece pieces of text (no [CLS]/[SEP], no truncation), left in
+ * w->ids[0..w->n_ids). Same errors as ic_tokenizer_encode. Token strings come
+ * from ic_tokenizer_token. */
+int ic_tokenizer_pieces(const struct ic_tokenizer *t, struct ic_tok_work *w, const char *text,
+                        size_t len, struct ic_err *err) IC_WUR;
+
+/* ---------------------------------------------------------------------------
+ * Batches for the model: rows of exactly seq_len ids, padded on the right
+ * with [PAD] (attention_mask 0, token_type_ids 0), as Hugging Face's
+ * padding="max_length" (IC_TOK_PAD_MAX_LENGTH: seq_len = max_len) or
+ * padding="longest" (IC_TOK_PAD_LONGEST: seq_len = longest row). */
+enum ic_tok_padding { IC_TOK_PAD_LONGEST, IC_TOK_PAD_MAX_LENGTH };
+struct ic_tok_batch {
+    int n;                    /* rows */
+    int seq_len;              /* columns */
+    int32_t *ids;             /* [n, seq_len] */
+    int32_t *attention_mask;  /* [n, seq_len] 1 = real token */
+    int32_t *token_type_ids;  /* [n, seq_len] all 0 (single sequences) */
+    int *lengths;             /* [n] real tokens per row */
+};
+/* Encodes n texts (lens[i] bytes each; lens NULL = NUL-terminated). max_len
+ * as in ic_tokenizer_encode (required > 0 for IC_TOK_PAD_MAX_LENGTH, else
+ * the model_max_length cap applies). Needs a [PAD] token. Fills *b (freed
+ * first, so a batch struct can be reused); on error *b is empty and the
+ * message names the text index. */
+int ic_tokenizer_encode_batch(const struct ic_tokenizer *t, struct ic_tok_work *w,
+                              const char *const *texts, const size_t *lens, int n, int max_len,
+                              enum ic_tok_padding padding, struct ic_tok_batch *b,
+                              struct ic_err *err) IC_WUR;
+void ic_tok_batch_free(struct ic_tok_batch *b); /* safe on a zeroed struct */
+
+void ic_tokenizer_free(struct ic_tokenizer *t); /* safe on a zeroed struct */
+
+/* ---------------------------------------------------------------------------
+ * WordPiece vocabulary trainer. Builds a vocabulary of at most vocab_size
+ * tokens from texts with the same normalisation and pre-tokenisation as the
+ * tokenizer (o; NULL = defaults): [PAD] [UNK] [CLS] [SEP] [MASK] first, then
+ * every character seen (word-initial and "##" forms), then merges of the
+ * most frequent adjacent pair (score freq(ab) / (freq(a) freq(b)), ties by
+ * the smaller byte string) until vocab_size. Deterministic: the same texts
+ * give the same vocabulary. *out is a ready tokenizer with options o.
+ * Errors: IC_ERR_INVAL (vocab_size < 5), IC_ERR_FORMAT (invalid UTF-8:
+ * names the text index). */
+int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
+                   const struct ic_tokenizer_opts *o, struct ic_tokenizer *out,
+                   struct ic_err *err) IC_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,575 @@
+/*
+ * ops.c - forward and backward kernels of the BERT classifier (see ops.h for
+ * the conventions and docs/model.md for the backward math).
+ * Matrix products: OpenBLAS sgemm/sgemv. Element-wise work: OpenMP over
+ * rows, serial when the tensor is small (thread start-up would dominate).
+ * Nothing here allocates; nothing here keeps state between calls.
+ */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "nn/ops.h"
+
+/* Element count below which a kernel stays on the calling thread. */
+#define PAR_MIN 32768
+
+int ic__threads_now(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static int team_size(int nthr)
+{
+    int n = ic__threads_now();
+    return n < nthr ? n : nthr;
+}
+
+/* --- dropout ------------------------------------------------------------- */
+
+static inline uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline int keep_bit(uint64_t key, uint32_t thr, size_t idx)
+{
+    uint64_t z = mix64(key + (uint64_t)idx * 0x9E3779B97F4A7C15ull);
+    return (uint32_t)(z >> 32) >= thr;
+}
+
+static inline uint64_t drop_key(const struct ic__dropout *d)
+{
+    return mix64(d->seed ^ ((uint64_t)d->stream * 0xD1B54A32D192ED03ull + 0x2545F4914F6CDD1Dull));
+}
+
+static inline uint32_t drop_thr(const struct ic__dropout *d)
+{
+    double t = (double)d->p * 4294967296.0;
+    return t >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)t;
+}
+
+static inline int drop_on(const struct ic__dropout *d)
+{
+    return d && d->p > 0.0f;
+}
+
+int ic__dropout_keep(const struct ic__dropout *d, size_t idx)
+{
+    if (!drop_on(d))
+        return 1;
+    return keep_bit(drop_key(d), drop_thr(d), idx);
+}
+
+void dropout_forward(float *out, const float *inp, size_t n, const struct ic__dropout *d)
+{
+    if (!drop_on(d)) {
+        if (out != inp)
+            memmove(out, inp, n * sizeof(float));
+        return;
+    }
+    uint64_t key = drop_key(d);
+    uint32_t thr = drop_thr(d);
+    float scale = 1.0f / (1.0f - d->p);
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        out[i] = keep_bit(key, thr, i) ? inp[i] * scale : 0.0f;
+}
+
+void dropout_backward(float *dinp, const float *dout, size_t n, const struct ic__dropout *d)
+{
+    dropout_forward(dinp, dout, n, d); /* the same mask and scale */
+}
+
+/* --- embeddings ---------------------------------------------------------- */
+
+void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
+                       const float *word, const float *pos, const float *type, size_t B,
+                       size_t T, size_t C)
+{
+#pragma omp parallel for schedule(static) if (B * T * C > PAR_MIN)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        const float *w = word + (size_t)ids[bt] * C;
+        const float *ty = type + (size_t)(type_ids ? type_ids[bt] : 0) * C;
+        const float *p = pos + (bt % T) * C;
+        float *o = out + bt * C;
+        for (size_t i = 0; i < C; i++)
+            o[i] = (w[i] + ty[i]) + p[i];
+    }
+}
+
+void embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
+                        const int32_t *ids, const int32_t *type_ids, size_t B, size_t T, size_t C)
+{
+    /* Rows may repeat (same token twice), so split the work by columns. */
+    size_t nblk = (C + 15) / 16;
+#pragma omp parallel for schedule(static) if (B * T * C > PAR_MIN)
+    for (size_t blk = 0; blk < nblk; blk++) {
+        size_t c0 = blk * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (size_t bt = 0; bt < B * T; bt++) {
+            const float *d = dout + bt * C;
+            float *w = dword ? dword + (size_t)ids[bt] * C : NULL;
+            float *p = dpos ? dpos + (bt % T) * C : NULL;
+            float *ty = dtype ? dtype + (size_t)(type_ids ? type_ids[bt] : 0) * C : NULL;
+            for (size_t i = c0; i < c1; i++) {
+                if (w)
+                    w[i] += d[i];
+                if (p)
+                    p[i] += d[i];
+                if (ty)
+                    ty[i] += d[i];
+            }
+        }
+    }
+}
+
+/* --- layernorm ----------------------------------------------------------- */
+
+static inline void ln_row(float *o, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, size_t C, float eps)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < C; i++)
+        m += x[i];
+    m /= (float)C;
+    float v = 0.0f;
+    for (size_t i = 0; i < C; i++) {
+        float d = x[i] - m;
+        v += d * d;
+    }
+    v /= (float)C;
+    float s = 1.0f / sqrtf(v + eps);
+    for (size_t i = 0; i < C; i++)
+        o[i] = (x[i] - m) * s * w[i] + b[i];
+    *mean = m;
+    *rstd = s;
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, size_t M, size_t C, float eps)
+{
+#pragma omp parallel for schedule(static) if (M * C > PAR_MIN)
+    for (size_t r = 0; r < M; r++)
+        ln_row(out + r * C, mean + r, rstd + r, inp + r * C, w, b, C, eps);
+}
+
+void residual_layernorm_forward(float *out, float *r, float *mean, float *rstd, const float *y,
+                                const float *x, const float *w, const float *b, size_t M,
+                                size_t C, float eps, const struct ic__dropout *drop)
+{
+    int on = drop_on(drop);
+    uint64_t key = on ? drop_key(drop) : 0;
+    uint32_t thr = on ? drop_thr(drop) : 0;
+    float scale = on ? 1.0f / (1.0f - drop->p) : 1.0f;
+#pragma omp parallel for schedule(static) if (M * C > PAR_MIN)
+    for (size_t row = 0; row < M; row++) {
+        float *rr = r + row * C;
+        const float *yy = y + row * C, *xx = x + row * C;
+        if (on) {
+            for (size_t i = 0; i < C; i++)
+                rr[i] = (keep_bit(key, thr, row * C + i) ? yy[i] * scale : 0.0f) + xx[i];
+        } else {
+            for (size_t i = 0; i < C; i++)
+                rr[i] = yy[i] + xx[i];
+        }
+        ln_row(out + row * C, mean + row, rstd + row, rr, w, b, C, eps);
+    }
+}
+
+/* One row of the LayerNorm backward: writes dx (or adds), adds to dw/db. */
+static inline void ln_back_row(float *dx, float *dw, float *db, const float *dy, const float *x,
+                               float mean, float rstd, const float *w, size_t C, int accumulate)
+{
+    float s1 = 0.0f, s2 = 0.0f; /* mean(dxhat), mean(dxhat * xhat) */
+    for (size_t i = 0; i < C; i++) {
+        float xh = (x[i] - mean) * rstd;
+        float g = dy[i] * w[i];
+        s1 += g;
+        s2 += g * xh;
+        dw[i] += dy[i] * xh;
+        db[i] += dy[i];
+    }
+    s1 /= (float)C;
+    s2 /= (float)C;
+    for (size_t i = 0; i < C; i++) {
+        float xh = (x[i] - mean) * rstd;
+        float v = (dy[i] * w[i] - s1 - xh * s2) * rstd;
+        dx[i] = accumulate ? dx[i] + v : v;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *mean, const float *rstd, const float *w, size_t M, size_t C,
+                        int accumulate, float *scratch, int nthr)
+{
+    int nt = (M * C > PAR_MIN) ? team_size(nthr) : 1;
+    memset(scratch, 0, (size_t)nt * 2 * C * sizeof(float));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = nt > 1 ? thread_id() : 0;
+        float *pw = scratch + (size_t)id * 2 * C, *pb = pw + C;
+#pragma omp for schedule(static)
+        for (size_t r = 0; r < M; r++)
+            ln_back_row(dinp + r * C, pw, pb, dout + r * C, inp + r * C, mean[r], rstd[r], w, C,
+                        accumulate);
+    }
+    for (int t = 0; t < nt; t++) {
+        const float *pw = scratch + (size_t)t * 2 * C, *pb = pw + C;
+        for (size_t i = 0; i < C; i++) {
+            dw[i] += pw[i];
+            db[i] += pb[i];
+        }
+    }
+}
+
+void residual_layernorm_backward(float *dy, float *dx, float *dw, float *db, const float *dout,
+                                 const float *r, const float *mean, const float *rstd,
+                                 const float *w, size_t M, size_t C,
+                                 const struct ic__dropout *drop, float *scratch, int nthr)
+{
+    int nt = (M * C > PAR_MIN) ? team_size(nthr) : 1;
+    int on = drop_on(drop);
+    uint64_t key = on ? drop_key(drop) : 0;
+    uint32_t thr = on ? drop_thr(drop) : 0;
+    float scale = on ? 1.0f / (1.0f - drop->p) : 1.0f;
+    memset(scratch, 0, (size_t)nt * 2 * C * sizeof(float));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = nt > 1 ? thread_id() : 0;
+        float *pw = scratch + (size_t)id * 2 * C, *pb = pw + C;
+#pragma omp for schedule(static)
+        for (size_t row = 0; row < M; row++) {
+            float *dxr = dx + row * C;
+            ln_back_row(dxr, pw, pb, dout + row * C, r + row * C, mean[row], rstd[row], w, C, 0);
+            if (!dy)
+                continue;
+            float *dyr = dy + row * C;
+            if (on) {
+                for (size_t i = 0; i < C; i++)
+                    dyr[i] = keep_bit(key, thr, row * C + i) ? dxr[i] * scale : 0.0f;
+            } else {
+                memcpy(dyr, dxr, C * sizeof(float));
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        const float *pw = scratch + (size_t)t * 2 * C, *pb = pw + C;
+        for (size_t i = 0; i < C; i++) {
+            dw[i] += pw[i];
+            db[i] += pb[i];
+        }
+    }
+}
+
+/* --- linear layers ------------------------------------------------------- */
+
+void matmul_forward(float *out, const float *inp, const float *W, const float *bias, size_t M,
+                    size_t N, size_t K)
+{
+    float beta = 0.0f;
+    if (bias) {
+#pragma omp parallel for schedule(static) if (M * N > PAR_MIN)
+        for (size_t r = 0; r < M; r++)
+            memcpy(out + r * N, bias, N * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, inp,
+                (int)K, W, (int)K, beta, out, (int)N);
+}
+
+void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout, const float *inp,
+                     const float *W, size_t M, size_t N, size_t K, int accumulate,
+                     const float *ones)
+{
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, (int)N, 1.0f, dout,
+                    (int)N, W, (int)K, accumulate ? 1.0f : 0.0f, dinp, (int)K);
+    if (dW)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f, dout,
+                    (int)N, inp, (int)K, 1.0f, dW, (int)K);
+    if (dbias)
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)M, (int)N, 1.0f, dout, (int)N, ones, 1, 1.0f,
+                    dbias, 1);
+}
+
+/* --- activations --------------------------------------------------------- */
+
+#define SQRT_2_OVER_PI 0.7978845608028654f
+#define INV_SQRT_2 0.7071067811865476f
+#define INV_SQRT_2PI 0.3989422804014327f
+
+float ic__act(float x, enum ic_act act)
+{
+    switch (act) {
+    case IC_ACT_GELU_NEW: {
+        float t = tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x));
+        return 0.5f * x * (1.0f + t);
+    }
+    case IC_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    default:
+        return 0.5f * x * (1.0f + erff(x * INV_SQRT_2));
+    }
+}
+
+float ic__act_grad(float x, enum ic_act act)
+{
+    switch (act) {
+    case IC_ACT_GELU_NEW: {
+        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+        float t = tanhf(u);
+        float du = SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
+    case IC_ACT_RELU:
+        return x > 0.0f ? 1.0f : 0.0f;
+    default:
+        return 0.5f * (1.0f + erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+    }
+}
+
+void bias_act_forward(float *out, float *pre, const float *bias, size_t M, size_t N,
+                      enum ic_act act)
+{
+#pragma omp parallel for schedule(static) if (M * N > PAR_MIN / 4)
+    for (size_t r = 0; r < M; r++) {
+        float *p = pre + r * N, *o = out + r * N;
+        if (bias)
+            for (size_t i = 0; i < N; i++)
+                p[i] += bias[i];
+        switch (act) {
+        case IC_ACT_RELU:
+            for (size_t i = 0; i < N; i++)
+                o[i] = p[i] > 0.0f ? p[i] : 0.0f;
+            break;
+        case IC_ACT_GELU_NEW:
+            for (size_t i = 0; i < N; i++)
+                o[i] = ic__act(p[i], IC_ACT_GELU_NEW);
+            break;
+        default:
+            for (size_t i = 0; i < N; i++)
+                o[i] = 0.5f * p[i] * (1.0f + erff(p[i] * INV_SQRT_2));
+            break;
+        }
+    }
+}
+
+void act_backward(float *dpre, const float *dout, const float *pre, size_t n, enum ic_act act)
+{
+#pragma omp parallel for schedule(static) if (n > PAR_MIN / 4)
+    for (size_t i = 0; i < n; i++)
+        dpre[i] = dout[i] * ic__act_grad(pre[i], act);
+}
+
+void tanh_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = tanhf(inp[i]);
+}
+
+void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+}
+
+/* --- attention ----------------------------------------------------------- */
+
+/* Keys to visit for example row m (T entries): returns klen and sets *all_masked. */
+static size_t key_len(const int32_t *m, size_t T, int *all_masked)
+{
+    size_t k = T;
+    while (k > 0 && m[k - 1] == 0)
+        k--;
+    *all_masked = k == 0;
+    return k == 0 ? T : k;
+}
+
+void attention_forward(float *ctx, float *att, const float *qkv, const int32_t *mask, size_t B,
+                       size_t T, size_t C, size_t NH, const struct ic__dropout *drop,
+                       float *scratch, int nthr)
+{
+    size_t D = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)D);
+    int on = drop_on(drop);
+    uint64_t key = on ? drop_key(drop) : 0;
+    uint32_t thr = on ? drop_thr(drop) : 0;
+    float dscale = on ? 1.0f / (1.0f - drop->p) : 1.0f;
+    int nt = team_size(nthr);
+    if (B * NH < 2 || B * T * T * NH * D < PAR_MIN)
+        nt = 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+    for (size_t bh = 0; bh < B * NH; bh++) {
+        size_t b = bh / NH, h = bh % NH;
+        const int32_t *mb = mask + b * T;
+        int all_masked;
+        size_t kl = key_len(mb, T, &all_masked);
+        const float *q = qkv + b * T * C3 + h * D, *k = q + C, *v = q + 2 * C;
+        float *P = att + bh * T * T;
+        if (all_masked) {
+            for (size_t i = 0; i < T * T; i++)
+                P[i] = 1.0f / (float)T;
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)kl, (int)D, scale,
+                        q, (int)C3, k, (int)C3, 0.0f, P, (int)T);
+            for (size_t i = 0; i < T; i++) {
+                float *row = P + i * T;
+                float mx = -FLT_MAX;
+                for (size_t j = 0; j < kl; j++)
+                    if (mb[j] && row[j] > mx)
+                        mx = row[j];
+                float sum = 0.0f;
+                for (size_t j = 0; j < kl; j++) {
+                    float e = mb[j] ? expf(row[j] - mx) : 0.0f;
+                    row[j] = e;
+                    sum += e;
+                }
+                float inv = 1.0f / sum;
+                for (size_t j = 0; j < kl; j++)
+                    row[j] *= inv;
+            }
+        }
+        const float *Pd = P;
+        if (on) {
+            float *S = scratch + (size_t)(nt > 1 ? thread_id() : 0) * 2 * T * T;
+            for (size_t i = 0; i < T; i++)
+                for (size_t j = 0; j < kl; j++) {
+                    size_t idx = (bh * T + i) * T + j;
+                    S[i * T + j] = keep_bit(key, thr, idx) ? P[i * T + j] * dscale : 0.0f;
+                }
+            Pd = S;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)kl, 1.0f, Pd,
+                    (int)T, v, (int)C3, 0.0f, ctx + b * T * C + h * D, (int)C);
+    }
+}
+
+void attention_backward(float *dqkv, const float *dctx, const float *att, const float *qkv,
+                        const int32_t *mask, size_t B, size_t T, size_t C, size_t NH,
+                        const struct ic__dropout *drop, float *scratch, int nthr)
+{
+    size_t D = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)D);
+    int on = drop_on(drop);
+    uint64_t key = on ? drop_key(drop) : 0;
+    uint32_t thr = on ? drop_thr(drop) : 0;
+    float dscale = on ? 1.0f / (1.0f - drop->p) : 1.0f;
+    int nt = team_size(nthr);
+    if (B * NH < 2 || B * T * T * NH * D < PAR_MIN)
+        nt = 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+    for (size_t bh = 0; bh < B * NH; bh++) {
+        size_t b = bh / NH, h = bh % NH;
+        int all_masked;
+        size_t kl = key_len(mask + b * T, T, &all_masked);
+        const float *q = qkv + b * T * C3 + h * D, *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + b * T * C3 + h * D, *dk = dq + C, *dv = dq + 2 * C;
+        const float *dc = dctx + b * T * C + h * D;
+        const float *P = att + bh * T * T;
+        float *dP = scratch + (size_t)(nt > 1 ? thread_id() : 0) * 2 * T * T;
+        float *Pd = dP + T * T;
+        /* dPd = dctx @ V^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)kl, (int)D, 1.0f, dc,
+                    (int)C, v, (int)C3, 0.0f, dP, (int)T);
+        const float *Pv = P;
+        if (on) {
+            for (size_t i = 0; i < T; i++)
+                for (size_t j = 0; j < kl; j++) {
+                    size_t idx = (bh * T + i) * T + j;
+                    int kp = keep_bit(key, thr, idx);
+                    Pd[i * T + j] = kp ? P[i * T + j] * dscale : 0.0f;
+                    dP[i * T + j] = kp ? dP[i * T + j] * dscale : 0.0f;
+                }
+            Pv = Pd;
+        }
+        /* dV = Pd^T @ dctx */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kl, (int)D, (int)T, 1.0f, Pv,
+                    (int)T, dc, (int)C, 0.0f, dv, (int)C3);
+        /* softmax backward: dS = P * (dP - sum_j P dP) */
+        for (size_t i = 0; i < T; i++) {
+            const float *pr = P + i * T;
+            float *dr = dP + i * T;
+            float dot = 0.0f;
+            for (size_t j = 0; j < kl; j++)
+                dot += pr[j] * dr[j];
+            for (size_t j = 0; j < kl; j++)
+                dr[j] = pr[j] * (dr[j] - dot);
+        }
+        /* dQ = scale dS @ K ; dK = scale dS^T @ Q */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)kl, scale, dP,
+                    (int)T, k, (int)C3, 0.0f, dq, (int)C3);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kl, (int)D, (int)T, scale, dP,
+                    (int)T, q, (int)C3, 0.0f, dk, (int)C3);
+        for (size_t j = kl; j < T; j++) {
+            memset(dk + j * C3, 0, D * sizeof(float));
+            memset(dv + j * C3, 0, D * sizeof(float));
+        }
+    }
+}
+
+/* --- loss ---------------------------------------------------------------- */
+
+float softmax_ce_forward(float *probs, const float *logits, const int32_t *labels, size_t B,
+                         size_t N, int *count)
+{
+    double total = 0.0;
+    int n = 0;
+    for (size_t b = 0; b < B; b++) {
+        const float *l = logits + b * N;
+        float *p = probs + b * N;
+        float mx = l[0];
+        for (size_t i = 1; i < N; i++)
+            mx = l[i] > mx ? l[i] : mx;
+        double sum = 0.0;
+        for (size_t i = 0; i < N; i++) {
+            p[i] = expf(l[i] - mx);
+            sum += p[i];
+        }
+        for (size_t i = 0; i < N; i++)
+            p[i] = (float)(p[i] / sum);
+        if (labels && labels[b] >= 0) {
+            /* log-sum-exp form: loss = log(sum) + mx - l[y] */
+            total += log(sum) + (double)mx - (double)l[labels[b]];
+            n++;
+        }
+    }
+    if (count)
+        *count = n;
+    return n > 0 ? (float)(total / n) : 0.0f;
+}
+
+void softmax_ce_backward(float *dlogits, const float *probs, const int32_t *labels, size_t B,
+                         size_t N, int count)
+{
+    float inv = count > 0 ? 1.0f / (float)count : 0.0f;
+    for (size_t b = 0; b < B; b++) {
+        float *d = dlogits + b * N;
+        const float *p = probs + b * N;
+        if (!labels || labels[b] < 0) {
+            memset(d, 0, N * sizeof(float));
+            continue;
+        }
+        for (size_t i = 0; i < N; i++)
+            d[i] = (p[i] - ((int32_t)i == labels[b] ? 1.0f : 0.0f)) * inv;
+    }
+}

@@ -34,9 +34,13 @@ struct ic_hub_opts {
                               $HF_TOKEN_PATH or $HF_HOME/token (~/.cache/huggingface/token) */
     int offline;           /* -1: from $HF_HUB_OFFLINE / $TRANSFORMERS_OFFLINE; 0 no; 1 yes */
     double timeout_s;      /* <= 0: $HF_HUB_ETAG_TIMEOUT / $HF_HUB_DOWNLOAD_TIMEOUT, else 10 */
+    int refresh;           /* 0: a complete cached snapshot is used without any request;
+                              1: ask the Hub for the revision's current commit first (as
+                              `intent download` does), falling back to the cache when the
+                              Hub cannot be reached */
 };
 
-/* Fills o with the defaults above (all NULL, offline = -1, timeout_s = 0). */
+/* Fills o with the defaults above (all NULL, offline = -1, timeout_s = 0, refresh = 0). */
 void ic_hub_default_opts(struct ic_hub_opts *o);
 
 /* Resolves a model reference to a local directory holding config.json,
@@ -44,9 +48,11 @@ void ic_hub_default_opts(struct ic_hub_opts *o);
  * the repository has (vocab.txt, tokenizer.json, tokenizer_config.json,
  * special_tokens_map.json):
  *   - an existing local directory -> itself;
- *   - else "org/name" (or "name") in the cache, refs/<rev> -> snapshots/<commit>/,
- *     when the snapshot has config.json and weights -> that snapshot directory
- *     (works offline: a model downloaded by Python's huggingface_hub is found);
+ *   - else "org/name" (or "name") in the cache, refs/<rev> -> snapshots/<commit>/
+ *     (or snapshots/<rev>/ for a 40-hex commit), when the snapshot has
+ *     config.json and weights -> that snapshot directory, with no request
+ *     unless o->refresh (works offline: a model downloaded by Python's
+ *     huggingface_hub is found);
  *   - else a download from the Hub into the cache in the same layout,
  *     atomically and resumably -> the snapshot directory.
  * o may be NULL (defaults). Returns IC_OK, IC_ERR_NOTFOUND when the model

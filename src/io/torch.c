@@ -1,0 +1,330 @@
+/*
+ * torch.c - PyTorch checkpoints written by torch.save (zip format, torch
+ * >= 1.6): <folder>/data.pkl (the pickled object), <folder>/data/<key> (raw
+ * little-endian storage bytes), <folder>/version, <folder>/byteorder.
+ *
+ * Reading: the zip directory is validated (zip.c), data.pkl runs through the
+ * restricted pickle VM (pickle.c) whose persistent ids resolve to storage
+ * records here (missing record or a record shorter than numel * element
+ * size is an error), tensors become contiguous copies. Tensor memory in
+ * total is capped at max(16 x file size, 64 MiB) so that overlapping
+ * strides cannot ask for absurd memory. Big-endian archives are refused.
+ * Writing: ic__pickle_dump + one stored, 64-byte aligned record per tensor.
+ * The pre-1.6 legacy format (concatenated pickles) is not read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/io.h"
+
+struct tload {
+    struct ic__zip z;
+    char folder[256];
+    struct ic_py_arena *a;
+    struct ic_py **cache; /* per zip entry: loaded storage */
+};
+
+static int persid(void *ud, const struct ic_py *pid, struct ic_py **out, struct ic_err *err)
+{
+    struct tload *L = ud;
+    const struct ic_py *ty = pid->items[1], *key = pid->items[2], *numel = pid->items[4];
+    if (ty->type != IC_PY_OTHER || ty->i != IC__TAG_STORAGE_TYPE || key->type != IC_PY_STR ||
+        numel->type != IC_PY_INT || numel->i < 0)
+        return ic_errf(err, IC_ERR_FORMAT, "bad storage reference");
+    char rec[600];
+    snprintf(rec, sizeof rec, "%s/data/%s", L->folder, key->s);
+    const struct ic__zip_entry *e = ic__zip_find(&L->z, rec);
+    if (!e)
+        return ic_errf(err, IC_ERR_FORMAT, "missing data record %s", rec);
+    size_t es = ic_dtype_size(ty->t.dtype);
+    if ((uint64_t)numel->i > e->size / es)
+        return ic_errf(err, IC_ERR_FORMAT,
+                       "data record %s holds %llu bytes, the storage needs %lld elements of %zu bytes",
+                       rec, (unsigned long long)e->size, (long long)numel->i, es);
+    size_t idx = (size_t)(e - L->z.e);
+    struct ic_py *c = L->cache[idx];
+    if (c && c->t.dtype == ty->t.dtype && c->t.shape[0] == numel->i) {
+        *out = c;
+        return IC_OK;
+    }
+    const uint8_t *bytes;
+    uint8_t *owned;
+    int rc = ic__zip_get(&L->z, e, &bytes, &owned, err);
+    if (rc)
+        return rc;
+    struct ic_py *o = ic__py_new(L->a, IC_PY_OTHER);
+    o->i = IC__TAG_STORAGE;
+    o->t.dtype = ty->t.dtype;
+    o->t.ndim = 1;
+    o->t.shape[0] = numel->i;
+    o->t.data = (void *)bytes;
+    o->t.nbytes = (size_t)numel->i * es;
+    o->t.owned = owned != NULL;
+    if (!c)
+        L->cache[idx] = o;
+    *out = o;
+    return IC_OK;
+}
+
+static int cmp_entry_name(const void *a, const void *b)
+{
+    return strcmp(((const struct ic__zip_entry *)a)->name, ((const struct ic__zip_entry *)b)->name);
+}
+
+int ic_torch_load_obj_mem(const void *data, size_t len, const char *name,
+                          struct ic_py_arena *arena, struct ic_py **root, struct ic_err *err)
+{
+    struct tload L;
+    memset(&L, 0, sizeof L);
+    L.a = arena;
+    *root = NULL;
+    if (!name)
+        name = "<memory>";
+    const uint8_t *p = data;
+    if (len >= 2 && p[0] == 0x80 && !(len >= 4 && ic__rd32(p) == 0x04034b50u))
+        return ic_errf(err, IC_ERR_UNSUPPORTED,
+                       "%s: legacy (pre-1.6) PyTorch format is not supported; re-save it with "
+                       "torch >= 1.6 or as safetensors",
+                       name);
+    int rc = ic__zip_open(&L.z, data, len, name, err);
+    if (rc)
+        return rc;
+    if (L.z.n == 0) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: empty zip archive", name);
+        goto out;
+    }
+    /* The folder is the first entry's top-level directory. */
+    const char *slash = strchr(L.z.e[0].name, '/');
+    size_t fl = slash ? (size_t)(slash - L.z.e[0].name) : 0;
+    if (!slash || fl == 0 || fl >= sizeof L.folder) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: not a PyTorch archive (no top-level folder)", name);
+        goto out;
+    }
+    memcpy(L.folder, L.z.e[0].name, fl);
+    L.folder[fl] = 0;
+    qsort(L.z.e, L.z.n, sizeof *L.z.e, cmp_entry_name);
+    L.z.sorted = 1;
+    for (size_t i = 1; i < L.z.n; i++) {
+        if (strcmp(L.z.e[i - 1].name, L.z.e[i].name) == 0) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: duplicate zip entry %s", name, L.z.e[i].name);
+            goto out;
+        }
+    }
+    L.cache = ic_xcalloc(L.z.n, sizeof *L.cache);
+    char rec[600];
+    snprintf(rec, sizeof rec, "%s/byteorder", L.folder);
+    const struct ic__zip_entry *e = ic__zip_find(&L.z, rec);
+    if (e) {
+        const uint8_t *b;
+        uint8_t *owned;
+        if ((rc = ic__zip_get(&L.z, e, &b, &owned, err)))
+            goto out;
+        int little = e->size == 6 && memcmp(b, "little", 6) == 0;
+        ic_free(owned);
+        if (!little) {
+            rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: %s: only little-endian archives are supported",
+                         name, rec);
+            goto out;
+        }
+    }
+    snprintf(rec, sizeof rec, "%s/data.pkl", L.folder);
+    e = ic__zip_find(&L.z, rec);
+    if (!e) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: missing record %s", name, rec);
+        goto out;
+    }
+    const uint8_t *pk;
+    uint8_t *pk_owned;
+    if ((rc = ic__zip_get(&L.z, e, &pk, &pk_owned, err)))
+        goto out;
+    size_t budget = len * 16 > ((size_t)64 << 20) ? len * 16 : ((size_t)64 << 20);
+    char *pname = ic_xasprintf("%s: %s", name, rec);
+    rc = ic__unpickle(pk, (size_t)e->size, pname, arena, persid, &L, budget, root, err);
+    ic_free(pname);
+    ic_free(pk_owned);
+out:
+    /* Storages that borrow the mapping must not outlive it: tensors are
+     * copies, so drop the storage pointers now. */
+    for (size_t i = 0; i < arena->n; i++) {
+        struct ic_py *o = arena->objs[i];
+        if (o->type == IC_PY_OTHER && o->i == IC__TAG_STORAGE && !o->t.owned)
+            o->t.data = NULL;
+    }
+    ic_free(L.cache);
+    ic__zip_close(&L.z);
+    if (rc)
+        *root = NULL;
+    return rc;
+}
+
+int ic_torch_load_obj(const char *path, struct ic_py_arena *arena, struct ic_py **root,
+                      struct ic_err *err)
+{
+    struct ic__map m;
+    int rc = ic__map_file(path, IC_CKPT_MAX_FILE, &m, err);
+    if (rc)
+        return rc;
+    rc = ic_torch_load_obj_mem(m.data, m.len, path, arena, root, err);
+    ic__map_free(&m);
+    return rc;
+}
+
+static int is_tensor_dict(const struct ic_py *d)
+{
+    if (!d || d->type != IC_PY_DICT || d->n == 0)
+        return 0;
+    for (size_t k = 0; k < d->n / 2; k++)
+        if (d->items[2 * k]->type != IC_PY_STR || d->items[2 * k + 1]->type != IC_PY_TENSOR)
+            return 0;
+    return 1;
+}
+
+static int cmp_tensor_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int ic_torch_load_mem(const void *data, size_t len, const char *name, struct ic_tensors *out,
+                      struct ic_err *err)
+{
+    struct ic_py_arena a;
+    struct ic_py *root;
+    ic_py_arena_init(&a);
+    if (!name)
+        name = "<memory>";
+    int rc = ic_torch_load_obj_mem(data, len, name, &a, &root, err);
+    if (rc)
+        goto out;
+    struct ic_py *sd = NULL;
+    if (is_tensor_dict(root)) {
+        sd = root;
+    } else {
+        static const char *const keys[] = {"state_dict", "model_state_dict", "model"};
+        for (size_t k = 0; k < 3 && !sd; k++)
+            if (is_tensor_dict(ic_py_get(root, keys[k])))
+                sd = ic_py_get(root, keys[k]);
+    }
+    if (!sd) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: no state_dict (a dict of name -> tensor) found",
+                     name);
+        goto out;
+    }
+    size_t n = sd->n / 2;
+    const char **names = ic_xmalloc(n * sizeof *names);
+    for (size_t k = 0; k < n; k++)
+        names[k] = sd->items[2 * k]->s;
+    qsort(names, n, sizeof *names, cmp_tensor_name);
+    for (size_t k = 1; k < n; k++) {
+        if (strcmp(names[k - 1], names[k]) == 0) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: duplicate tensor name \"%s\"", name, names[k]);
+            break;
+        }
+    }
+    ic_free(names);
+    if (rc)
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        struct ic_py *v = sd->items[2 * k + 1];
+        struct ic_tensor *t = ic_tensors_add(out, "", v->t.dtype, v->t.ndim, v->t.shape, NULL, 0);
+        t->name = ic_xstrdup(sd->items[2 * k]->s);
+        t->owned = 1;
+        if (v->t.owned) { /* move the data out of the arena */
+            t->data = v->t.data;
+            v->t.owned = 0;
+        } else { /* the same tensor twice: copy */
+            t->data = ic_xmalloc(t->nbytes ? t->nbytes : 1);
+            memcpy(t->data, v->t.data, t->nbytes);
+        }
+    }
+out:
+    if (rc) {
+        ic_tensors_free(out);
+        ic_tensors_init(out);
+    }
+    ic_py_arena_free(&a);
+    return rc;
+}
+
+int ic_torch_load(const char *path, struct ic_tensors *out, struct ic_err *err)
+{
+    struct ic__map m;
+    int rc = ic__map_file(path, IC_CKPT_MAX_FILE, &m, err);
+    if (rc)
+        return rc;
+    rc = ic_torch_load_mem(m.data, m.len, path, out, err);
+    ic__map_free(&m);
+    return rc;
+}
+
+/* --- writer -------------------------------------------------------------- */
+
+int ic_torch_serialize(const struct ic_py *root, const char *folder,
+                       enum ic_torch_float_mode float_mode, struct ic_buf *out,
+                       struct ic_err *err)
+{
+    struct ic_buf pk;
+    struct ic_tensors st;
+    struct ic__zipw w;
+    ic_buf_init(&pk, 0);
+    ic_tensors_init(&st);
+    ic__zipw_init(&w);
+    if (!folder)
+        folder = "archive";
+    char rec[300];
+    int rc = ic__pickle_dump(root, float_mode, &pk, &st, err);
+    if (rc)
+        goto out;
+    snprintf(rec, sizeof rec, "%s/data.pkl", folder);
+    if ((rc = ic__zipw_add(&w, rec, pk.data, pk.len, err)))
+        goto out;
+    snprintf(rec, sizeof rec, "%s/byteorder", folder);
+    if ((rc = ic__zipw_add(&w, rec, "little", 6, err)))
+        goto out;
+    for (size_t i = 0; i < st.n; i++) {
+        snprintf(rec, sizeof rec, "%s/data/%zu", folder, i);
+        if ((rc = ic__zipw_add(&w, rec, st.v[i].data, st.v[i].nbytes, err)))
+            goto out;
+    }
+    snprintf(rec, sizeof rec, "%s/version", folder);
+    if ((rc = ic__zipw_add(&w, rec, "3\n", 2, err)))
+        goto out;
+    if ((rc = ic__zipw_finish(&w, err)))
+        goto out;
+    ic_buf_free(out);
+    *out = w.out;
+    ic_buf_init(&w.out, 0);
+out:
+    ic__zipw_free(&w);
+    ic_tensors_free(&st);
+    ic_buf_free(&pk);
+    return rc;
+}
+
+int ic_torch_save(const char *path, const struct ic_py *root, enum ic_torch_float_mode float_mode,
+                  struct ic_err *err)
+{
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    /* torch names the folder after the file stem; "archive" is what it uses
+     * for file-like targets and what every reader accepts. */
+    int rc = ic_torch_serialize(root, "archive", float_mode, &b, err);
+    if (rc == IC_OK)
+        rc = ic_write_file_atomic(path, b.data, b.len, err);
+    else
+        ic_err_prefix(err, "%s", path);
+    ic_buf_free(&b);
+    return rc;
+}
+
+int ic_torch_save_tensors(const char *path, const struct ic_tensors *ts, struct ic_err *err)
+{
+    struct ic_py_arena a;
+    ic_py_arena_init(&a);
+    struct ic_py *d = ic_py_dict(&a, 1);
+    for (size_t i = 0; i < ts->n; i++)
+        ic_py_set_str(&a, d, ts->v[i].name, ic_py_tensor(&a, &ts->v[i]));
+    int rc = ic_torch_save(path, d, IC_TORCH_FLOAT_BIN, err);
+    ic_py_arena_free(&a);
+    return rc;
+}

@@ -1,0 +1,151 @@
+/*
+ * train.h - fine-tuning and evaluating a BERT intent classifier, as Hugging
+ * Face's Trainer does it: seeded per-epoch shuffling, dynamic padding,
+ * dropout, AdamW with linear warmup and decay, gradient clipping, a log
+ * every logging_steps, an evaluation at each epoch end, the best model kept
+ * by a chosen metric, early stopping, and a clean stop on request (Ctrl-C).
+ *
+ * The library never prints: progress, logs and evaluations reach the caller
+ * through a callback (struct ic_train_event); the CLI draws the progress bar.
+ * docs/training.md describes the loop and the defaults.
+ */
+#ifndef IC_TRAIN_H
+#define IC_TRAIN_H
+
+#include <signal.h>
+
+#include "intent/config.h"
+#include "intent/data.h"
+#include "intent/ic.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ic_model;
+struct ic_bert_state;
+
+// --- metrics ----------------------------------------------------------------
+
+/* Classification metrics over one pass. Macro averages are taken over the
+ * labels that occur in the true or the predicted labels (as scikit-learn's
+ * average="macro"); a precision or recall with a zero denominator is 0. */
+struct ic_metrics {
+    int n_labels;
+    int64_t n;                 /* examples seen */
+    double loss_sum;           /* sum of per-example cross-entropy */
+    int64_t *confusion;        /* (n_labels, n_labels): [true][predicted] */
+    /* filled by ic_metrics_finish: */
+    double loss;               /* mean cross-entropy */
+    double accuracy, f1_macro, precision_macro, recall_macro;
+    double *precision, *recall, *f1; /* (n_labels) */
+    int64_t *support;          /* (n_labels) true examples per label */
+};
+
+void ic_metrics_init(struct ic_metrics *m, int n_labels);
+void ic_metrics_reset(struct ic_metrics *m);
+void ic_metrics_add(struct ic_metrics *m, int true_label, int pred_label, double loss);
+void ic_metrics_finish(struct ic_metrics *m);
+/* Copies src into dst (dst initialised with the same n_labels, or zeroed). */
+void ic_metrics_copy(struct ic_metrics *dst, const struct ic_metrics *src);
+void ic_metrics_free(struct ic_metrics *m);
+/* Value of a metric by name (f1_macro, accuracy, loss, precision_macro,
+ * recall_macro; "eval_" prefix accepted). IC_ERR_INVAL if unknown. */
+int ic_metrics_get(const struct ic_metrics *m, const char *name, double *out);
+
+/* The evaluation report as JSON text (caller frees with ic_free):
+ *   {"num_examples", "loss", "accuracy", "f1_macro", "precision_macro",
+ *    "recall_macro", "per_intent": {name: {"precision","recall","f1","support"}},
+ *    "labels": [names in id order],
+ *    "confusion_matrix": {"labels": [...], "rows": "true", "columns": "predicted",
+ *                         "matrix": [[...], ...]}}
+ * plus the members of `extra` (a JSON object text, may be NULL) merged at
+ * the top level (e.g. data path, model, epoch). */
+char *ic_metrics_report_json(const struct ic_metrics *m, const char *const *labels,
+                             const char *extra_json);
+
+// --- tokenized data ---------------------------------------------------------
+
+/* Texts turned into token ids ([CLS] ... [SEP], truncated to max_length),
+ * packed one after another. */
+struct ic_encoded {
+    int32_t *ids;     /* all sequences concatenated */
+    size_t *off;      /* (n) start of sequence i in ids */
+    int32_t *len;     /* (n) length of sequence i */
+    int32_t *label;   /* (n) */
+    size_t n;
+    int max_len;      /* longest sequence */
+};
+
+/* Encodes d->ex[idx[i]] for i < n_idx (idx NULL: every example) with m's
+ * tokenizer. Free with ic_encoded_free. */
+int ic_encode(const struct ic_model *m, const struct ic_dataset *d, const uint32_t *idx,
+              size_t n_idx, int max_length, struct ic_encoded *out, struct ic_err *err) IC_WUR;
+void ic_encoded_free(struct ic_encoded *e);
+
+/* Evaluates m on e in batches of batch_size (no dropout) into out (which
+ * this initialises; free with ic_metrics_free). s may be NULL (a state is
+ * allocated for the call) or a state of at least batch_size x e->max_len
+ * for m's config. Deterministic. */
+int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
+                struct ic_bert_state *s, struct ic_metrics *out, struct ic_err *err) IC_WUR;
+
+// --- training ---------------------------------------------------------------
+
+enum ic_train_event_kind {
+    IC_TRAIN_EV_BEGIN, /* before the first step (sizes known) */
+    IC_TRAIN_EV_STEP,  /* after every optimizer step (for a progress bar) */
+    IC_TRAIN_EV_LOG,   /* every logging_steps steps: loss, lr, grad norm, speed */
+    IC_TRAIN_EV_EVAL,  /* after each epoch's evaluation */
+    IC_TRAIN_EV_END    /* training loop done (before saving) */
+};
+
+struct ic_train_event {
+    enum ic_train_event_kind kind;
+    int64_t step, total_steps;  /* optimizer steps done / planned */
+    double epoch;               /* fractional epoch */
+    int epochs;                 /* planned */
+    size_t n_train, n_eval;
+    double loss;                /* LOG: mean train loss since the last log */
+    double learning_rate;       /* LOG: lr used by the last step */
+    double grad_norm;           /* LOG: pre-clip global norm of the last step */
+    double examples_per_s;      /* LOG: since the last log; END: whole run */
+    const struct ic_metrics *eval; /* EVAL */
+    int is_best;                /* EVAL: this evaluation is the best so far */
+    int bad_evals;              /* EVAL: evaluations without improvement */
+};
+
+typedef void (*ic_train_cb)(const struct ic_train_event *ev, void *ud);
+
+struct ic_train_result {
+    int from_scratch;           /* 1: no pretrained model could be had */
+    char *base_model;           /* resolved base (directory) or "scratch" */
+    size_t n_train, n_eval;
+    int n_labels;
+    int64_t steps;
+    double epochs_done;
+    int best_epoch;             /* 0 when nothing was evaluated */
+    double best_metric;
+    int early_stopped;
+    int interrupted;            /* stopped by *stop */
+    double train_runtime_s, train_examples_per_s;
+    char *report_json;          /* eval_report.json contents, owned */
+    char *output;               /* saved model directory, owned */
+};
+
+void ic_train_result_free(struct ic_train_result *r);
+
+/* Runs the whole job the configuration describes: loads and splits the data,
+ * resolves the base model (or builds one from scratch), trains, evaluates,
+ * keeps the best parameters, saves them to c->output with eval_report.json,
+ * and tracks the run. stop (may be NULL) is polled before every step: when
+ * it becomes non-zero the loop ends, the best model so far is saved, the run
+ * is marked KILLED and IC_ERR_INTERRUPTED is returned (res is filled).
+ * Not reentrant (sets the kernel thread count). */
+int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, ic_train_cb cb,
+                 void *ud, struct ic_train_result *res, struct ic_err *err) IC_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

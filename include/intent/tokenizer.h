@@ -64,8 +64,7 @@ struct ic_tok_slot {
 /* A loaded tokenizer. Caller-owned struct: zero it (or let a load function
  * fill it), free with ic_tokenizer_free. Fields are read-only to callers. */
 struct ic_tokenizer {
-    char **tokens;        /* [n_tokens] id -> NUL-terminated token; NULL for a
-                             duplicate line whose id lost its token */
+    char **tokens;        /* [n_tokens] id -> NUL-terminated token */
     size_t n_tokens;      /* vocabulary size (ids 0..n_tokens-1) */
     char *pool;           /* storage for the token strings */
     struct ic_tok_slot *slots; /* open-addressing table */
@@ -112,7 +111,10 @@ int ic_tokenizer_load_vocab_mem(struct ic_tokenizer *t, const char *text, size_t
  * BertNormalizer options, added special tokens), else vocab.txt.
  * tokenizer_config.json (optional) supplies do_lower_case, strip_accents,
  * tokenize_chinese_chars and model_max_length (values >= 1e18 mean
- * "unknown"); tokenizer.json's normalizer wins where both exist. */
+ * "unknown"); where both files give an option, tokenizer_config.json wins,
+ * as transformers does when it builds the fast tokenizer. Errors: IC_ERR_IO,
+ * IC_ERR_NOTFOUND (neither file), IC_ERR_FORMAT, IC_ERR_UNSUPPORTED (a
+ * model other than WordPiece, or a prefix other than "##"). */
 int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err *err) IC_WUR;
 /* Writes dir/vocab.txt, dir/tokenizer_config.json (tokenizer_class
  * BertTokenizer, do_lower_case, strip_accents, tokenize_chinese_chars,

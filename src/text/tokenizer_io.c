@@ -1,0 +1,354 @@
+/*
+ * tokenizer_io.c - tokenizer files of a Hugging Face checkpoint directory.
+ * Reads tokenizer.json (WordPiece model, BertNormalizer options, added
+ * tokens) or vocab.txt, plus tokenizer_config.json; writes vocab.txt,
+ * tokenizer_config.json and special_tokens_map.json for BertTokenizer.
+ * Limits: files over 64 MiB are refused; a tokenizer.json vocabulary must
+ * use the ids 0..n-1 exactly once each.
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "intent/tokenizer.h"
+#include "text/tok_internal.h"
+
+#define MAX_JSON_FILE ((size_t)64 << 20)
+
+static int load_json(const char *path, json_t **out, struct ic_err *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int rc = ic_read_file(path, MAX_JSON_FILE, &data, &len, err);
+    if (rc != IC_OK)
+        return rc;
+    json_error_t je;
+    *out = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    ic_free(data);
+    if (!*out)
+        return ic_errf(err, IC_ERR_FORMAT, "%s: line %d: %s", path, je.line, je.text);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return ic_errf(err, IC_ERR_FORMAT, "%s: not a JSON object", path);
+    }
+    return IC_OK;
+}
+
+/* Reads a boolean option; absent or null leaves *v. Returns IC_OK or
+ * IC_ERR_FORMAT. null_value: value for an explicit null (-2 = keep). */
+static int opt_bool(json_t *obj, const char *key, int *v, int null_value, const char *path,
+                    struct ic_err *err)
+{
+    json_t *j = json_object_get(obj, key);
+    if (!j)
+        return IC_OK;
+    if (json_is_null(j)) {
+        if (null_value != -2)
+            *v = null_value;
+        return IC_OK;
+    }
+    if (!json_is_boolean(j))
+        return ic_errf(err, IC_ERR_FORMAT, "%s: \"%s\" is not a boolean", path, key);
+    *v = json_is_true(j);
+    return IC_OK;
+}
+
+static int read_config(const char *path, struct ic_tokenizer_opts *o, struct ic_err *err)
+{
+    json_t *root = NULL;
+    int rc = load_json(path, &root, err);
+    if (rc != IC_OK)
+        return rc;
+    rc = opt_bool(root, "do_lower_case", &o->lowercase, -2, path, err);
+    if (rc == IC_OK)
+        rc = opt_bool(root, "strip_accents", &o->strip_accents, -1, path, err);
+    if (rc == IC_OK)
+        rc = opt_bool(root, "tokenize_chinese_chars", &o->handle_chinese_chars, -2, path, err);
+    json_t *m = json_object_get(root, "model_max_length");
+    if (rc == IC_OK && m && !json_is_null(m)) {
+        if (!json_is_number(m)) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"model_max_length\" is not a number", path);
+        } else {
+            double v = json_number_value(m);
+            /* transformers writes 1e30 (VERY_LARGE_INTEGER) for "no limit" */
+            o->model_max_length = (v >= 1e18 || v < 2) ? 0 : (long long)v;
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
+static int read_tokenizer_json(struct ic_tokenizer *t, const char *path,
+                               struct ic_tokenizer_opts *o, const struct ic_tokenizer_opts *cfg,
+                               const int *cfg_has, struct ic_err *err)
+{
+    json_t *root = NULL;
+    const char **toks = NULL;
+    size_t *lens = NULL;
+    const char **specials = NULL;
+    size_t n_specials = 0;
+    int rc = load_json(path, &root, err);
+    if (rc != IC_OK)
+        return rc;
+    json_t *model = json_object_get(root, "model");
+    json_t *type = json_object_get(model, "type");
+    if (!json_is_object(model) || !json_is_string(type)) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: no \"model\" with a \"type\"", path);
+        goto out;
+    }
+    if (strcmp(json_string_value(type), "WordPiece") != 0) {
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: model type \"%s\" (only WordPiece)", path,
+                     json_string_value(type));
+        goto out;
+    }
+    json_t *prefix = json_object_get(model, "continuing_subword_prefix");
+    if (prefix && (!json_is_string(prefix) || strcmp(json_string_value(prefix), "##") != 0)) {
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: continuing_subword_prefix is not \"##\"", path);
+        goto out;
+    }
+    json_t *unk = json_object_get(model, "unk_token");
+    if (unk && (!json_is_string(unk) || strcmp(json_string_value(unk), "[UNK]") != 0)) {
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: unk_token is not \"[UNK]\"", path);
+        goto out;
+    }
+    json_t *mc = json_object_get(model, "max_input_chars_per_word");
+    if (mc && !json_is_null(mc)) {
+        if (!json_is_integer(mc) || json_integer_value(mc) < 1 ||
+            json_integer_value(mc) > IC_TOK_MAX_WORD_LIMIT) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: max_input_chars_per_word not in [1, %d]", path,
+                         IC_TOK_MAX_WORD_LIMIT);
+            goto out;
+        }
+        o->max_input_chars_per_word = (int)json_integer_value(mc);
+    }
+    json_t *vocab = json_object_get(model, "vocab");
+    if (!json_is_object(vocab)) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: model.vocab is not an object", path);
+        goto out;
+    }
+    size_t n = json_object_size(vocab);
+    if (n > IC_TOK_MAX_VOCAB) {
+        rc = ic_errf(err, IC_ERR_RANGE, "%s: %zu tokens, more than %d", path, n, IC_TOK_MAX_VOCAB);
+        goto out;
+    }
+    toks = ic_xcalloc(n ? n : 1, sizeof *toks);
+    lens = ic_xcalloc(n ? n : 1, sizeof *lens);
+    const char *key;
+    json_t *val;
+    json_object_foreach(vocab, key, val)
+    {
+        if (!json_is_integer(val) || json_integer_value(val) < 0 ||
+            (size_t)json_integer_value(val) >= n) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: model.vocab[\"%.40s\"]: id not in [0, %zu)", path,
+                         key, n);
+            goto out;
+        }
+        size_t id = (size_t)json_integer_value(val);
+        if (toks[id]) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: model.vocab: id %zu used twice", path, id);
+            goto out;
+        }
+        toks[id] = key;
+        lens[id] = strlen(key);
+    }
+
+    /* normaliser: BertNormalizer, or none */
+    json_t *norm = json_object_get(root, "normalizer");
+    if (!norm || json_is_null(norm)) {
+        o->lowercase = 0;
+        o->strip_accents = 0;
+        o->handle_chinese_chars = 0;
+        o->clean_text = 0;
+    } else {
+        json_t *nt = json_object_get(norm, "type");
+        if (!json_is_string(nt) || strcmp(json_string_value(nt), "BertNormalizer") != 0) {
+            rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: normalizer is not a BertNormalizer", path);
+            goto out;
+        }
+        rc = opt_bool(norm, "clean_text", &o->clean_text, -2, path, err);
+        if (rc == IC_OK)
+            rc = opt_bool(norm, "handle_chinese_chars", &o->handle_chinese_chars, -2, path, err);
+        if (rc == IC_OK)
+            rc = opt_bool(norm, "strip_accents", &o->strip_accents, -1, path, err);
+        if (rc == IC_OK)
+            rc = opt_bool(norm, "lowercase", &o->lowercase, -2, path, err);
+        if (rc != IC_OK)
+            goto out;
+    }
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    json_t *pt = json_object_get(pre, "type");
+    if (!json_is_string(pt) || strcmp(json_string_value(pt), "BertPreTokenizer") != 0)
+        ic_log(IC_LOG_WARN, "%s: pre_tokenizer is not BertPreTokenizer; using it anyway", path);
+    /* tokenizer_config.json options win (transformers rebuilds the
+     * normaliser from them) */
+    if (cfg_has[0])
+        o->lowercase = cfg->lowercase;
+    if (cfg_has[1])
+        o->strip_accents = cfg->strip_accents;
+    if (cfg_has[2])
+        o->handle_chinese_chars = cfg->handle_chinese_chars;
+    o->model_max_length = cfg->model_max_length;
+
+    rc = ic__tok_build(t, toks, lens, n, o, path, err);
+    if (rc != IC_OK)
+        goto out;
+    /* added tokens: matched literally on the raw text */
+    json_t *added = json_object_get(root, "added_tokens");
+    if (added && !json_is_array(added)) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: added_tokens is not an array", path);
+        goto out;
+    }
+    specials = ic_xcalloc(json_array_size(added) + 1, sizeof *specials);
+    size_t i;
+    json_array_foreach(added, i, val)
+    {
+        json_t *c = json_object_get(val, "content");
+        json_t *id = json_object_get(val, "id");
+        if (!json_is_string(c) || !json_is_integer(id)) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: added_tokens[%zu]: needs content and id", path, i);
+            goto out;
+        }
+        const char *s = json_string_value(c);
+        int32_t vid = ic_tokenizer_id(t, s, strlen(s));
+        if (vid < 0 || vid != json_integer_value(id)) {
+            rc = ic_errf(err, IC_ERR_UNSUPPORTED,
+                         "%s: added_tokens[%zu] \"%.40s\": not the vocabulary's token of id %lld",
+                         path, i, s, (long long)json_integer_value(id));
+            goto out;
+        }
+        if (json_is_true(json_object_get(val, "normalized")) ||
+            json_is_true(json_object_get(val, "lstrip")) ||
+            json_is_true(json_object_get(val, "rstrip")) ||
+            json_is_true(json_object_get(val, "single_word")))
+            ic_log(IC_LOG_WARN, "%s: added token \"%.40s\": normalized/lstrip/rstrip/single_word "
+                                "are not supported; matched literally", path, s);
+        specials[n_specials++] = s;
+    }
+    if (added)
+        rc = ic__tok_set_specials(t, specials, n_specials, err);
+    if (rc != IC_OK)
+        ic_err_prefix(err, "%s", path);
+out:
+    if (rc != IC_OK)
+        ic_tokenizer_free(t);
+    ic_free(specials);
+    ic_free(toks);
+    ic_free(lens);
+    json_decref(root);
+    return rc;
+}
+
+int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err *err)
+{
+    char *cfg_path = ic_path_join(dir, "tokenizer_config.json");
+    char *json_path = ic_path_join(dir, "tokenizer.json");
+    char *vocab_path = ic_path_join(dir, "vocab.txt");
+    struct ic_tokenizer_opts o, cfg;
+    int has[3] = {0, 0, 0};
+    int rc = IC_OK;
+    memset(t, 0, sizeof *t);
+    ic_tokenizer_default_opts(&o);
+    if (ic_path_exists(cfg_path)) {
+        /* which keys the config sets: read it over two different bases */
+        struct ic_tokenizer_opts a, b;
+        ic_tokenizer_default_opts(&a);
+        ic_tokenizer_default_opts(&b);
+        b.lowercase = 2;
+        b.strip_accents = 2;
+        b.handle_chinese_chars = 2;
+        rc = read_config(cfg_path, &a, err);
+        if (rc == IC_OK)
+            rc = read_config(cfg_path, &b, err);
+        if (rc != IC_OK)
+            goto out;
+        has[0] = a.lowercase == b.lowercase;
+        has[1] = a.strip_accents == b.strip_accents;
+        has[2] = a.handle_chinese_chars == b.handle_chinese_chars;
+        cfg = a;
+    } else {
+        ic_tokenizer_default_opts(&cfg);
+    }
+    if (ic_path_exists(json_path)) {
+        rc = read_tokenizer_json(t, json_path, &o, &cfg, has, err);
+    } else if (ic_path_exists(vocab_path)) {
+        if (has[0])
+            o.lowercase = cfg.lowercase;
+        if (has[1])
+            o.strip_accents = cfg.strip_accents;
+        if (has[2])
+            o.handle_chinese_chars = cfg.handle_chinese_chars;
+        o.model_max_length = cfg.model_max_length;
+        rc = ic_tokenizer_load_vocab(t, vocab_path, &o, err);
+    } else {
+        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no tokenizer.json or vocab.txt", dir);
+    }
+out:
+    ic_free(cfg_path);
+    ic_free(json_path);
+    ic_free(vocab_path);
+    return rc;
+}
+
+static int put_file(const char *dir, const char *name, json_t *j, struct ic_err *err)
+{
+    char *path = ic_path_join(dir, name);
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = ic_write_file_atomic(path, s, strlen(s), err);
+    free(s); /* jansson's allocator */
+    ic_free(path);
+    return rc;
+}
+
+static void add_specials(const struct ic_tokenizer *t, json_t *obj)
+{
+    static const char *const keys[] = {"unk_token", "sep_token", "pad_token", "cls_token",
+                                       "mask_token"};
+    int32_t ids[] = {t->unk_id, t->sep_id, t->pad_id, t->cls_id, t->mask_id};
+    for (int i = 0; i < 5; i++)
+        if (ids[i] >= 0)
+            json_object_set_new(obj, keys[i], json_string(t->tokens[ids[i]]));
+}
+
+int ic_tokenizer_save_dir(const struct ic_tokenizer *t, const char *dir, struct ic_err *err)
+{
+    struct ic_buf b;
+    json_t *cfg = NULL, *map = NULL;
+    char *vocab_path = NULL;
+    ic_buf_init(&b, 0);
+    int rc = ic_mkdirs(dir, err);
+    if (rc != IC_OK)
+        goto out;
+    rc = ic_tokenizer_vocab_text(t, &b);
+    if (rc != IC_OK) {
+        rc = ic_errf(err, rc, "%s: cannot build vocab.txt", dir);
+        goto out;
+    }
+    vocab_path = ic_path_join(dir, "vocab.txt");
+    rc = ic_write_file_atomic(vocab_path, b.data ? b.data : "", b.len, err);
+    if (rc != IC_OK)
+        goto out;
+    const struct ic_tokenizer_opts *o = &t->opts;
+    cfg = json_object();
+    json_object_set_new(cfg, "tokenizer_class", json_string("BertTokenizer"));
+    json_object_set_new(cfg, "do_lower_case", json_boolean(o->lowercase));
+    json_object_set_new(cfg, "strip_accents",
+                        o->strip_accents < 0 ? json_null() : json_boolean(o->strip_accents));
+    json_object_set_new(cfg, "tokenize_chinese_chars", json_boolean(o->handle_chinese_chars));
+    if (o->model_max_length > 0)
+        json_object_set_new(cfg, "model_max_length", json_integer(o->model_max_length));
+    json_object_set_new(cfg, "clean_up_tokenization_spaces", json_true());
+    add_specials(t, cfg);
+    rc = put_file(dir, "tokenizer_config.json", cfg, err);
+    if (rc != IC_OK)
+        goto out;
+    map = json_object();
+    add_specials(t, map);
+    rc = put_file(dir, "special_tokens_map.json", map, err);
+out:
+    json_decref(cfg);
+    json_decref(map);
+    ic_free(vocab_path);
+    ic_buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,415 @@
+/*
+ * vocab_train.c - WordPiece vocabulary trainer, the way Hugging Face's
+ * WordPieceTrainer builds one (a BPE-style merge loop with "##"
+ * continuations): words come from the tokenizer's own normalisation and
+ * pre-tokenisation; the vocabulary starts with [PAD] [UNK] [CLS] [SEP]
+ * [MASK], then every character seen (most frequent first) and its "##"
+ * form, then repeatedly the merge of the most frequent adjacent pair of
+ * symbols (counted over word frequencies) until vocab_size tokens.
+ * Ties break on the merged string's bytes, then on the pair's ids, so the
+ * result depends only on the texts. Words longer than the WordPiece limit
+ * are skipped (they always encode as [UNK]).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "intent/tokenizer.h"
+#include "text/tok_internal.h"
+#include "text/unicode.h"
+
+// --- a string -> index map (open addressing) ---------------------------------
+
+struct strmap {
+    uint32_t *slot; /* index + 1, 0 = empty */
+    size_t cap;     /* power of two */
+    char **keys;    /* borrowed from the owner's arrays */
+    size_t n;
+};
+
+static uint32_t str_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void strmap_rehash(struct strmap *m, size_t cap)
+{
+    ic_free(m->slot);
+    m->slot = ic_xcalloc(cap, sizeof *m->slot);
+    m->cap = cap;
+    for (size_t i = 0; i < m->n; i++) {
+        size_t j = str_hash(m->keys[i], strlen(m->keys[i])) & (cap - 1);
+        while (m->slot[j])
+            j = (j + 1) & (cap - 1);
+        m->slot[j] = (uint32_t)i + 1;
+    }
+}
+
+/* Index of s, or -1; with add, inserts it (copy) as index m->n. */
+static long strmap_get(struct strmap *m, const char *s, size_t n, int add)
+{
+    if (m->cap) {
+        size_t j = str_hash(s, n) & (m->cap - 1);
+        while (m->slot[j]) {
+            const char *k = m->keys[m->slot[j] - 1];
+            if (strlen(k) == n && memcmp(k, s, n) == 0)
+                return (long)m->slot[j] - 1;
+            j = (j + 1) & (m->cap - 1);
+        }
+    }
+    if (!add)
+        return -1;
+    if ((m->n & (m->n - 1)) == 0 || m->n == 0)
+        m->keys = ic_xrealloc(m->keys, (m->n ? 2 * m->n : 1) * sizeof *m->keys);
+    m->keys[m->n] = ic_xstrndup(s, n);
+    m->n++;
+    if (2 * m->n > m->cap)
+        strmap_rehash(m, m->cap ? 2 * m->cap : 1024);
+    else {
+        size_t j = str_hash(s, n) & (m->cap - 1);
+        while (m->slot[j])
+            j = (j + 1) & (m->cap - 1);
+        m->slot[j] = (uint32_t)m->n;
+    }
+    return (long)m->n - 1;
+}
+
+static void strmap_free(struct strmap *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        ic_free(m->keys[i]);
+    ic_free(m->keys);
+    ic_free(m->slot);
+    memset(m, 0, sizeof *m);
+}
+
+// --- pairs ---------------------------------------------------------------------
+
+struct pair {
+    uint64_t key;     /* a << 32 | b, 0 = empty slot (ids start at 1 here) */
+    long long count;  /* weighted by word frequency */
+    uint32_t *words;  /* words holding the pair (may repeat) */
+    size_t n_words, cap_words;
+};
+
+struct pairs {
+    struct pair *p;
+    size_t cap, n;
+};
+
+static struct pair *pair_get(struct pairs *ps, uint32_t a, uint32_t b);
+
+static void pairs_grow(struct pairs *ps)
+{
+    struct pair *old = ps->p;
+    size_t oldcap = ps->cap;
+    ps->cap = oldcap ? 2 * oldcap : 4096;
+    ps->p = ic_xcalloc(ps->cap, sizeof *ps->p);
+    for (size_t i = 0; i < oldcap; i++) {
+        if (!old[i].key)
+            continue;
+        uint64_t h = old[i].key * 0x9E3779B97F4A7C15ull;
+        size_t j = (size_t)(h >> 20) & (ps->cap - 1);
+        while (ps->p[j].key)
+            j = (j + 1) & (ps->cap - 1);
+        ps->p[j] = old[i];
+    }
+    ic_free(old);
+}
+
+static struct pair *pair_get(struct pairs *ps, uint32_t a, uint32_t b)
+{
+    if (2 * (ps->n + 1) > ps->cap)
+        pairs_grow(ps);
+    uint64_t key = ((uint64_t)a << 32) | b;
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    size_t j = (size_t)(h >> 20) & (ps->cap - 1);
+    while (ps->p[j].key && ps->p[j].key != key)
+        j = (j + 1) & (ps->cap - 1);
+    if (!ps->p[j].key) {
+        ps->p[j].key = key;
+        ps->n++;
+    }
+    return &ps->p[j];
+}
+
+static void pair_add(struct pairs *ps, uint32_t a, uint32_t b, long long c, uint32_t word)
+{
+    struct pair *p = pair_get(ps, a, b);
+    p->count += c;
+    if (c > 0) {
+        if (p->n_words == p->cap_words) {
+            p->cap_words = p->cap_words ? 2 * p->cap_words : 4;
+            p->words = ic_xrealloc(p->words, p->cap_words * sizeof *p->words);
+        }
+        p->words[p->n_words++] = word;
+    }
+}
+
+static void pairs_free(struct pairs *ps)
+{
+    for (size_t i = 0; i < ps->cap; i++)
+        ic_free(ps->p[i].words);
+    ic_free(ps->p);
+    memset(ps, 0, sizeof *ps);
+}
+
+// --- training --------------------------------------------------------------------
+
+struct word {
+    long long freq;
+    uint32_t *sym; /* symbol ids (vocab index + 1) */
+    size_t n;
+};
+
+struct trainer {
+    struct strmap words; /* word string -> index */
+    long long *wfreq;
+    size_t wfreq_cap;
+};
+
+static void count_word(void *ud, const char *word, size_t nbytes, const uint32_t *ofs,
+                       size_t nchars)
+{
+    struct trainer *tr = ud;
+    (void)ofs;
+    (void)nchars;
+    if (!word)
+        return;
+    long i = strmap_get(&tr->words, word, nbytes, 1);
+    if ((size_t)i >= tr->wfreq_cap) {
+        size_t c = tr->wfreq_cap ? 2 * tr->wfreq_cap : 1024;
+        tr->wfreq = ic_xrealloc(tr->wfreq, c * sizeof *tr->wfreq);
+        memset(tr->wfreq + tr->wfreq_cap, 0, (c - tr->wfreq_cap) * sizeof *tr->wfreq);
+        tr->wfreq_cap = c;
+    }
+    tr->wfreq[i]++;
+}
+
+struct charfreq {
+    uint32_t cp;
+    long long freq;
+};
+
+static int cmp_charfreq(const void *x, const void *y)
+{
+    const struct charfreq *a = x, *b = y;
+    if (a->freq != b->freq)
+        return a->freq > b->freq ? -1 : 1;
+    return a->cp < b->cp ? -1 : a->cp > b->cp;
+}
+
+int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
+                   const struct ic_tokenizer_opts *o, struct ic_tokenizer *out, struct ic_err *err)
+{
+    static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    struct ic_tokenizer_opts opts;
+    struct trainer tr;
+    struct ic_tok_work w;
+    struct strmap vocab; /* token -> id */
+    struct pairs ps;
+    struct word *words = NULL;
+    struct charfreq *chars = NULL;
+    size_t n_chars = 0, cap_chars = 0;
+    uint32_t *stamp = NULL, *tmp = NULL;
+    size_t tmp_cap = 0;
+    size_t *lens = NULL;
+    int rc = IC_OK;
+
+    memset(out, 0, sizeof *out);
+    memset(&tr, 0, sizeof tr);
+    memset(&vocab, 0, sizeof vocab);
+    memset(&ps, 0, sizeof ps);
+    ic_tok_work_init(&w);
+    if (o)
+        opts = *o;
+    else
+        ic_tokenizer_default_opts(&opts);
+    if (vocab_size < 5 || vocab_size > IC_TOK_MAX_VOCAB)
+        return ic_errf(err, IC_ERR_INVAL, "vocabulary size %zu not in [5, %d]", vocab_size,
+                       IC_TOK_MAX_VOCAB);
+    if (opts.max_input_chars_per_word < 1 || opts.max_input_chars_per_word > IC_TOK_MAX_WORD_LIMIT)
+        return ic_errf(err, IC_ERR_INVAL, "max_input_chars_per_word %d not in [1, %d]",
+                       opts.max_input_chars_per_word, IC_TOK_MAX_WORD_LIMIT);
+
+    for (size_t i = 0; i < n; i++) {
+        rc = ic__tok_words(&opts, &w, texts[i], strlen(texts[i]), count_word, &tr, err);
+        if (rc != IC_OK) {
+            ic_err_prefix(err, "text %zu", i);
+            goto out;
+        }
+    }
+    size_t nw = tr.words.n;
+    /* characters by frequency (word-initial and continuation forms count
+     * the same character) */
+    for (size_t i = 0; i < nw; i++) {
+        const unsigned char *s = (const unsigned char *)tr.words.keys[i];
+        size_t len = strlen(tr.words.keys[i]);
+        for (size_t k = 0; k < len;) {
+            uint32_t cp = 0;
+            int l = ic__utf8_decode(s + k, len - k, &cp);
+            k += l > 0 ? (size_t)l : 1;
+            size_t j = 0;
+            while (j < n_chars && chars[j].cp != cp)
+                j++;
+            if (j == n_chars) {
+                if (n_chars == cap_chars) {
+                    cap_chars = cap_chars ? 2 * cap_chars : 256;
+                    chars = ic_xrealloc(chars, cap_chars * sizeof *chars);
+                }
+                chars[n_chars].cp = cp;
+                chars[n_chars].freq = 0;
+                n_chars++;
+            }
+            chars[j].freq += tr.wfreq[i];
+        }
+    }
+    qsort(chars, n_chars, sizeof *chars, cmp_charfreq);
+    for (size_t i = 0; i < 5; i++)
+        strmap_get(&vocab, specials[i], strlen(specials[i]), 1);
+    for (size_t i = 0; i < n_chars && vocab.n < vocab_size; i++) {
+        char buf[8];
+        int l = ic__utf8_encode(chars[i].cp, buf);
+        strmap_get(&vocab, buf, (size_t)l, 1);
+    }
+    for (size_t i = 0; i < n_chars && vocab.n < vocab_size; i++) {
+        char buf[8] = "##";
+        int l = ic__utf8_encode(chars[i].cp, buf + 2);
+        strmap_get(&vocab, buf, (size_t)l + 2, 1);
+    }
+
+    /* words as symbol sequences; a word with a character that did not fit
+     * in the vocabulary takes no part in merges */
+    words = ic_xcalloc(nw ? nw : 1, sizeof *words);
+    stamp = ic_xcalloc(nw ? nw : 1, sizeof *stamp);
+    for (size_t i = 0; i < nw; i++) {
+        const char *s = tr.words.keys[i];
+        size_t len = strlen(s);
+        words[i].freq = tr.wfreq[i];
+        words[i].sym = ic_xmalloc((len ? len : 1) * sizeof *words[i].sym);
+        int ok = 1;
+        for (size_t k = 0; k < len;) {
+            uint32_t cp = 0;
+            int l = ic__utf8_decode((const unsigned char *)s + k, len - k, &cp);
+            char buf[8] = "##";
+            size_t off = k ? 0 : 2;
+            int el = ic__utf8_encode(cp, buf + 2);
+            long id = strmap_get(&vocab, buf + off, (size_t)el + 2 - off, 0);
+            if (id < 0)
+                ok = 0;
+            words[i].sym[words[i].n++] = (uint32_t)(id + 1);
+            k += l > 0 ? (size_t)l : 1;
+        }
+        if (!ok)
+            words[i].n = 0;
+        for (size_t k = 0; k + 1 < words[i].n; k++)
+            pair_add(&ps, words[i].sym[k], words[i].sym[k + 1], words[i].freq, (uint32_t)i);
+    }
+
+    uint32_t iter = 0;
+    while (vocab.n < vocab_size) {
+        /* best pair: highest count, then smallest merged string, then ids */
+        struct pair *best = NULL;
+        for (size_t i = 0; i < ps.cap; i++) {
+            struct pair *p = &ps.p[i];
+            if (!p->key || p->count <= 0)
+                continue;
+            if (best && p->count < best->count)
+                continue;
+            if (best && p->count == best->count) {
+                const char *a1 = vocab.keys[(p->key >> 32) - 1];
+                const char *b1 = vocab.keys[(p->key & 0xFFFFFFFFu) - 1] + 2;
+                const char *a2 = vocab.keys[(best->key >> 32) - 1];
+                const char *b2 = vocab.keys[(best->key & 0xFFFFFFFFu) - 1] + 2;
+                size_t la1 = strlen(a1), la2 = strlen(a2);
+                /* compare a1+b1 with a2+b2 without building them */
+                int c = 0;
+                size_t l1 = la1 + strlen(b1), l2 = la2 + strlen(b2);
+                for (size_t k = 0; !c && k < l1 && k < l2; k++) {
+                    unsigned char x = (unsigned char)(k < la1 ? a1[k] : b1[k - la1]);
+                    unsigned char y = (unsigned char)(k < la2 ? a2[k] : b2[k - la2]);
+                    c = (x > y) - (x < y);
+                }
+                if (!c)
+                    c = (l1 > l2) - (l1 < l2);
+                if (!c)
+                    c = (p->key > best->key) - (p->key < best->key);
+                if (c >= 0)
+                    continue;
+            }
+            best = p;
+        }
+        if (!best)
+            break;
+        uint32_t a = (uint32_t)(best->key >> 32), b = (uint32_t)(best->key & 0xFFFFFFFFu);
+        const char *sa = vocab.keys[a - 1], *sb = vocab.keys[b - 1] + 2;
+        size_t la = strlen(sa), lb = strlen(sb);
+        char *merged = ic_xmalloc(la + lb + 1);
+        memcpy(merged, sa, la);
+        memcpy(merged + la, sb, lb + 1);
+        uint32_t m = (uint32_t)strmap_get(&vocab, merged, la + lb, 1) + 1;
+        ic_free(merged);
+        iter++;
+        /* take the word list: updates below may append to it */
+        uint32_t *list = best->words;
+        size_t n_list = best->n_words;
+        best->words = NULL;
+        best->n_words = best->cap_words = 0;
+        for (size_t li = 0; li < n_list; li++) {
+            uint32_t wi = list[li];
+            if (stamp[wi] == iter)
+                continue;
+            stamp[wi] = iter;
+            struct word *wd = &words[wi];
+            int has = 0;
+            for (size_t k = 0; k + 1 < wd->n; k++)
+                has |= wd->sym[k] == a && wd->sym[k + 1] == b;
+            if (!has)
+                continue;
+            for (size_t k = 0; k + 1 < wd->n; k++)
+                pair_add(&ps, wd->sym[k], wd->sym[k + 1], -wd->freq, wi);
+            tmp = (wd->n > tmp_cap) ? ic_xrealloc(tmp, (tmp_cap = wd->n) * sizeof *tmp) : tmp;
+            size_t nn = 0;
+            for (size_t k = 0; k < wd->n; k++) {
+                if (k + 1 < wd->n && wd->sym[k] == a && wd->sym[k + 1] == b) {
+                    tmp[nn++] = m;
+                    k++;
+                } else {
+                    tmp[nn++] = wd->sym[k];
+                }
+            }
+            memcpy(wd->sym, tmp, nn * sizeof *tmp);
+            wd->n = nn;
+            for (size_t k = 0; k + 1 < wd->n; k++)
+                pair_add(&ps, wd->sym[k], wd->sym[k + 1], wd->freq, wi);
+        }
+        ic_free(list);
+        best = pair_get(&ps, a, b);
+        best->count = 0;
+    }
+
+    lens = ic_xmalloc((vocab.n ? vocab.n : 1) * sizeof *lens);
+    for (size_t i = 0; i < vocab.n; i++)
+        lens[i] = strlen(vocab.keys[i]);
+    rc = ic__tok_build(out, (const char *const *)vocab.keys, lens, vocab.n, &opts, "trained vocabulary",
+                       err);
+out:
+    if (words)
+        for (size_t i = 0; i < tr.words.n; i++)
+            ic_free(words[i].sym);
+    ic_free(words);
+    ic_free(stamp);
+    ic_free(tmp);
+    ic_free(lens);
+    ic_free(chars);
+    ic_free(tr.wfreq);
+    strmap_free(&tr.words);
+    strmap_free(&vocab);
+    pairs_free(&ps);
+    ic_tok_work_free(&w);
+    return rc;
+}

@@ -1,0 +1,316 @@
+// gen_tok_golden.mjs - reference data for the tokenizer tests, produced by
+// Hugging Face's Rust tokenizer (npm `tokenizers` 0.23.2, the same Rust code
+// AutoTokenizer runs). Not needed to build or test: the outputs are
+// committed under tests/golden/tokenizer/ and src/text/unicode_overrides.h.
+//
+// Setup (outside the build; node_modules is git-ignored):
+//   cd tools && npm install          (or NODE_PATH=/some/dir/node_modules)
+// Commands (run from the repository root):
+//   node tools/gen_tok_golden.mjs probe > /tmp/rust_classes.txt
+//       every code point through each normaliser stage and the pre-tokenizer
+//   cc -O2 -Isrc -o /tmp/tok_uni_probe tools/tok_uni_probe.c src/text/unicode.c -lutf8proc
+//       -DIC_UNI_NO_OVERRIDES && /tmp/tok_uni_probe > /tmp/c_classes.txt
+//   node tools/gen_tok_golden.mjs overrides /tmp/rust_classes.txt /tmp/c_classes.txt \
+//       > src/text/unicode_overrides.h
+//   node tools/gen_tok_golden.mjs unicode /tmp/rust_classes.txt \
+//       > tests/golden/tokenizer/rust_unicode.txt
+//   node tools/gen_tok_golden.mjs cases VOCAB DATASETS_DIR tests/golden/tokenizer
+//       VOCAB = bert-base-uncased vocab.txt, DATASETS_DIR holds fb_mtod_es/ and clinc150/
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const tk = require('tokenizers');
+
+const SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+
+// A tokenizer.json equivalent to bert-base-uncased's (or the cased variant).
+function tokenizerJson(vocab, lowercase) {
+  const v = {};
+  vocab.forEach((t, i) => { v[t] = i; });
+  const added = SPECIALS.filter((s) => s in v).map((s) => ({
+    id: v[s], content: s, single_word: false, lstrip: false, rstrip: false,
+    normalized: false, special: true,
+  }));
+  return JSON.stringify({
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: {
+      type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true,
+      strip_accents: null, lowercase,
+    },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '[SEP]', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } },
+        { SpecialToken: { id: '[SEP]', type_id: 1 } }],
+      special_tokens: {
+        '[CLS]': { id: '[CLS]', ids: [v['[CLS]']], tokens: ['[CLS]'] },
+        '[SEP]': { id: '[SEP]', ids: [v['[SEP]']], tokens: ['[SEP]'] },
+      },
+    },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: {
+      type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100, vocab: v,
+    },
+  });
+}
+
+function readVocab(file) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+function probe() {
+  const clean = tk.bertNormalizer({ cleanText: true, handleChineseChars: false, stripAccents: false, lowercase: false });
+  const cjk = tk.bertNormalizer({ cleanText: false, handleChineseChars: true, stripAccents: false, lowercase: false });
+  const strip = tk.bertNormalizer({ cleanText: false, handleChineseChars: false, stripAccents: true, lowercase: false });
+  const lower = tk.bertNormalizer({ cleanText: false, handleChineseChars: false, stripAccents: false, lowercase: true });
+  const pre = tk.bertPreTokenizer();
+  const hex = (s) => Array.from(s).map((c) => c.codePointAt(0).toString(16)).join(' ');
+  const out = [];
+  for (let cp = 0; cp <= 0x10ffff; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue;
+    const c = String.fromCodePoint(cp);
+    let r = clean.normalizeString(c);
+    if (r !== c) out.push(`C ${cp.toString(16)} ${hex(r)}`.trimEnd());
+    r = cjk.normalizeString(c);
+    if (r !== c) out.push(`J ${cp.toString(16)} ${hex(r)}`);
+    r = strip.normalizeString(c);
+    if (r !== c) out.push(`S ${cp.toString(16)} ${hex(r)}`.trimEnd());
+    r = lower.normalizeString(c);
+    if (r !== c) out.push(`L ${cp.toString(16)} ${hex(r)}`);
+    const p = pre.preTokenizeString(`a${c}b`);
+    if (p.length === 2) out.push(`W ${cp.toString(16)}`);
+    else if (p.length === 3) out.push(`P ${cp.toString(16)}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function readClasses(file) {
+  const m = { C: new Map(), J: new Map(), S: new Map(), L: new Map(), W: new Map(), P: new Map() };
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const [k, cp, ...rest] = line.split(' ');
+    m[k].set(parseInt(cp, 16), rest.join(' '));
+  }
+  return m;
+}
+
+function ranges(cps) {
+  const s = [...cps].sort((a, b) => a - b);
+  const r = [];
+  for (const c of s) {
+    if (r.length && r[r.length - 1][1] === c - 1) r[r.length - 1][1] = c;
+    else r.push([c, c]);
+  }
+  return r;
+}
+
+function cRanges(name, cps, why) {
+  const r = ranges(cps);
+  const body = r.length ? r.map(([a, b]) => `{0x${a.toString(16)}, 0x${b.toString(16)}}`) : ['{0x110000, 0x110000}'];
+  const lines = [];
+  for (let i = 0; i < body.length; i += 6) lines.push(`    ${body.slice(i, i + 6).join(', ')},`);
+  return `/* ${why} */\nstatic const struct range ${name}[] = {\n${lines.join('\n')}\n};\n`;
+}
+
+// Code points where utf8proc (as unicode.c uses it without overrides) and
+// the Rust tokenizer disagree, as forced answers.
+function overrides(rustFile, cFile) {
+  const R = readClasses(rustFile);
+  const C = readClasses(cFile);
+  const diff = (k) => {
+    const only = (a, b) => [...a[k].keys()].filter((cp) => !b[k].has(cp) || b[k].get(cp) !== a[k].get(cp));
+    return { rust: only(R, C), c: only(C, R) };
+  };
+  const cl = diff('C');
+  const otherAdd = cl.rust.filter((cp) => R.C.get(cp) === '');
+  const otherDel = cl.c.filter((cp) => C.C.get(cp) === '' && !R.C.has(cp));
+  const p = diff('P');
+  const s = diff('S');
+  const mnAdd = [];
+  const mnDel = [];
+  const nfdKeep = [];
+  for (const cp of new Set([...s.rust, ...s.c])) {
+    const rv = R.S.has(cp) ? R.S.get(cp) : cp.toString(16);
+    const cv = C.S.has(cp) ? C.S.get(cp) : cp.toString(16);
+    if (rv === '' && cv === cp.toString(16)) mnAdd.push(cp);
+    else if (rv === cp.toString(16) && cv === '') mnDel.push(cp);
+    else if (rv === cp.toString(16)) nfdKeep.push(cp);
+    else throw new Error(`S ${cp.toString(16)}: rust "${rv}" vs c "${cv}": extend the override kinds`);
+  }
+  const l = diff('L');
+  const lower = new Map();
+  for (const cp of new Set([...l.rust, ...l.c])) {
+    const rv = R.L.has(cp) ? R.L.get(cp).split(' ') : [cp.toString(16)];
+    if (rv.length !== 1) throw new Error(`L ${cp.toString(16)}: multi-char mapping: extend unicode.c`);
+    lower.set(cp, parseInt(rv[0], 16));
+  }
+  for (const k of ['J', 'W']) {
+    const d = diff(k);
+    if (d.rust.length || d.c.length) throw new Error(`${k} differs: extend unicode.c`);
+  }
+  const lw = [...lower.keys()].sort((a, b) => a - b).map((cp) => `{0x${cp.toString(16)}, 0x${lower.get(cp).toString(16)}}`);
+  const lwl = [];
+  for (let i = 0; i < lw.length; i += 5) lwl.push(`    ${lw.slice(i, i + 5).join(', ')},`);
+  process.stdout.write(`/*
+ * unicode_overrides.h - generated by tools/gen_tok_golden.mjs overrides; do
+ * not edit. Code points where utf8proc and Hugging Face's Rust tokenizer
+ * (npm tokenizers 0.23.2) disagree; each table forces the Rust answer.
+ * Included by unicode.c only.
+ */
+${cRanges('other_add', otherAdd, 'removed by clean_text in Rust, not Cc/Cf/Co/Cs in utf8proc')}
+${cRanges('other_del', otherDel, 'kept by clean_text in Rust (its tables predate these Cc/Cf/Co assignments)')}
+${cRanges('punct_add', p.rust, 'punctuation in Rust, not P* in utf8proc')}
+${cRanges('punct_del', p.c, 'P* in utf8proc, not punctuation in Rust (assigned after its tables)')}
+${cRanges('mn_add', mnAdd, 'Mn in Rust (dropped by accent stripping), not Mn in utf8proc')}
+${cRanges('mn_del', mnDel, 'Mn in utf8proc, kept by Rust accent stripping')}
+${cRanges('nfd_keep', nfdKeep, 'no canonical decomposition in Rust (assigned after its tables)')}
+/* lower-case mappings Rust knows and utf8proc does not (newer Unicode) */
+static const uint32_t lower_map[][2] = {
+${lwl.length ? lwl.join('\n') : '    {0x110000, 0x110000},'}
+};
+`);
+}
+
+// Compact form of the probe for tests/golden/tokenizer/rust_unicode.txt:
+//   X lo hi          every code point in [lo, hi] has class X with the
+//                    default result: C = removed, Z = mapped to ' ' by
+//                    clean_text, J = spaced (CJK), W = whitespace,
+//                    P = punctuation, M = dropped by accent stripping
+//   S cp m...        accent stripping (NFD, drop Mn) maps cp to m...
+//   L cp m...        lower-casing maps cp to m...
+//   H lo hi          Hangul syllables: S is the algorithmic NFD
+// A code point not listed is kept as is by every stage.
+function unicodeGolden(rustFile) {
+  const R = readClasses(rustFile);
+  const out = ['# generated by tools/gen_tok_golden.mjs unicode (npm tokenizers 0.23.2); see the script'];
+  const emit = (k, cps) => { for (const [a, b] of ranges(cps)) out.push(`${k} ${a.toString(16)} ${b.toString(16)}`); };
+  emit('C', [...R.C.keys()].filter((cp) => R.C.get(cp) === ''));
+  emit('Z', [...R.C.keys()].filter((cp) => R.C.get(cp) === '20'));
+  const other = [...R.C.keys()].filter((cp) => R.C.get(cp) !== '' && R.C.get(cp) !== '20');
+  if (other.length) throw new Error('unexpected clean_text mapping');
+  emit('J', [...R.J.keys()]);
+  emit('W', [...R.W.keys()]);
+  emit('P', [...R.P.keys()]);
+  emit('M', [...R.S.keys()].filter((cp) => R.S.get(cp) === ''));
+  out.push('H ac00 d7a3');
+  for (const [cp, v] of [...R.S.entries()].sort((a, b) => a[0] - b[0])) {
+    if (v === '' || (cp >= 0xac00 && cp <= 0xd7a3)) continue;
+    out.push(`S ${cp.toString(16)} ${v}`);
+  }
+  for (const [cp, v] of [...R.L.entries()].sort((a, b) => a[0] - b[0])) out.push(`L ${cp.toString(16)} ${v}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// Hand-written cases (issue 3 item 5). Escapes keep invisible characters
+// visible in this file.
+const HAND = [
+  '', ' ', '   \t\n  ', '\u00a0\u3000\u2003',
+  'Hello, world!', "I don't know... what's this?!", 'The QUICK brown fox jumps over the lazy dog.',
+  'unaffable', 'playing played plays', "it's 5 o'clock",
+  '¿Dónde está la estación de tren?', '¡Qué día tan bonito!', 'El niño comió piña en España.',
+  'Mañana a las 7am recuérdame llamar a mamá', 'ÁÉÍÓÚ áéíóú ÑñÜü Çç', 'pingüino, cigüeña, vergüenza',
+  '¿¿¿Qué???', '!!!...???', '---===+++', '((([[[{{{}}}]]])))', '"quoted" \'single\' `back`', '@#$%^&*~|\\/<>',
+  '…—–‘’“”«»·•', 'a.b,c;d:e', 'e-mail: foo.bar@example.com, https://example.org/a?b=c&d=e',
+  '3.14159 1,000,000 -42 +7 1e10 0x1F', '$100 €50 £30 ¥1000 ₹500 ₩1000 ₿0.5', '100% 50°C 3×4=12 ½ ¾ ±5',
+  '12:30pm 2024-01-15 #1 No.5',
+  '😀 😂👍🏽 ❤️ 👨‍👩‍👧 🇪🇸 ☕', 'I ❤ NY', 'emoji😀inside',
+  '中文分词测试', '日本語のテキスト、カタカナとひらがな', '한국어 텍스트 안녕하세요', '我爱北京天安门。', 'mixed中文and English',
+  'مرحبا بالعالم', 'السلام عليكم ورحمة الله', 'שלום עולם', 'Привет, мир! ЁЖИК', 'Γειά σου Κόσμε ΟΔΟΣ ὀδός', 'नमस्ते दुनिया', 'สวัสดีชาวโลก',
+  'a\u0000b', 'a\u0007b\u001bc', 'tab\there', 'line\nbreak\r\nwindows', 'zero\u200bwidth', 'zw\u200cnj\u200dj', 'bom\ufeffhere',
+  'soft\u00adhyphen', 'rtl\u200fmark\u202eoverride', 'word\u2060joiner', 'vt\u000bff\u000cnel\u0085end', 'sep\u2028line\u2029para',
+  'private\ue000use', 'unassigned\u0378cp', 'noncharacter\uffff', 'replacement\ufffdchar', 'tag\u{e0041}chars',
+  'e\u0301 a\u0300 n\u0303 o\u0308', 'cafe\u0301 vs café', 'Z\u0351\u0324a\u0342l\u0353g\u0359o', 'a\u20dd circle', 'ﬁ ﬂ ﬀ ligatures',
+  'İstanbul ıi IĞÜŞÖÇ', 'Straße STRASSE ß ẞ', 'ǅ ǆ ǈ Ǳ', 'Ω Å K', '①②③ ⅓ ⅷ', 'ｆｕｌｌｗｉｄｔｈ ＡＢＣ',
+  'x'.repeat(100), 'y'.repeat(101), 'supercalifragilisticexpialidocious'.repeat(3), 'á'.repeat(100), 'á'.repeat(101),
+  `${'ab'.repeat(50)} short`, `short ${'é'.repeat(60)}${'e'.repeat(41)}`,
+  '[CLS] hello [SEP]', '[UNK]', 'foo[SEP]bar', '[cls] [Cls] [CLS', '[MASK][MASK]', '[PAD] padded', '[unused0] [unused1]',
+  'x[UNK]y[CLS]z', '[[CLS]]', 'text with [SEP] inside and [MASK] too', ' [CLS] ', '[UNK][UNK][UNK]',
+  'Hola, ¿cómo estás? Muy bien, ¡gracias!', 'recuérdame comprar leche mañana a las 8:30', '¿Qué tiempo hará el sábado en Málaga?',
+  'Ponme una alarma a las 6 y media', 'ñandú ÑANDÚ', 'Llámame en 15 minutos', 'what is the weather like in Paris today?',
+  'Set an alarm for 6 AM tomorrow', "can you tell me my bank account's balance", 'Thanks!!! :) :-( ;-)',
+  'a\u0301\u0302\u0303\u0304', '\u0301starts with mark', 'Ǆ\u0301', 'ΣΊΣΥΦΟΣ', 'ﷺ ﷽', 'ℌ ℍ ℎ', '𝐀𝐁𝐂 𝕏', '𠀀𠀁 𪜀 𫠠 𬺰',
+  '각 가각', 'ㄱㄴㄷ', '⁰¹²³', 'ʼapostrophe', '\u00b7middle\u0387dot', 'under_score snake_case_name', 'C++ C# F#',
+  'tabs\t\tand  double  spaces', '   leading and trailing   ',
+];
+
+function datasetTexts(dir, perFile) {
+  const texts = [];
+  for (const sub of ['fb_mtod_es', 'clinc150']) {
+    for (const split of ['train.json', 'test.json']) {
+      const f = path.join(dir, sub, split);
+      if (!fs.existsSync(f)) throw new Error(`${f}: missing`);
+      const rows = JSON.parse(fs.readFileSync(f, 'utf8'));
+      // deterministic pick: evenly spaced rows
+      for (let j = 0; j < perFile; j++) texts.push(rows[Math.floor((j * rows.length) / perFile)].text);
+    }
+  }
+  return texts;
+}
+
+async function encodeAll(json, texts, maxLength) {
+  const tok = tk.Tokenizer.fromString(json);
+  if (maxLength) {
+    tok.setTruncation(maxLength);
+    tok.setPadding({ maxLength, padId: 0, padToken: '[PAD]' });
+  }
+  const out = [];
+  for (const text of texts) {
+    const e = await tok.encode(text);
+    out.push({ text, tokens: e.getTokens(), ids: e.getIds(), attention_mask: e.getAttentionMask() });
+  }
+  return out;
+}
+
+function writeJsonl(file, rows, withMask) {
+  const lines = rows.map((r) => JSON.stringify(withMask ? r : { text: r.text, tokens: r.tokens, ids: r.ids }));
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+async function cases(vocabFile, dataDir, outDir) {
+  const full = readVocab(vocabFile);
+  const data = datasetTexts(dataDir, 100);
+  const texts = [...HAND, ...data];
+  const casedTexts = [...HAND, ...data.slice(0, 100)];
+  // Full-vocabulary goldens (checked only where the real vocabulary exists).
+  const fullUncased = await encodeAll(tokenizerJson(full, true), texts);
+  const fullCased = await encodeAll(tokenizerJson(full, false), casedTexts);
+  // Reduced vocabulary: the first 1000 lines (specials, [unusedN], single
+  // characters), every token the cases produce, and every "##x" single
+  // character continuation; in the original order.
+  const keep = new Set(full.slice(0, 1000));
+  for (const r of [...fullUncased, ...fullCased]) for (const t of r.tokens) keep.add(t);
+  for (const t of full) if (t.startsWith('##') && Array.from(t).length === 3) keep.add(t);
+  const subset = full.filter((t) => keep.has(t));
+  fs.writeFileSync(path.join(outDir, 'vocab_subset.txt'), `${subset.join('\n')}\n`);
+  const subJsonU = tokenizerJson(subset, true);
+  const subJsonC = tokenizerJson(subset, false);
+  writeJsonl(path.join(outDir, 'uncased.jsonl'), await encodeAll(subJsonU, texts));
+  writeJsonl(path.join(outDir, 'cased.jsonl'), await encodeAll(subJsonC, casedTexts));
+  writeJsonl(path.join(outDir, 'maxlen8.jsonl'), await encodeAll(subJsonU, texts.slice(0, 60), 8), true);
+  writeJsonl(path.join(outDir, 'full_uncased.jsonl'), fullUncased);
+  writeJsonl(path.join(outDir, 'full_cased.jsonl'), fullCased);
+  process.stderr.write(`${texts.length} texts, subset vocab ${subset.length} tokens\n`);
+}
+
+const [cmd, ...args] = process.argv.slice(2);
+if (cmd === 'probe') probe();
+else if (cmd === 'overrides') overrides(args[0], args[1]);
+else if (cmd === 'unicode') unicodeGolden(args[0]);
+else if (cmd === 'cases') await cases(args[0], args[1], args[2]);
+else {
+  process.stderr.write('usage: node tools/gen_tok_golden.mjs probe | overrides RUST C | unicode RUST | cases VOCAB DATADIR OUTDIR\n');
+  process.exit(2);
+}

@@ -208,7 +208,8 @@ def main():
         sys.stdin.read()  # until the test closes the pipe or exits
     except KeyboardInterrupt:
         pass
-    server.shutdown()
+    sys.stdout.flush()
+    os._exit(0)  # no waiting for open connections
 
 
 if __name__ == "__main__":

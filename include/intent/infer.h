@@ -1,0 +1,104 @@
+/*
+ * infer.h - batched inference over a shared, read-only saved model.
+ *
+ * A struct ic_infer is one worker's context: a BERT state for max_batch x
+ * max_length activations, a tokenizer work area and id buffers. Any number
+ * of contexts may run at once on the same const struct ic_model (each on its
+ * own thread); one context is not thread-safe.
+ *
+ * ic_predict_batch tokenizes the texts, pads each forward to the longest text
+ * in it (dynamic padding; with more texts than max_batch they are sorted by
+ * length first so that similar lengths share a forward) and returns, per
+ * text, the best label, its probability and optionally the k most probable
+ * labels. Texts longer than the model's maximum length are TRUNCATED: the
+ * model sees [CLS] + the first max_length - 2 word pieces + [SEP], as
+ * Hugging Face's tokenizer(truncation=True, max_length=...) does.
+ *
+ * Buffers are allocated by ic_infer_init and grow only when a call brings
+ * more texts (or longer texts, in the tokenizer's work area) than any call
+ * before: steady-state calls allocate nothing.
+ */
+#ifndef IC_INFER_H
+#define IC_INFER_H
+
+#include "intent/bert.h"
+#include "intent/ic.h"
+#include "intent/model.h"
+#include "intent/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ic_infer_opts {
+    int max_batch;  /* texts per forward (default 32) */
+    int max_length; /* tokens per text incl. [CLS]/[SEP]; 0 = the model's
+                     * max_length (itself capped by the position table) */
+};
+void ic_infer_default_opts(struct ic_infer_opts *o);
+
+/* One (label, probability) pair of a ranked list. */
+struct ic_label_prob {
+    int label;  /* index into model->labels */
+    float prob; /* softmax probability */
+};
+
+/* The answer for one text. */
+struct ic_prediction {
+    int label;                        /* argmax */
+    float confidence;                 /* its probability */
+    int n_tokens;                     /* tokens the model saw, incl. [CLS]/[SEP] */
+    int truncated;                    /* 1: the text had more pieces than fit */
+    int n_top;                        /* min(top_k, num_labels); 0 without top_k */
+    const struct ic_label_prob *top;  /* n_top entries, most probable first.
+                                       * Borrowed from the context: valid until
+                                       * the next call on it. */
+};
+
+struct ic_infer {
+    const struct ic_model *model; /* borrowed, read-only */
+    int max_batch, max_length, num_labels;
+    struct ic_bert_state st;      /* activations for max_batch x max_length */
+    struct ic_tok_work tw;
+    int32_t *tok;                 /* (cap_texts, max_length) ids per text */
+    int *ntok;                    /* (cap_texts) */
+    int *order;                   /* (cap_texts) processing order */
+    struct ic_label_prob *top;    /* (cap_top) */
+    size_t cap_texts, cap_top;
+    int32_t *ids, *mask;          /* (max_batch, max_length) packed batch */
+    int *len_count;               /* (max_length + 2) counting-sort scratch */
+    long long n_forwards;         /* statistics: forwards run so far */
+};
+
+/* Creates a context for model m (which must outlive it). o = NULL means the
+ * defaults. Errors: IC_ERR_INVAL (bad options), whatever ic_bert_state_init
+ * returns. On failure c is left freed. */
+int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_infer_opts *o,
+                  struct ic_err *err) IC_WUR;
+void ic_infer_free(struct ic_infer *c); /* safe on a zeroed struct */
+
+/* Classifies n texts (lens[i] bytes each; lens NULL = NUL-terminated) into
+ * results[n]. top_k > 0 also ranks the min(top_k, num_labels) most probable
+ * labels per text (results[i].top). Texts are UTF-8; invalid UTF-8 gives
+ * IC_ERR_FORMAT naming the text index and byte offset (no results then).
+ * Empty texts are allowed ([CLS][SEP]). n = 0 is a no-op. */
+int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t *lens, int n,
+                     int top_k, struct ic_prediction *results, struct ic_err *err) IC_WUR;
+
+/* Label name for index i (borrowed from the model), "?" when out of range. */
+const char *ic_infer_label(const struct ic_infer *c, int i);
+
+/* Appends {"text": ..., "intent": ..., "confidence": ...[, "top_k":
+ * [{"intent": ..., "confidence": ...}, ...]]} for p to b (text[len] echoed as
+ * given; top_k only when p->n_top > 0). Label names come from m. */
+int ic_prediction_json(struct ic_buf *b, const struct ic_model *m, const char *text, size_t len,
+                       const struct ic_prediction *p) IC_WUR;
+
+/* Formats a probability as the shortest decimal that reads back as the same
+ * float ("0.98765433"); buf needs 32 bytes. Returns buf. */
+char *ic_format_prob(float p, char *buf);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,86 @@
+/*
+ * serve.h - the JSON HTTP API (libmicrohttpd): a drop-in for the original
+ * FastAPI service. docs/http_api.md describes the routes, status codes,
+ * limits and signals.
+ *
+ * One read-only model is shared by every connection; it sits behind a
+ * reference-counted pointer that ic_server_reload swaps under a lock, so
+ * requests in flight finish on the model they started with. Inference runs
+ * on a fixed pool of contexts (opts.threads); single /classify requests that
+ * arrive while the pool is busy are merged into one batched forward (up to
+ * opts.coalesce texts), which raises throughput without adding a wait: a
+ * request never waits for others to arrive.
+ *
+ * The library does not install signal handlers; the caller decides when to
+ * reload or stop (intent serve uses sigwait on SIGHUP / SIGTERM / SIGINT).
+ */
+#ifndef IC_SERVE_H
+#define IC_SERVE_H
+
+#include <stddef.h>
+
+#include "intent/ic.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ic_serve_opts {
+    const char *model_path;  /* model directory or .pt file ("final_model") */
+    const char *host;        /* address to bind ("127.0.0.1"; "0.0.0.0" = all) */
+    int port;                /* 8000; 0 = an ephemeral port (ic_server_port says which) */
+    int threads;             /* inference contexts running at once; 0 = cores */
+    size_t max_body;         /* request body limit in bytes (1 MiB); over it: 413 */
+    int max_batch;           /* texts per /classify/batch request (256); over it: 422 */
+    int timeout;             /* idle connection timeout in seconds (30; 0 = none) */
+    int max_connections;     /* concurrent connections (256); more are refused */
+    int coalesce;            /* texts per merged forward across requests (16; 1 = off) */
+    int max_length;          /* tokens per text; 0 = the model's max_length */
+    int event_loop;          /* 0: a thread per connection (default); 1: an epoll
+                              * event loop on `threads` threads */
+};
+
+/* Defaults as documented above. */
+void ic_serve_default_opts(struct ic_serve_opts *o);
+
+/* Overrides fields from INTENT_SERVE_MODEL, _HOST, _PORT, _THREADS,
+ * _MAX_BODY, _MAX_BATCH, _TIMEOUT, _MAX_CONNECTIONS, _COALESCE, _MAX_LENGTH,
+ * _EVENT_LOOP.
+ * String values are borrowed from the environment. Errors name the variable
+ * (IC_ERR_INVAL: not a number or out of range); o is unchanged on error. */
+int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err) IC_WUR;
+
+/* Checks ranges (port 0..65535, threads 0..256, max_body 1 KiB..1 GiB, ...). */
+int ic_serve_opts_check(const struct ic_serve_opts *o, struct ic_err *err) IC_WUR;
+
+struct ic_server; /* opaque */
+
+/* Loads the model (once), then binds and starts serving in background
+ * threads. Nothing listens before the model is ready. o is copied.
+ * Errors: the model loader's (naming the file), IC_ERR_NET (cannot bind:
+ * names the address), IC_ERR_INVAL (options). *out is NULL on error. */
+int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o,
+                    struct ic_err *err) IC_WUR;
+
+/* The bound TCP port (useful with port 0). */
+int ic_server_port(const struct ic_server *s);
+
+/* One line of model facts for the start-up log: "model final_model: 12
+ * labels, max_length 128, 2 layers x 128 hidden, 4.39M parameters, loaded
+ * in 8.1 ms". Caller frees with ic_free. */
+char *ic_server_describe(const struct ic_server *s);
+
+/* Loads the model again from opts.model_path (path NULL) or path, and swaps
+ * it in atomically. On failure the old model keeps serving and err says
+ * why. Thread-safe; concurrent reloads are serialised. */
+int ic_server_reload(struct ic_server *s, const char *path, struct ic_err *err) IC_WUR;
+
+/* Graceful stop: stops accepting connections, waits up to grace_s seconds
+ * for requests in flight to complete, closes the rest, frees everything.
+ * Safe with s NULL. */
+void ic_server_stop(struct ic_server *s, double grace_s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,258 @@
+/*
+ * infer.c - batched inference for predict and serve (see intent/infer.h).
+ *
+ * Texts are tokenized into one (texts, max_length) id table, ordered by
+ * length when they span several forwards, packed max_batch at a time into a
+ * (B, T) batch padded to the longest row, and run through the shared model
+ * with this context's state. Nothing here allocates once the buffers have
+ * grown to the largest call seen.
+ */
+#include "intent/infer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Appends a string literal (its length known at compile time). */
+#define buf_lit(b, lit) ic_buf_append((b), (lit), sizeof(lit) - 1)
+
+void ic_infer_default_opts(struct ic_infer_opts *o)
+{
+    o->max_batch = 32;
+    o->max_length = 0;
+}
+
+void ic_infer_free(struct ic_infer *c)
+{
+    if (!c)
+        return;
+    ic_bert_state_free(&c->st);
+    ic_tok_work_free(&c->tw);
+    ic_free(c->tok);
+    ic_free(c->ntok);
+    ic_free(c->order);
+    ic_free(c->top);
+    ic_free(c->ids);
+    ic_free(c->mask);
+    ic_free(c->len_count);
+    memset(c, 0, sizeof *c);
+}
+
+static void grow_texts(struct ic_infer *c, size_t n)
+{
+    if (n <= c->cap_texts)
+        return;
+    size_t cap = c->cap_texts ? c->cap_texts : 64;
+    while (cap < n)
+        cap *= 2;
+    c->tok = ic_xrealloc(c->tok, cap * (size_t)c->max_length * sizeof *c->tok);
+    c->ntok = ic_xrealloc(c->ntok, cap * sizeof *c->ntok);
+    c->order = ic_xrealloc(c->order, cap * sizeof *c->order);
+    c->cap_texts = cap;
+}
+
+static void grow_top(struct ic_infer *c, size_t n)
+{
+    if (n <= c->cap_top)
+        return;
+    size_t cap = c->cap_top ? c->cap_top : 256;
+    while (cap < n)
+        cap *= 2;
+    c->top = ic_xrealloc(c->top, cap * sizeof *c->top);
+    c->cap_top = cap;
+}
+
+int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_infer_opts *o,
+                  struct ic_err *err)
+{
+    struct ic_infer_opts def;
+    int rc;
+    memset(c, 0, sizeof *c);
+    if (!o) {
+        ic_infer_default_opts(&def);
+        o = &def;
+    }
+    if (!m || m->bert.cfg.num_labels < 1 || !m->bert.params)
+        return ic_errf(err, IC_ERR_INVAL, "inference: no model loaded");
+    if (o->max_batch < 1 || o->max_batch > 65536)
+        return ic_errf(err, IC_ERR_INVAL, "inference: batch size %d out of range [1, 65536]",
+                       o->max_batch);
+    int max_len = o->max_length > 0 ? o->max_length
+                  : (m->max_length > 0 ? m->max_length : IC_MODEL_DEFAULT_MAX_LENGTH);
+    if (max_len > m->bert.cfg.max_position)
+        max_len = m->bert.cfg.max_position;
+    if (max_len < 2)
+        return ic_errf(err, IC_ERR_INVAL, "inference: maximum length %d is below 2", max_len);
+    c->model = m;
+    c->max_batch = o->max_batch;
+    c->max_length = max_len;
+    c->num_labels = m->bert.cfg.num_labels;
+    rc = ic_bert_state_init(&c->st, &m->bert.cfg, c->max_batch, c->max_length, 0, err);
+    if (rc)
+        goto out;
+    ic_tok_work_init(&c->tw);
+    size_t cells = (size_t)c->max_batch * (size_t)c->max_length;
+    c->ids = ic_xmalloc(cells * sizeof *c->ids);
+    c->mask = ic_xmalloc(cells * sizeof *c->mask);
+    c->len_count = ic_xmalloc((size_t)(c->max_length + 2) * sizeof *c->len_count);
+    grow_texts(c, (size_t)c->max_batch);
+    grow_top(c, (size_t)c->max_batch * (size_t)(c->num_labels < 8 ? c->num_labels : 8));
+out:
+    if (rc)
+        ic_infer_free(c);
+    return rc;
+}
+
+const char *ic_infer_label(const struct ic_infer *c, int i)
+{
+    if (!c || !c->model || !c->model->labels || i < 0 || i >= c->num_labels)
+        return "?";
+    return c->model->labels[i] ? c->model->labels[i] : "?";
+}
+
+char *ic_format_prob(float p, char *buf)
+{
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, 32, "%.*g", prec, (double)p);
+        if (strtof(buf, NULL) == p)
+            break;
+    }
+    return buf;
+}
+
+/* Orders texts by token count, ties by index (stable, so the output does
+ * not depend on the sort): a counting sort over lengths 0..max_length, with
+ * count[max_length + 2] scratch from the context. */
+static void order_by_length(int *order, const int *ntok, int n, int *count, int max_len)
+{
+    memset(count, 0, (size_t)(max_len + 2) * sizeof *count);
+    for (int i = 0; i < n; i++)
+        count[ntok[i] + 1]++;
+    for (int len = 1; len <= max_len + 1; len++)
+        count[len] += count[len - 1];
+    for (int i = 0; i < n; i++)
+        order[count[ntok[i]]++] = i;
+}
+
+/* The best kk labels of probs[N], most probable first (ties: lower index). */
+static void rank_top(const float *probs, int N, int kk, struct ic_label_prob *top)
+{
+    int m = 0;
+    for (int j = 0; j < N; j++) {
+        float p = probs[j];
+        if (m == kk && !(p > top[m - 1].prob))
+            continue;
+        int pos = m < kk ? m++ : kk - 1;
+        while (pos > 0 && p > top[pos - 1].prob) {
+            top[pos] = top[pos - 1];
+            pos--;
+        }
+        top[pos].label = j;
+        top[pos].prob = p;
+    }
+}
+
+int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t *lens, int n,
+                     int top_k, struct ic_prediction *results, struct ic_err *err)
+{
+    if (n <= 0)
+        return IC_OK;
+    if (!c || !c->model)
+        return ic_errf(err, IC_ERR_INVAL, "inference: context not initialised");
+    const struct ic_model *m = c->model;
+    const int L = c->max_length, N = c->num_labels;
+    int kk = top_k > 0 ? (top_k < N ? top_k : N) : 0;
+    int rc;
+
+    grow_texts(c, (size_t)n);
+    if (kk)
+        grow_top(c, (size_t)n * (size_t)kk);
+
+    /* --- tokenize every text into its row of the id table */
+    for (int i = 0; i < n; i++) {
+        size_t len = lens ? lens[i] : strlen(texts[i]);
+        int nt = 0;
+        rc = ic_tokenizer_encode(&m->tok, &c->tw, texts[i], len, L, c->tok + (size_t)i * L, &nt,
+                                 err);
+        if (rc)
+            return ic_err_prefix(err, "text %d", i);
+        c->ntok[i] = nt;
+        results[i].n_tokens = nt;
+        results[i].truncated = c->tw.n_ids + 2 > (size_t)nt;
+        c->order[i] = i;
+    }
+    if (n > c->max_batch)
+        order_by_length(c->order, c->ntok, n, c->len_count, L);
+
+    int32_t pad = m->tok.pad_id >= 0 ? m->tok.pad_id : m->bert.cfg.pad_token_id;
+    for (int s = 0; s < n; s += c->max_batch) {
+        int B = n - s < c->max_batch ? n - s : c->max_batch;
+        int T = 1;
+        for (int r = 0; r < B; r++)
+            if (c->ntok[c->order[s + r]] > T)
+                T = c->ntok[c->order[s + r]];
+        for (int r = 0; r < B; r++) {
+            int i = c->order[s + r], nt = c->ntok[i];
+            int32_t *ids = c->ids + (size_t)r * T, *mask = c->mask + (size_t)r * T;
+            memcpy(ids, c->tok + (size_t)i * L, (size_t)nt * sizeof *ids);
+            for (int t = 0; t < nt; t++)
+                mask[t] = 1;
+            for (int t = nt; t < T; t++) {
+                ids[t] = pad;
+                mask[t] = 0;
+            }
+        }
+        struct ic_batch b = {.B = B, .T = T, .ids = c->ids, .type_ids = NULL, .mask = c->mask,
+                             .labels = NULL};
+        rc = ic_bert_forward(&m->bert, &c->st, &b, NULL);
+        if (rc)
+            return ic_errf(err, rc, "inference: forward pass failed (batch %d x %d)", B, T);
+        c->n_forwards++;
+        for (int r = 0; r < B; r++) {
+            int i = c->order[s + r];
+            const float *p = c->st.probs + (size_t)r * N;
+            int best = 0;
+            for (int j = 1; j < N; j++)
+                if (p[j] > p[best])
+                    best = j;
+            results[i].label = best;
+            results[i].confidence = p[best];
+            results[i].n_top = kk;
+            results[i].top = NULL;
+            if (kk) {
+                struct ic_label_prob *top = c->top + (size_t)i * kk;
+                rank_top(p, N, kk, top);
+                results[i].top = top;
+            }
+        }
+    }
+    return IC_OK;
+}
+
+int ic_prediction_json(struct ic_buf *b, const struct ic_model *m, const char *text,
+                        size_t len, const struct ic_prediction *p)
+{
+    char num[32];
+    int n_labels = m->bert.cfg.num_labels;
+    const char *label = p->label >= 0 && p->label < n_labels && m->labels && m->labels[p->label]
+                            ? m->labels[p->label] : "?";
+    int rc = buf_lit(b, "{\"text\":");
+    rc |= ic_buf_json_str(b, text, len);
+    rc |= buf_lit(b, ",\"intent\":");
+    rc |= ic_buf_json_str(b, label, strlen(label));
+    rc |= ic_buf_printf(b, ",\"confidence\":%s", ic_format_prob(p->confidence, num));
+    if (p->n_top > 0) {
+        rc |= buf_lit(b, ",\"top_k\":[");
+        for (int k = 0; k < p->n_top; k++) {
+            int li = p->top[k].label;
+            const char *name = li >= 0 && li < n_labels && m->labels && m->labels[li]
+                                   ? m->labels[li] : "?";
+            rc |= ic_buf_append(b, k ? ",{\"intent\":" : "{\"intent\":", k ? 11 : 10);
+            rc |= ic_buf_json_str(b, name, strlen(name));
+            rc |= ic_buf_printf(b, ",\"confidence\":%s}", ic_format_prob(p->top[k].prob, num));
+        }
+        rc |= buf_lit(b, "]");
+    }
+    rc |= buf_lit(b, "}");
+    return rc ? IC_ERR_RANGE : IC_OK;
+}

@@ -24,7 +24,7 @@ struct ic_adamw_params ic_adamw_default_params(void);
 struct ic_adamw {
     struct ic_adamw_params p;
     float *m, *v;       /* parameter layout, num_params floats each */
-    float *decay;       /* per-float weight-decay factor mask (1 or 0), parameter layout */
+    float *decay;       /* per-float weight-decay mask (1 decayed, 0 not), parameter layout */
     size_t n;
     int64_t t;          /* steps taken */
 };

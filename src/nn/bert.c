@@ -410,6 +410,7 @@ int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const str
     dropout_backward(im->d0, im->d0, BT * H, &d);
     layernorm_backward(im->d1, g->emb_ln_w, g->emb_ln_b, im->d0, im->emb_sum, im->emb_mean,
                        im->emb_rstd, w->emb_ln_w, BT, H, 0, im->scratch, im->nthr);
-    embedding_backward(g->word_emb, g->pos_emb, g->type_emb, im->d1, b->ids, b->type_ids, B, T, H);
+    embedding_backward(g->word_emb, g->pos_emb, g->type_emb, im->d1, b->ids, b->type_ids,
+                       c->pad_token_id, B, T, H);
     return IC_OK;
 }

@@ -119,7 +119,8 @@ void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
 }
 
 void embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
-                        const int32_t *ids, const int32_t *type_ids, size_t B, size_t T, size_t C)
+                        const int32_t *ids, const int32_t *type_ids, int32_t pad_id, size_t B,
+                        size_t T, size_t C)
 {
     /* Rows may repeat (same token twice), so split the work by columns. */
     size_t nblk = (C + 15) / 16;
@@ -128,7 +129,7 @@ void embedding_backward(float *dword, float *dpos, float *dtype, const float *do
         size_t c0 = blk * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
         for (size_t bt = 0; bt < B * T; bt++) {
             const float *d = dout + bt * C;
-            float *w = dword ? dword + (size_t)ids[bt] * C : NULL;
+            float *w = dword && ids[bt] != pad_id ? dword + (size_t)ids[bt] * C : NULL;
             float *p = dpos ? dpos + (bt % T) * C : NULL;
             float *ty = dtype ? dtype + (size_t)(type_ids ? type_ids[bt] : 0) * C : NULL;
             for (size_t i = c0; i < c1; i++) {

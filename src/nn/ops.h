@@ -44,9 +44,12 @@ int ic__threads_now(void);
 void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
                        const float *word, const float *pos, const float *type, size_t B,
                        size_t T, size_t C);
-/* Scatter-adds dout into the three tables (any of them may be NULL). */
+/* Scatter-adds dout into the three tables (any of them may be NULL). Like
+ * nn.Embedding(padding_idx=pad_id), the word row pad_id gets no gradient
+ * (pad_id < 0: none skipped). */
 void embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
-                        const int32_t *ids, const int32_t *type_ids, size_t B, size_t T, size_t C);
+                        const int32_t *ids, const int32_t *type_ids, int32_t pad_id, size_t B,
+                        size_t T, size_t C);
 
 /* ------------------------------------------------------------------------
  * LayerNorm over the last dim, biased variance:

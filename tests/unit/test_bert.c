@@ -4,7 +4,11 @@
 #include <math.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "intent/bert.h"
+#include "intent/optim.h"
+#include "intent/tensors.h"
 #include "test.h"
 
 static void tiny_config(struct ic_bert_config *c)
@@ -51,4 +55,322 @@ TEST(bert_forward_smoke)
     ASSERT(isfinite(gn) && gn > 0);
     ic_bert_state_free(&s);
     ic_bert_free(&m);
+}
+
+/* ---------------------------------------------------------------------------
+ * Golden parity with tools/gen_golden.py. The fixture's weights are read
+ * from its model.safetensors by the small reader below (on purpose
+ * independent of src/io), the rest from state.bin (layout documented in
+ * tools/gen_golden.py). */
+
+static int read_u32(const unsigned char **p, const unsigned char *end, uint32_t *v)
+{
+    if (end - *p < 4)
+        return -1;
+    *v = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 |
+         (uint32_t)(*p)[3] << 24;
+    *p += 4;
+    return 0;
+}
+
+/* state.bin -> tensor list (owned copies; F32 or I32). */
+static int load_state(const char *path, struct ic_tensors *ts)
+{
+    char *data;
+    size_t len;
+    ic_tensors_init(ts);
+    if (ic_read_file(path, 64u << 20, &data, &len, NULL))
+        return -1;
+    const unsigned char *p = (const unsigned char *)data, *end = p + len;
+    uint32_t ver, n;
+    int rc = -1;
+    if (len < 16 || memcmp(p, "ICGOLD\0\0", 8) != 0)
+        goto out;
+    p += 8;
+    if (read_u32(&p, end, &ver) || ver != 1 || read_u32(&p, end, &n))
+        goto out;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t nl, dt, nd, d;
+        char name[256];
+        int64_t shape[8];
+        size_t numel = 1;
+        if (read_u32(&p, end, &nl) || nl >= sizeof name || (size_t)(end - p) < nl)
+            goto out;
+        memcpy(name, p, nl);
+        name[nl] = 0;
+        p += nl;
+        if (read_u32(&p, end, &dt) || dt > 1 || read_u32(&p, end, &nd) || nd < 1 || nd > 8)
+            goto out;
+        for (uint32_t i = 0; i < nd; i++) {
+            if (read_u32(&p, end, &d))
+                goto out;
+            shape[i] = d;
+            numel *= d;
+        }
+        if ((size_t)(end - p) < numel * 4)
+            goto out;
+        ic_tensors_add(ts, name, dt ? IC_DTYPE_I32 : IC_DTYPE_F32, (int)nd, shape, p, 1);
+        p += numel * 4;
+    }
+    rc = p == end ? 0 : -1;
+out:
+    ic_free(data);
+    if (rc)
+        ic_tensors_free(ts);
+    return rc;
+}
+
+/* model.safetensors -> tensor list (F32 only, owned copies). */
+static int load_safetensors_f32(const char *path, struct ic_tensors *ts)
+{
+    char *data;
+    size_t len;
+    ic_tensors_init(ts);
+    if (ic_read_file(path, 64u << 20, &data, &len, NULL))
+        return -1;
+    int rc = -1;
+    json_t *h = NULL;
+    uint64_t hl = 0;
+    if (len < 8)
+        goto out;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (unsigned char)data[i];
+    if (hl > len - 8)
+        goto out;
+    h = json_loadb(data + 8, hl, 0, NULL);
+    if (!h)
+        goto out;
+    const char *key;
+    json_t *v;
+    const unsigned char *buf = (const unsigned char *)data + 8 + hl;
+    size_t blen = len - 8 - hl;
+    json_object_foreach(h, key, v) {
+        if (strcmp(key, "__metadata__") == 0)
+            continue;
+        json_t *sh = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
+        if (strcmp(json_string_value(json_object_get(v, "dtype")), "F32") != 0 ||
+            json_array_size(sh) > 8 || json_array_size(off) != 2)
+            goto out;
+        int64_t shape[8];
+        size_t numel = 1;
+        for (size_t i = 0; i < json_array_size(sh); i++) {
+            shape[i] = json_integer_value(json_array_get(sh, i));
+            numel *= (size_t)shape[i];
+        }
+        size_t b0 = (size_t)json_integer_value(json_array_get(off, 0));
+        size_t b1 = (size_t)json_integer_value(json_array_get(off, 1));
+        if (b1 > blen || b0 > b1 || b1 - b0 != numel * 4)
+            goto out;
+        ic_tensors_add(ts, key, IC_DTYPE_F32, (int)json_array_size(sh), shape, buf + b0, 1);
+    }
+    rc = 0;
+out:
+    json_decref(h);
+    ic_free(data);
+    if (rc)
+        ic_tensors_free(ts);
+    return rc;
+}
+
+/* The handful of config.json fields the model needs (the real loader lives
+ * elsewhere; this keeps the test self-contained). */
+static int load_config(const char *path, struct ic_bert_config *c)
+{
+    json_t *j = json_load_file(path, 0, NULL);
+    if (!j)
+        return -1;
+    ic_bert_config_default(c);
+    c->vocab_size = (int)json_integer_value(json_object_get(j, "vocab_size"));
+    c->hidden_size = (int)json_integer_value(json_object_get(j, "hidden_size"));
+    c->num_layers = (int)json_integer_value(json_object_get(j, "num_hidden_layers"));
+    c->num_heads = (int)json_integer_value(json_object_get(j, "num_attention_heads"));
+    c->intermediate_size = (int)json_integer_value(json_object_get(j, "intermediate_size"));
+    c->max_position = (int)json_integer_value(json_object_get(j, "max_position_embeddings"));
+    c->type_vocab_size = (int)json_integer_value(json_object_get(j, "type_vocab_size"));
+    c->num_labels = (int)json_object_size(json_object_get(j, "id2label"));
+    c->layer_norm_eps = (float)json_number_value(json_object_get(j, "layer_norm_eps"));
+    int rc = ic_act_parse(json_string_value(json_object_get(j, "hidden_act")), &c->act);
+    json_decref(j);
+    return rc;
+}
+
+/* max|a - b| <= tol * max|ref| (per tensor), or below 1e-7 absolute: some
+ * gradients are zero in exact arithmetic (the key bias, since softmax ignores
+ * a per-row constant) and both sides hold rounding noise there. On failure
+ * the message names the tensor with its max abs diff and relative error. */
+static int close_enough(const char *name, const float *a, const float *ref, size_t n, double tol,
+                        char *msg, size_t cap)
+{
+    double md = 0, mref = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (d > md || isnan(d)) {
+            md = isnan(d) ? INFINITY : d;
+            at = i;
+        }
+        if (fabs(ref[i]) > mref)
+            mref = fabs(ref[i]);
+    }
+    double rel = md / (mref > 1e-30 ? mref : 1e-30);
+    if (rel <= tol || md < 1e-7)
+        return 1;
+    snprintf(msg, cap, "%s: max abs diff %.3g at [%zu] (%.9g vs %.9g), relative %.3g > %g", name,
+             md, at, (double)a[at], (double)ref[at], rel, tol);
+    return 0;
+}
+
+struct golden {
+    struct ic_bert_config cfg;
+    struct ic_bert m;
+    struct ic_tensors st, w;
+    struct ic_batch b;
+};
+
+static int golden_open(struct golden *g, const char *sub, char *msg, size_t cap)
+{
+    memset(g, 0, sizeof *g);
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "%s/model%s", test_golden_dir(), sub);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (load_config(path, &g->cfg))
+        return snprintf(msg, cap, "cannot read %s", path), -1;
+    struct ic_err err;
+    if (ic_bert_init(&g->m, &g->cfg, &err))
+        return snprintf(msg, cap, "%s", err.msg), -1;
+    struct ic_rng rng;
+    ic_rng_seed(&rng, 3);
+    ic_bert_init_weights(&g->m, &rng);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (load_safetensors_f32(path, &g->w))
+        return snprintf(msg, cap, "cannot read %s", path), -1;
+    int hm, hx;
+    if (ic_bert_load_tensors(&g->m, &g->w, path, &hm, &hx, &err) || hm || hx)
+        return snprintf(msg, cap, "load: %s", err.msg), -1;
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    if (load_state(path, &g->st))
+        return snprintf(msg, cap, "cannot read %s", path), -1;
+    struct ic_tensor *ids = ic_tensors_find(&g->st, "input.ids");
+    if (!ids)
+        return snprintf(msg, cap, "%s: no input.ids", path), -1;
+    g->b.B = (int)ids->shape[0];
+    g->b.T = (int)ids->shape[1];
+    g->b.ids = ids->data;
+    g->b.type_ids = ic_tensors_find(&g->st, "input.type_ids")->data;
+    g->b.mask = ic_tensors_find(&g->st, "input.mask")->data;
+    g->b.labels = ic_tensors_find(&g->st, "input.labels")->data;
+    return 0;
+}
+
+static void golden_close(struct golden *g)
+{
+    ic_tensors_free(&g->st);
+    ic_tensors_free(&g->w);
+    ic_bert_free(&g->m);
+}
+
+static const float *ref_f32(struct golden *g, const char *name)
+{
+    struct ic_tensor *t = ic_tensors_find(&g->st, name);
+    return t ? t->data : NULL;
+}
+
+static void golden_check(const char *sub)
+{
+    struct golden g;
+    char msg[1024];
+    if (golden_open(&g, sub, msg, sizeof msg)) {
+        golden_close(&g);
+        FAIL("%s", msg);
+    }
+    struct ic_bert_state s;
+    struct ic_err err;
+    const int B = g.b.B, N = g.cfg.num_labels;
+    int ok = 1;
+    ASSERT_OK_ERR(ic_bert_state_init(&s, &g.cfg, B, g.b.T, 1, &err), err);
+    /* forward: logits, probs, loss within 1e-5 relative */
+    ok = ic_bert_forward(&g.m, &s, &g.b, NULL) == IC_OK;
+    ok = ok && close_enough("logits", s.logits, ref_f32(&g, "logits"), (size_t)B * N, 1e-5, msg,
+                            sizeof msg);
+    ok = ok && close_enough("probs", s.probs, ref_f32(&g, "probs"), (size_t)B * N, 1e-5, msg,
+                            sizeof msg);
+    ok = ok && close_enough("loss", &s.loss, ref_f32(&g, "loss"), 1, 1e-5, msg, sizeof msg);
+    /* backward: every parameter's gradient within 1e-4 */
+    ic_bert_zero_grad(&s);
+    ok = ok && ic_bert_backward(&g.m, &s, &g.b) == IC_OK;
+    for (size_t i = 0; ok && i < g.m.n_table; i++) {
+        const struct ic_param *p = &g.m.table[i];
+        char name[IC_PARAM_NAME_MAX + 8];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        const float *ref = ref_f32(&g, name);
+        if (!ref) {
+            snprintf(msg, sizeof msg, "state.bin has no %s", name);
+            ok = 0;
+            break;
+        }
+        ok = close_enough(name, s.grads + p->offset, ref, p->numel, 1e-4, msg, sizeof msg);
+    }
+    /* AdamW trajectory: losses, grad norms, learning rates, final params */
+    const float *hp = ref_f32(&g, "adam.hparams");
+    const float *losses = ref_f32(&g, "adam.losses"), *norms = ref_f32(&g, "adam.grad_norms");
+    const float *lrs = ref_f32(&g, "adam.lrs");
+    struct ic_adamw opt;
+    memset(&opt, 0, sizeof opt);
+    if (ok && hp && losses && norms && lrs) {
+        struct ic_adamw_params ap = {hp[0], hp[1], hp[2], hp[3], hp[4]};
+        int warmup = (int)hp[6], steps = (int)hp[7];
+        ok = ic_adamw_init(&opt, &g.m, &ap, &err) == IC_OK;
+        for (int t = 0; ok && t < steps; t++) {
+            ic_bert_zero_grad(&s);
+            ok = ic_bert_forward(&g.m, &s, &g.b, NULL) == IC_OK &&
+                 ic_bert_backward(&g.m, &s, &g.b) == IC_OK;
+            float norm = ic_grad_clip(s.grads, g.m.num_params, hp[5]);
+            float lr = ic_lr_linear(t, warmup, steps, hp[0]);
+            char what[64];
+            snprintf(what, sizeof what, "adam step %d loss", t);
+            ok = ok && close_enough(what, &s.loss, &losses[t], 1, 1e-4, msg, sizeof msg);
+            snprintf(what, sizeof what, "adam step %d grad norm", t);
+            ok = ok && close_enough(what, &norm, &norms[t], 1, 1e-4, msg, sizeof msg);
+            snprintf(what, sizeof what, "adam step %d lr", t);
+            ok = ok && close_enough(what, &lr, &lrs[t], 1, 1e-6, msg, sizeof msg);
+            ic_adamw_step(&opt, &g.m, s.grads, lr);
+        }
+        int checked = 0;
+        for (size_t i = 0; ok && i < g.st.n; i++) {
+            const struct ic_tensor *t = &g.st.v[i];
+            if (strncmp(t->name, "adam.param.", 11) != 0)
+                continue;
+            const struct ic_param *p = ic_bert_find_param(&g.m, t->name + 11);
+            ok = p && close_enough(t->name, g.m.params + p->offset, t->data, p->numel, 1e-4, msg,
+                                   sizeof msg);
+            checked++;
+        }
+        if (ok && checked == 0) {
+            snprintf(msg, sizeof msg, "no adam.param.* records");
+            ok = 0;
+        }
+    } else if (ok) {
+        snprintf(msg, sizeof msg, "state.bin lacks the adam.* records");
+        ok = 0;
+    }
+    ic_adamw_free(&opt);
+    ic_bert_state_free(&s);
+    golden_close(&g);
+    if (!ok)
+        FAIL("model%s: %s", sub, msg);
+}
+
+TEST(bert_golden_gelu)
+{
+    golden_check("");
+}
+
+TEST(bert_golden_gelu_new)
+{
+    golden_check("/gelu_new");
+}
+
+TEST(bert_golden_relu_masked_row_ignore_index)
+{
+    golden_check("/relu");
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "intent/bert.h"
 #include "intent/optim.h"
@@ -373,4 +374,220 @@ TEST(bert_golden_gelu_new)
 TEST(bert_golden_relu_masked_row_ignore_index)
 {
     golden_check("/relu");
+}
+
+/* ---------------------------------------------------------------------------
+ * Behaviour beyond parity. */
+
+struct tiny {
+    struct ic_bert_config c;
+    struct ic_bert m;
+    int32_t ids[3 * 12], tt[3 * 12], mask[3 * 12], labels[3];
+};
+
+/* A random tiny model and a 3 x T batch with lengths 6, 4, 2 (T >= 6). */
+static void tiny_init(struct tiny *t, int T, float dropout)
+{
+    tiny_config(&t->c);
+    t->c.hidden_dropout = dropout;
+    t->c.attention_dropout = dropout;
+    struct ic_err err;
+    IC_ASSERT(ic_bert_init(&t->m, &t->c, &err) == IC_OK);
+    struct ic_rng rng;
+    ic_rng_seed(&rng, 11);
+    ic_bert_init_weights(&t->m, &rng);
+    for (size_t i = 0; i < t->m.num_params; i++) /* larger weights: a less linear model */
+        t->m.params[i] += 0.1f * ic_rng_normal(&rng);
+    static const int len[3] = {6, 4, 2};
+    for (int b = 0; b < 3; b++) {
+        for (int i = 0; i < T; i++) {
+            t->ids[b * T + i] = i < len[b] ? 1 + (int32_t)ic_rng_below(&rng, 49) : 0;
+            t->tt[b * T + i] = i < len[b] && i >= 3 ? 1 : 0;
+            t->mask[b * T + i] = i < len[b];
+        }
+        t->labels[b] = b;
+    }
+}
+
+static struct ic_batch tiny_batch(struct tiny *t, int T)
+{
+    struct ic_batch b = {3, T, t->ids, t->tt, t->mask, t->labels};
+    return b;
+}
+
+TEST(bert_eval_deterministic_and_inference_state)
+{
+    struct tiny t;
+    tiny_init(&t, 6, 0.1f);
+    struct ic_batch b = tiny_batch(&t, 6);
+    struct ic_bert_state s, si;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_bert_state_init(&s, &t.c, 4, 8, 1, &err), err);
+    ASSERT_OK_ERR(ic_bert_state_init(&si, &t.c, 4, 8, 0, &err), err);
+    ASSERT(si.grads == NULL);
+    float first[9];
+    ASSERT_OK(ic_bert_forward(&t.m, &s, &b, NULL));
+    memcpy(first, s.logits, sizeof first);
+    ASSERT_OK(ic_bert_forward(&t.m, &s, &b, NULL));
+    for (int i = 0; i < 9; i++)
+        ASSERT_EQ(memcmp(&first[i], &s.logits[i], 4), 0);
+    /* the inference state (shared layer buffers, no grads) agrees */
+    ASSERT_OK(ic_bert_forward(&t.m, &si, &b, NULL));
+    for (int i = 0; i < 9; i++)
+        ASSERT_NEAR(si.logits[i], first[i], 1e-6);
+    ASSERT_NEAR(si.loss, s.loss, 1e-6);
+    ASSERT_EQ(ic_bert_backward(&t.m, &si, &b), IC_ERR_INVAL);
+    /* bad input is refused, not crashed on */
+    t.ids[1] = 50;
+    ASSERT_EQ(ic_bert_forward(&t.m, &s, &b, NULL), IC_ERR_RANGE);
+    t.ids[1] = 3;
+    b.T = 9;
+    ASSERT_EQ(ic_bert_forward(&t.m, &s, &b, NULL), IC_ERR_INVAL);
+    ic_bert_state_free(&s);
+    ic_bert_state_free(&si);
+    ic_bert_free(&t.m);
+}
+
+TEST(bert_padding_does_not_change_logits)
+{
+    struct tiny a, p;
+    tiny_init(&a, 6, 0.0f);
+    tiny_init(&p, 10, 0.0f); /* same weights and tokens, 4 more padding columns */
+    struct ic_batch ba = tiny_batch(&a, 6), bp = tiny_batch(&p, 10);
+    struct ic_bert_state s;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_bert_state_init(&s, &a.c, 3, 12, 1, &err), err);
+    ASSERT_OK(ic_bert_forward(&a.m, &s, &ba, NULL));
+    float la[9];
+    memcpy(la, s.logits, sizeof la);
+    ASSERT_OK(ic_bert_forward(&p.m, &s, &bp, NULL));
+    for (int i = 0; i < 9; i++)
+        ASSERT_NEAR(s.logits[i], la[i], 1e-5 * fabs(la[i]) + 1e-6);
+    ic_bert_state_free(&s);
+    ic_bert_free(&a.m);
+    ic_bert_free(&p.m);
+}
+
+TEST(bert_dropout_random_and_reproducible)
+{
+    struct tiny t;
+    tiny_init(&t, 6, 0.2f);
+    struct ic_batch b = tiny_batch(&t, 6);
+    struct ic_bert_state s;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_bert_state_init(&s, &t.c, 3, 6, 1, &err), err);
+    float ev[9], d1[9], d2[9];
+    ASSERT_OK(ic_bert_forward(&t.m, &s, &b, NULL));
+    memcpy(ev, s.logits, sizeof ev);
+    struct ic_rng r;
+    ic_rng_seed(&r, 5);
+    ASSERT_OK(ic_bert_forward(&t.m, &s, &b, &r));
+    memcpy(d1, s.logits, sizeof d1);
+    ASSERT_OK(ic_bert_forward(&t.m, &s, &b, &r)); /* the rng moved on */
+    memcpy(d2, s.logits, sizeof d2);
+    int diff_eval = 0, diff_next = 0;
+    for (int i = 0; i < 9; i++) {
+        diff_eval += fabsf(d1[i] - ev[i]) > 1e-4f;
+        diff_next += fabsf(d1[i] - d2[i]) > 1e-4f;
+    }
+    ASSERT(diff_eval > 0);
+    ASSERT(diff_next > 0);
+    ic_rng_seed(&r, 5);
+    ASSERT_OK(ic_bert_forward(&t.m, &s, &b, &r));
+    for (int i = 0; i < 9; i++)
+        ASSERT_EQ(memcmp(&d1[i], &s.logits[i], 4), 0);
+    ic_bert_state_free(&s);
+    ic_bert_free(&t.m);
+}
+
+/* The whole model's backward, dropout on, against finite differences of the
+ * loss (same dropout masks: the rng is reseeded before every forward). */
+static float loss_at(struct tiny *t, struct ic_bert_state *s, struct ic_batch *b)
+{
+    struct ic_rng r;
+    ic_rng_seed(&r, 9);
+    IC_ASSERT(ic_bert_forward(&t->m, s, b, &r) == IC_OK);
+    return s->loss;
+}
+
+TEST(bert_backward_fd_with_dropout)
+{
+    struct tiny t;
+    tiny_init(&t, 6, 0.2f);
+    struct ic_batch b = tiny_batch(&t, 6);
+    struct ic_bert_state s;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_bert_state_init(&s, &t.c, 3, 6, 1, &err), err);
+    loss_at(&t, &s, &b);
+    ic_bert_zero_grad(&s);
+    ASSERT_OK(ic_bert_backward(&t.m, &s, &b));
+    float *g = ic_xmalloc(t.m.num_params * sizeof(float));
+    memcpy(g, s.grads, t.m.num_params * sizeof(float));
+    struct ic_rng pick;
+    ic_rng_seed(&pick, 4);
+    int checked = 0;
+    for (size_t k = 0; k < t.m.n_table; k++) {
+        const struct ic_param *p = &t.m.table[k];
+        for (int j = 0; j < 3; j++) { /* three coordinates of every tensor */
+            size_t i = p->offset + ic_rng_below(&pick, (uint32_t)p->numel);
+            float old = t.m.params[i], h = 1e-2f;
+            t.m.params[i] = old + h;
+            double lp = loss_at(&t, &s, &b);
+            t.m.params[i] = old - h;
+            double lm = loss_at(&t, &s, &b);
+            t.m.params[i] = old;
+            double num = (lp - lm) / (2 * h);
+            if (fabs(num - g[i]) > 2e-3 + 2e-2 * fabs(num)) {
+                ic_free(g);
+                FAIL("%s[%zu]: numeric %.6g analytic %.6g", p->name, i - p->offset, num,
+                     (double)g[i]);
+            }
+            checked++;
+        }
+    }
+    ASSERT(checked > 50);
+    ic_free(g);
+    ic_bert_state_free(&s);
+    ic_bert_free(&t.m);
+}
+
+/* Serving: many threads, one shared model, a state each. */
+struct thr_arg {
+    struct tiny *t;
+    float logits[9];
+    int rc;
+};
+
+static void *thr_main(void *p)
+{
+    struct thr_arg *a = p;
+    struct ic_bert_state s;
+    a->rc = ic_bert_state_init(&s, &a->t->c, 3, 6, 0, NULL);
+    struct ic_batch b = tiny_batch(a->t, 6);
+    for (int i = 0; a->rc == 0 && i < 50; i++)
+        a->rc = ic_bert_forward(&a->t->m, &s, &b, NULL);
+    if (a->rc == 0)
+        memcpy(a->logits, s.logits, sizeof a->logits);
+    ic_bert_state_free(&s);
+    return NULL;
+}
+
+TEST(bert_forward_threads_share_model)
+{
+    struct tiny t;
+    tiny_init(&t, 6, 0.1f);
+    struct thr_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i].t = &t;
+        ASSERT_EQ(pthread_create(&th[i], NULL, thr_main, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_OK(args[i].rc);
+        for (int j = 0; j < 9; j++)
+            ASSERT_NEAR(args[i].logits[j], args[0].logits[j], 1e-6);
+    }
+    ic_bert_free(&t.m);
 }

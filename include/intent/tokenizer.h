@@ -97,7 +97,8 @@ void ic_tok_work_free(struct ic_tok_work *w);
 /* Loads a vocab.txt (one token per line, id = line index, trailing "\n" and
  * "\r" removed). o = NULL means ic_tokenizer_default_opts. Needs [UNK],
  * [CLS] and [SEP] in the vocabulary ([PAD], [MASK] optional: id -1).
- * On failure *t is left zeroed. Errors: IC_ERR_IO, IC_ERR_FORMAT (names the
+ * On failure *t is left zeroed. Errors: IC_ERR_NOTFOUND / IC_ERR_IO,
+ * IC_ERR_FORMAT (names the
  * file and line), IC_ERR_RANGE (too many tokens or a token over 65535
  * bytes). */
 int ic_tokenizer_load_vocab(struct ic_tokenizer *t, const char *vocab_path,

@@ -257,9 +257,6 @@ int ic__tok_load_vocab_text(struct ic_tokenizer *t, const char *text, size_t len
         goto out;
     }
     size_t pos = 0;
-    /* a UTF-8 byte order mark is not part of the first token */
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        pos = 3;
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - text) : len;

@@ -14,7 +14,7 @@
 
 #define MAX_JSON_FILE ((size_t)64 << 20)
 
-static int load_json(const char *path, json_t **out, struct ic_err *err)
+static int load_json(const char *path, size_t flags, json_t **out, struct ic_err *err)
 {
     char *data = NULL;
     size_t len = 0;
@@ -23,7 +23,7 @@ static int load_json(const char *path, json_t **out, struct ic_err *err)
     if (rc != IC_OK)
         return rc;
     json_error_t je;
-    *out = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    *out = json_loadb(data, len, JSON_REJECT_DUPLICATES | flags, &je);
     ic_free(data);
     if (!*out)
         return ic_errf(err, IC_ERR_FORMAT, "%s: line %d: %s", path, je.line, je.text);
@@ -57,7 +57,9 @@ static int opt_bool(json_t *obj, const char *key, int *v, int null_value, const 
 static int read_config(const char *path, struct ic_tokenizer_opts *o, struct ic_err *err)
 {
     json_t *root = NULL;
-    int rc = load_json(path, &root, err);
+    /* reals: transformers writes model_max_length 1e30 as a 31-digit
+     * integer, beyond jansson's integers */
+    int rc = load_json(path, JSON_DECODE_INT_AS_REAL, &root, err);
     if (rc != IC_OK)
         return rc;
     rc = opt_bool(root, "do_lower_case", &o->lowercase, -2, path, err);
@@ -88,7 +90,7 @@ static int read_tokenizer_json(struct ic_tokenizer *t, const char *path,
     size_t *lens = NULL;
     const char **specials = NULL;
     size_t n_specials = 0;
-    int rc = load_json(path, &root, err);
+    int rc = load_json(path, 0, &root, err);
     if (rc != IC_OK)
         return rc;
     json_t *model = json_object_get(root, "model");

@@ -10,7 +10,8 @@
  *     GET. X-Repo-Commit gives the commit, X-Linked-Etag or ETag the blob
  *     name, X-Linked-Size or Content-Length the size.
  *   GET  location -> blobs/<etag>.incomplete (resumed with Range), checked
- *     against the size, renamed to blobs/<etag>;
+ *     against the size (and the SHA-256 when the ETag is one: LFS files),
+ *     renamed to blobs/<etag>;
  *   snapshots/<commit>/<file> -> ../../blobs/<etag> (relative symlink),
  *   refs/<revision> holds the commit, .no_exist/<commit>/<file> records a
  *   404 of an optional file.
@@ -235,6 +236,16 @@ static int is_commit_hash(const char *s)
         return 0;
     for (int i = 0; i < 40; i++)
         if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static int is_sha256(const char *s)
+{
+    if (strlen(s) != 64)
+        return 0;
+    for (int i = 0; i < 64; i++)
+        if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
             return 0;
     return 1;
 }
@@ -774,6 +785,20 @@ static int fetch_blob(struct hub *h, const char *name, const char *etag, long lo
     }
     if (rc != IC_OK)
         goto out; /* blobs/<etag>.incomplete stays for the next resume */
+    if (is_sha256(etag)) { /* an LFS file: its ETag is the SHA-256 of the content */
+        char hex[65];
+        if (hub_sha256_file(tmp, hex) != 0) {
+            rc = ic_errf(err, IC_ERR_IO, "%s: cannot read back: %s", tmp, strerror(errno));
+            goto out;
+        }
+        if (strcmp(hex, etag) != 0) {
+            unlink(tmp);
+            rc = ic_errf(err, IC_ERR_NET, "%s: %s: the download's SHA-256 is %s, the Hub "
+                                          "announced %s; discarded",
+                         h->repo, name, hex, etag);
+            goto out;
+        }
+    }
     if (fsync_path(tmp) != 0 || rename(tmp, blob) != 0) {
         rc = ic_errf(err, IC_ERR_IO, "%s: rename: %s", blob, strerror(errno));
         goto out;

@@ -5,6 +5,9 @@
 #ifndef IC_HUB_INT_H
 #define IC_HUB_INT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "intent/hub.h"
 
 /* 1 when the variable is 1/ON/YES/TRUE (any case), as huggingface_hub reads it. */
@@ -22,5 +25,19 @@ int hub_valid_name(const char *s);
 char *hub_normalize_etag(const char *v);
 /* 1 when dir holds config.json and model.safetensors or pytorch_model.bin. */
 int hub_snapshot_complete(const char *dir);
+
+/* SHA-256, to check LFS blobs against their ETag (sha256.c). */
+struct hub_sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char buf[64];
+    size_t n;
+};
+void hub_sha256_init(struct hub_sha256 *s);
+void hub_sha256_update(struct hub_sha256 *s, const void *data, size_t len);
+/* Finishes s and writes 64 lowercase hex digits and a NUL. */
+void hub_sha256_hex(struct hub_sha256 *s, char hex[65]);
+/* SHA-256 of a file's content; 0 or -1 when it cannot be read. */
+int hub_sha256_file(const char *path, char hex[65]);
 
 #endif

@@ -19,7 +19,8 @@ layout on 127.0.0.1 (standard library only):
 Options: --token T (resolve requests without "Authorization: Bearer T" get
 401), --drop-once FILE / --drop-always FILE (a GET of that file's body sends
 the headers and half the bytes, then closes the connection), --fail-status N
-(every resolve request gets HTTP N), --cdn-host HOST (default localhost, so
+(every resolve request gets HTTP N), --corrupt FILE (its last byte is
+flipped in every answer), --cdn-host HOST (default localhost, so
 the CDN is another host than 127.0.0.1), --log FILE (one JSON line per
 request: method, path, host, authorization, range; written before the
 answer), --commit SHA.
@@ -104,6 +105,8 @@ def make_handler(opts, repo, log_lock, state):
                     self.send(416, [("Content-Range", "bytes */%d" % len(data))])
                     return
                 code = 206
+            if name == opts.corrupt:
+                data = data[:-1] + bytes([data[-1] ^ 1])
             part = data[start:]
             headers = list(extra) + [("Content-Length", str(len(part))), ("Accept-Ranges", "bytes")]
             if code == 206:
@@ -193,6 +196,7 @@ def main():
     ap.add_argument("--drop-once")
     ap.add_argument("--drop-always")
     ap.add_argument("--fail-status", type=int, default=0)
+    ap.add_argument("--corrupt")
     ap.add_argument("--cdn-host", default="localhost")
     ap.add_argument("--log")
     opts = ap.parse_args()

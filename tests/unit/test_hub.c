@@ -809,3 +809,48 @@ TEST(hub_errors_and_fallback)
     ic_free(cache);
     ic_free(repo);
 }
+
+TEST(hub_sha256_checks_lfs_blobs)
+{
+    char hex[65];
+    struct hub_sha256 h;
+    hub_sha256_init(&h);
+    hub_sha256_hex(&h, hex);
+    ASSERT(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0);
+    hub_sha256_init(&h);
+    hub_sha256_update(&h, "a", 1);
+    hub_sha256_update(&h, "bc", 2);
+    hub_sha256_hex(&h, hex);
+    ASSERT(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+    hub_sha256_init(&h);
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"; /* 56 bytes */
+    for (int i = 0; i < 3; i++)
+        hub_sha256_update(&h, m, strlen(m));
+    hub_sha256_hex(&h, hex);
+    /* sha256 of m repeated 3 times (168 bytes, over several blocks) */
+    ASSERT(strcmp(hex, "50ea825d9684f4229ca29f1fec511593e281e46a140d81e0005f8f688669a06c") == 0);
+
+    clean_env();
+    struct stub s;
+    char *repo = make_repo("repo", "model.safetensors");
+    START_STUB(&s, repo, "--corrupt", "model.safetensors");
+    char *cache = ic_path_join(test_tmpdir(), "cache");
+    struct ic_hub_opts o;
+    opts_for(&o, &s, cache);
+    struct ic_err err = {0};
+    char *dir = NULL;
+    ASSERT_EQ(ic_hub_resolve(REPO, &o, &dir, &err), IC_ERR_NET);
+    ASSERT(strstr(err.msg, "SHA-256") != NULL);
+    char *blobs = ic_xasprintf("%s/" FOLDER "/blobs", cache);
+    ASSERT_EQ(count_suffix(blobs, ".incomplete"), 0); /* discarded, not resumed */
+    ASSERT_EQ(count_suffix(blobs, ""), 1);            /* config.json only */
+    char *snap = ic_xasprintf("%s/" FOLDER "/snapshots/" COMMIT, cache);
+    int entries = 0;
+    ASSERT(snapshot_clean(snap, &entries));
+    ASSERT_EQ(entries, 1);
+    stub_stop(&s);
+    ic_free(snap);
+    ic_free(blobs);
+    ic_free(cache);
+    ic_free(repo);
+}

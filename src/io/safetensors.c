@@ -377,12 +377,13 @@ int ic_safetensors_serialize(const struct ic_tensors *ts, const struct ic_kv *me
         }
         off += t->nbytes;
     }
-    hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!hdr) {
+    size_t hl = json_dumpb(root, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (hl == 0) {
         rc = ic_errf(err, IC_ERR_INVAL, "safetensors: cannot serialise the header");
         goto out;
     }
-    size_t hl = strlen(hdr);
+    hdr = ic_xmalloc(hl);
+    json_dumpb(root, hdr, hl, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t padded = (hl + 7) / 8 * 8;
     uint8_t lenbuf[8];
     ic__wr64(lenbuf, padded);
@@ -399,7 +400,7 @@ int ic_safetensors_serialize(const struct ic_tensors *ts, const struct ic_kv *me
         }
     }
 out:
-    free(hdr); /* allocated by jansson */
+    ic_free(hdr);
     json_decref(root);
     ic_free(order);
     return rc;

@@ -1,0 +1,722 @@
+/*
+ * model.c - the saved-model bundle: loading a Hugging Face directory or our
+ * intent_classifier.pt, loading a pretrained base for fine-tuning, and
+ * saving both forms at once into a directory that replaces the old one
+ * only when complete.
+ *
+ * intent_classifier.pt (docs/formats.md) is a torch.save archive holding
+ *   {"format": "intent_classifier", "version": 1,
+ *    "state_dict": OrderedDict(HF name -> float32 tensor),
+ *    "config": <config.json as a dict; float values as decimal strings>,
+ *    "float_keys": [names of config keys whose values are decimal strings],
+ *    "id_to_intent": {0: "label", ...}, "intent_to_id": {"label": 0, ...},
+ *    "tokenizer": {"vocab": [...], "do_lower_case": bool, "strip_accents":
+ *                  None|bool, "tokenize_chinese_chars": bool,
+ *                  "model_max_length": int, special tokens...},
+ *    "max_length": int, "base_model": str|None, "from_scratch": bool}
+ * Floats are strings because torch 1.13's weights-only unpickler has no
+ * BINFLOAT opcode; every other value is a plain Python type, so
+ * torch.load(path, weights_only=True) opens it on torch 1.13 and 2.x.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "intent/model.h"
+#include "io/io.h"
+
+#define VOCAB_TEXT_MAX ((size_t)256 << 20)
+
+void ic_model_init(struct ic_model *m)
+{
+    memset(m, 0, sizeof *m);
+    m->max_length = IC_MODEL_DEFAULT_MAX_LENGTH;
+}
+
+static void free_labels(char **labels, int n)
+{
+    if (!labels)
+        return;
+    for (int i = 0; i < n; i++)
+        ic_free(labels[i]);
+    ic_free(labels);
+}
+
+void ic_model_free(struct ic_model *m)
+{
+    free_labels(m->labels, m->bert.cfg.num_labels);
+    ic_bert_free(&m->bert);
+    ic_tokenizer_free(&m->tok);
+    ic_free(m->base_model);
+    memset(m, 0, sizeof *m);
+}
+
+void ic_model_set_labels(struct ic_model *m, const char *const *labels, int n)
+{
+    IC_ASSERT(n == m->bert.cfg.num_labels);
+    char **l = ic_xcalloc((size_t)n, sizeof *l);
+    for (int i = 0; i < n; i++)
+        l[i] = labels && labels[i] ? ic_xstrdup(labels[i]) : ic_xasprintf("LABEL_%d", i);
+    free_labels(m->labels, n);
+    m->labels = l;
+}
+
+/* max_length: the saved value, else the tokenizer's model_max_length, else
+ * 128; never above the position table. */
+static int pick_max_length(int saved, long long tok_max, int max_position)
+{
+    int v = IC_MODEL_DEFAULT_MAX_LENGTH;
+    if (saved >= 2)
+        v = saved;
+    else if (tok_max >= 2 && tok_max < 65536)
+        v = (int)tok_max;
+    if (v > max_position)
+        v = max_position;
+    return v;
+}
+
+/* Builds m->bert from cfg and a tensor list; require_head: error when the
+ * head is missing or has another label count. */
+static int bert_from_tensors(struct ic_model *m, const struct ic_bert_config *cfg,
+                             const struct ic_tensors *ts, const char *source, int require_head,
+                             struct ic_rng *rng, int *head_missing, int *head_mismatch,
+                             struct ic_err *err)
+{
+    struct ic_rng local;
+    int rc = ic_bert_init(&m->bert, cfg, err);
+    if (rc) {
+        ic_err_prefix(err, "%s", source);
+        return rc;
+    }
+    if (!rng) {
+        ic_rng_seed(&local, 42);
+        rng = &local;
+    }
+    ic_bert_init_weights(&m->bert, rng);
+    rc = ic_bert_load_tensors(&m->bert, ts, source, head_missing, head_mismatch, err);
+    if (rc)
+        return rc;
+    if (require_head && (*head_missing || *head_mismatch))
+        return ic_errf(err, IC_ERR_FORMAT, "%s: no classifier head for %d labels", source,
+                       cfg->num_labels);
+    return IC_OK;
+}
+
+static int check_vocab(const struct ic_model *m, const char *source, struct ic_err *err)
+{
+    size_t nv = ic_tokenizer_vocab_size(&m->tok);
+    if (nv > (size_t)m->bert.cfg.vocab_size)
+        return ic_errf(err, IC_ERR_FORMAT,
+                       "%s: the vocabulary has %zu tokens but the model only %d embeddings", source,
+                       nv, m->bert.cfg.vocab_size);
+    return IC_OK;
+}
+
+/* Loads weights from dir/model.safetensors, else dir/pytorch_model.bin. */
+static int load_dir_weights(const char *dir, struct ic_tensors *ts, char **source,
+                            struct ic_err *err)
+{
+    char *st = ic_path_join(dir, "model.safetensors");
+    char *pt = ic_path_join(dir, "pytorch_model.bin");
+    int rc;
+    if (ic_path_exists(st)) {
+        rc = ic_safetensors_load(st, ts, NULL, NULL, err);
+        *source = st;
+        ic_free(pt);
+    } else if (ic_path_exists(pt)) {
+        rc = ic_torch_load(pt, ts, err);
+        *source = pt;
+        ic_free(st);
+    } else {
+        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no model.safetensors or pytorch_model.bin", dir);
+        *source = NULL;
+        ic_free(st);
+        ic_free(pt);
+    }
+    return rc;
+}
+
+static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
+{
+    struct ic_hfconfig hc;
+    struct ic_tensors ts;
+    char *cfg_path = ic_path_join(dir, "config.json");
+    char *source = NULL;
+    int hm = 0, hx = 0;
+    ic_tensors_init(&ts);
+    int rc = ic_hfconfig_load(cfg_path, &hc, err);
+    if (rc)
+        goto out;
+    if ((rc = load_dir_weights(dir, &ts, &source, err)))
+        goto out;
+    if ((rc = bert_from_tensors(m, &hc.cfg, &ts, source, 1, NULL, &hm, &hx, err)))
+        goto out;
+    ic_tensors_free(&ts);
+    if ((rc = ic_tokenizer_load_dir(&m->tok, dir, err)))
+        goto out;
+    if ((rc = check_vocab(m, dir, err)))
+        goto out;
+    m->labels = hc.id2label;
+    hc.id2label = NULL;
+    m->max_length = pick_max_length(hc.max_length, m->tok.opts.model_max_length,
+                                    hc.cfg.max_position);
+    m->base_model = hc.base_model;
+    hc.base_model = NULL;
+    m->from_scratch = hc.from_scratch;
+out:
+    ic_tensors_free(&ts);
+    ic_hfconfig_free(&hc);
+    ic_free(cfg_path);
+    ic_free(source);
+    return rc;
+}
+
+/* --- intent_classifier.pt -------------------------------------------------- */
+
+static const char *const float_keys[] = {"attention_probs_dropout_prob", "classifier_dropout",
+                                         "hidden_dropout_prob", "initializer_range",
+                                         "layer_norm_eps"};
+#define N_FLOAT_KEYS (sizeof float_keys / sizeof *float_keys)
+
+static int is_float_key(const char *k)
+{
+    for (size_t i = 0; i < N_FLOAT_KEYS; i++)
+        if (strcmp(k, float_keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* JSON value -> Python object (config.json into the .pt). */
+static struct ic_py *json_to_py(struct ic_py_arena *a, json_t *v, int depth)
+{
+    if (depth > 32)
+        return ic_py_none(a);
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        struct ic_py *d = ic_py_dict(a, 0);
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) {
+            ic_py_set_str(a, d, k, json_to_py(a, x, depth + 1));
+        }
+        return d;
+    }
+    case JSON_ARRAY: {
+        struct ic_py *l = ic_py_list(a);
+        for (size_t i = 0; i < json_array_size(v); i++)
+            ic_py_append(l, json_to_py(a, json_array_get(v, i), depth + 1));
+        return l;
+    }
+    case JSON_STRING:
+        return ic_py_str(a, json_string_value(v));
+    case JSON_INTEGER:
+        return ic_py_int(a, json_integer_value(v));
+    case JSON_REAL:
+        return ic_py_float(a, json_real_value(v));
+    case JSON_TRUE:
+        return ic_py_bool(a, 1);
+    case JSON_FALSE:
+        return ic_py_bool(a, 0);
+    default:
+        return ic_py_none(a);
+    }
+}
+
+/* Python object -> JSON (the .pt's config back into config.json form).
+ * Decimal strings under float_keys become numbers again. Returns NULL for
+ * a type JSON cannot hold. */
+static json_t *py_to_json(const struct ic_py *o, const char *key, int depth)
+{
+    if (depth > 32)
+        return NULL;
+    switch (o->type) {
+    case IC_PY_NONE:
+        return json_null();
+    case IC_PY_BOOL:
+        return json_boolean(o->i);
+    case IC_PY_INT:
+        return json_integer(o->i);
+    case IC_PY_FLOAT:
+        return json_real(o->f);
+    case IC_PY_STR:
+        if (key && is_float_key(key)) {
+            char *end;
+            double d = strtod(o->s, &end);
+            if (end != o->s && *end == 0)
+                return json_real(d);
+        }
+        return json_string(o->s);
+    case IC_PY_LIST:
+    case IC_PY_TUPLE: {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < o->n; i++) {
+            json_t *x = py_to_json(o->items[i], NULL, depth + 1);
+            if (!x) {
+                json_decref(arr);
+                return NULL;
+            }
+            json_array_append_new(arr, x);
+        }
+        return arr;
+    }
+    case IC_PY_DICT: {
+        json_t *obj = json_object();
+        for (size_t k = 0; k < o->n / 2; k++) {
+            const struct ic_py *kk = o->items[2 * k];
+            char buf[32];
+            const char *ks;
+            if (kk->type == IC_PY_STR) {
+                ks = kk->s;
+            } else if (kk->type == IC_PY_INT) {
+                snprintf(buf, sizeof buf, "%lld", (long long)kk->i);
+                ks = buf;
+            } else {
+                json_decref(obj);
+                return NULL;
+            }
+            json_t *x = py_to_json(o->items[2 * k + 1], ks, depth + 1);
+            if (!x) {
+                json_decref(obj);
+                return NULL;
+            }
+            json_object_set_new(obj, ks, x);
+        }
+        return obj;
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* Compact JSON text in an ic_xmalloc'd string (NULL on failure). */
+static char *json_text(const json_t *j)
+{
+    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+    if (n == 0)
+        return NULL;
+    char *s = ic_xmalloc(n + 1);
+    json_dumpb(j, s, n, JSON_COMPACT);
+    s[n] = 0;
+    return s;
+}
+
+static int get_bool(const struct ic_py *d, const char *key, int dflt)
+{
+    const struct ic_py *v = ic_py_get(d, key);
+    return v && (v->type == IC_PY_BOOL || v->type == IC_PY_INT) ? v->i != 0 : dflt;
+}
+
+static int load_pt(struct ic_model *m, const char *path, struct ic_err *err)
+{
+    struct ic_py_arena a;
+    struct ic_py *root = NULL;
+    struct ic_tensors ts;
+    struct ic_hfconfig hc;
+    struct ic_buf vocab;
+    char *cfg_text = NULL;
+    int hm = 0, hx = 0;
+    ic_py_arena_init(&a);
+    ic_tensors_init(&ts);
+    ic_hfconfig_init(&hc);
+    ic_buf_init(&vocab, VOCAB_TEXT_MAX);
+    int rc = ic_torch_load_obj(path, &a, &root, err);
+    if (rc)
+        goto out;
+    const struct ic_py *fmt = ic_py_get(root, "format");
+    if (!fmt || fmt->type != IC_PY_STR || strcmp(fmt->s, "intent_classifier") != 0) {
+        rc = ic_errf(err, IC_ERR_FORMAT,
+                     "%s: not an intent_classifier.pt (no \"format\": \"intent_classifier\")", path);
+        goto out;
+    }
+    const struct ic_py *ver = ic_py_get(root, "version");
+    if (!ver || ver->type != IC_PY_INT || ver->i != 1) {
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: unsupported intent_classifier version", path);
+        goto out;
+    }
+    /* config: back to JSON and through the config.json parser */
+    const struct ic_py *cfg = ic_py_get(root, "config");
+    json_t *jc = cfg && cfg->type == IC_PY_DICT ? py_to_json(cfg, NULL, 0) : NULL;
+    if (!jc) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"config\" is missing or not a plain dict", path);
+        goto out;
+    }
+    cfg_text = json_text(jc);
+    json_decref(jc);
+    if (!cfg_text) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"config\" cannot be read", path);
+        goto out;
+    }
+    char *cname = ic_xasprintf("%s: config", path);
+    rc = ic_hfconfig_parse(cfg_text, strlen(cfg_text), cname, &hc, err);
+    ic_free(cname);
+    if (rc)
+        goto out;
+    /* id_to_intent overrides the config's labels (they are the same when
+     * we wrote the file) */
+    const struct ic_py *ids = ic_py_get(root, "id_to_intent");
+    if (ids) {
+        if (ids->type != IC_PY_DICT || (int)(ids->n / 2) != hc.cfg.num_labels) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"id_to_intent\" does not have %d entries", path,
+                         hc.cfg.num_labels);
+            goto out;
+        }
+        for (size_t k = 0; k < ids->n / 2; k++) {
+            const struct ic_py *kk = ids->items[2 * k], *vv = ids->items[2 * k + 1];
+            if (kk->type != IC_PY_INT || kk->i < 0 || kk->i >= hc.cfg.num_labels ||
+                vv->type != IC_PY_STR) {
+                rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"id_to_intent\": bad entry %zu", path, k);
+                goto out;
+            }
+            ic_free(hc.id2label[kk->i]);
+            hc.id2label[kk->i] = ic_xstrdup(vv->s);
+        }
+    }
+    /* weights */
+    const struct ic_py *sd = ic_py_get(root, "state_dict");
+    if (!sd || sd->type != IC_PY_DICT) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"state_dict\" is missing", path);
+        goto out;
+    }
+    for (size_t k = 0; k < sd->n / 2; k++) {
+        const struct ic_py *kk = sd->items[2 * k], *vv = sd->items[2 * k + 1];
+        if (kk->type != IC_PY_STR || vv->type != IC_PY_TENSOR) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"state_dict\": entry %zu is not name -> tensor",
+                         path, k);
+            goto out;
+        }
+        /* borrow: the arena outlives ts */
+        struct ic_tensor *t = ic_tensors_add(&ts, kk->s, vv->t.dtype, vv->t.ndim, vv->t.shape,
+                                             vv->t.data, 0);
+        (void)t;
+    }
+    if ((rc = bert_from_tensors(m, &hc.cfg, &ts, path, 1, NULL, &hm, &hx, err)))
+        goto out;
+    /* tokenizer */
+    const struct ic_py *tk = ic_py_get(root, "tokenizer");
+    const struct ic_py *voc = ic_py_get(tk, "vocab");
+    if (!voc || voc->type != IC_PY_LIST || voc->n == 0) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"tokenizer\" has no \"vocab\" list", path);
+        goto out;
+    }
+    for (size_t i = 0; i < voc->n; i++) {
+        const struct ic_py *s = voc->items[i];
+        if (s->type != IC_PY_STR || memchr(s->s, '\n', s->slen) ||
+            ic_buf_append(&vocab, s->s, s->slen) || ic_buf_append(&vocab, "\n", 1)) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"tokenizer\": vocab entry %zu is not a token",
+                         path, i);
+            goto out;
+        }
+    }
+    struct ic_tokenizer_opts o;
+    ic_tokenizer_default_opts(&o);
+    o.lowercase = get_bool(tk, "do_lower_case", o.lowercase);
+    const struct ic_py *sa = ic_py_get(tk, "strip_accents");
+    o.strip_accents = !sa || sa->type == IC_PY_NONE ? -1 : get_bool(tk, "strip_accents", 0);
+    o.handle_chinese_chars = get_bool(tk, "tokenize_chinese_chars", o.handle_chinese_chars);
+    const struct ic_py *mml = ic_py_get(tk, "model_max_length");
+    if (mml && mml->type == IC_PY_INT && mml->i > 0)
+        o.model_max_length = mml->i;
+    char *tname = ic_xasprintf("%s: tokenizer", path);
+    rc = ic_tokenizer_load_vocab_mem(&m->tok, vocab.data, vocab.len, &o, err);
+    if (rc)
+        ic_err_prefix(err, "%s", tname);
+    ic_free(tname);
+    if (rc)
+        goto out;
+    if ((rc = check_vocab(m, path, err)))
+        goto out;
+    const struct ic_py *ml = ic_py_get(root, "max_length");
+    m->max_length = pick_max_length(ml && ml->type == IC_PY_INT && ml->i < 65536 ? (int)ml->i
+                                                                                  : hc.max_length,
+                                    o.model_max_length, hc.cfg.max_position);
+    m->labels = hc.id2label;
+    hc.id2label = NULL;
+    const struct ic_py *bm = ic_py_get(root, "base_model");
+    m->base_model = bm && bm->type == IC_PY_STR ? ic_xstrdup(bm->s) : hc.base_model;
+    if (m->base_model == hc.base_model)
+        hc.base_model = NULL;
+    m->from_scratch = get_bool(root, "from_scratch", hc.from_scratch);
+out:
+    ic_free(cfg_text);
+    ic_buf_free(&vocab);
+    ic_hfconfig_free(&hc);
+    ic_tensors_free(&ts);
+    ic_py_arena_free(&a);
+    return rc;
+}
+
+int ic_model_load(struct ic_model *m, const char *path, struct ic_err *err)
+{
+    int rc;
+    ic_model_init(m);
+    if (ic_is_dir(path)) {
+        char *cfg = ic_path_join(path, "config.json");
+        char *pt = ic_path_join(path, IC_MODEL_PT_NAME);
+        if (ic_path_exists(cfg))
+            rc = load_hf_dir(m, path, err);
+        else if (ic_path_exists(pt))
+            rc = load_pt(m, pt, err);
+        else
+            rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no config.json or %s in this directory", path,
+                         IC_MODEL_PT_NAME);
+        ic_free(cfg);
+        ic_free(pt);
+    } else if (ic_path_exists(path)) {
+        rc = load_pt(m, path, err);
+    } else {
+        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no such file or directory", path);
+    }
+    if (rc)
+        ic_model_free(m);
+    return rc;
+}
+
+int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels,
+                             const char *const *labels, struct ic_rng *rng, struct ic_err *err)
+{
+    struct ic_hfconfig hc;
+    struct ic_tensors ts;
+    char *source = NULL;
+    int hm = 0, hx = 0;
+    struct ic_rng local;
+    if (!rng) {
+        ic_rng_seed(&local, 42);
+        rng = &local;
+    }
+    ic_model_init(m);
+    ic_tensors_init(&ts);
+    char *cfg_path = ic_path_join(dir, "config.json");
+    int rc = ic_hfconfig_load(cfg_path, &hc, err);
+    if (rc)
+        goto out;
+    if (num_labels < 1) {
+        rc = ic_errf(err, IC_ERR_INVAL, "%s: num_labels must be >= 1", dir);
+        goto out;
+    }
+    int old_labels = hc.cfg.num_labels;
+    struct ic_bert_config cfg = hc.cfg; /* hc keeps its own label count for ic_hfconfig_free */
+    cfg.num_labels = num_labels;
+    if ((rc = load_dir_weights(dir, &ts, &source, err)))
+        goto out;
+    if ((rc = bert_from_tensors(m, &cfg, &ts, source, 0, rng, &hm, &hx, err)))
+        goto out;
+    ic_tensors_free(&ts);
+    if (hm || hx) {
+        ic_bert_init_head(&m->bert, rng);
+        if (hx)
+            ic_log(IC_LOG_WARN,
+                   "%s: the classifier head was trained for %d labels; a new head for %d labels "
+                   "is initialised",
+                   source, old_labels, num_labels);
+        else
+            ic_log(IC_LOG_INFO, "%s: no classifier head; a new one for %d labels is initialised",
+                   source, num_labels);
+    }
+    if ((rc = ic_tokenizer_load_dir(&m->tok, dir, err)))
+        goto out;
+    if ((rc = check_vocab(m, dir, err)))
+        goto out;
+    ic_model_set_labels(m, labels, num_labels);
+    m->max_length = pick_max_length(0, m->tok.opts.model_max_length, hc.cfg.max_position);
+    m->base_model = ic_xstrdup(dir);
+    m->from_scratch = 0;
+out:
+    ic_tensors_free(&ts);
+    ic_hfconfig_free(&hc);
+    ic_free(cfg_path);
+    ic_free(source);
+    if (rc)
+        ic_model_free(m);
+    return rc;
+}
+
+/* --- saving ------------------------------------------------------------------ */
+
+static void model_hfconfig(const struct ic_model *m, struct ic_hfconfig *hc)
+{
+    memset(hc, 0, sizeof *hc);
+    hc->cfg = m->bert.cfg;
+    hc->id2label = m->labels; /* borrowed: never freed through hc */
+    hc->base_model = m->base_model;
+    hc->from_scratch = m->from_scratch;
+    hc->max_length = m->max_length;
+}
+
+int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *err)
+{
+    struct ic_py_arena a;
+    struct ic_tensors ts;
+    struct ic_hfconfig hc;
+    char *cfg_text = NULL;
+    json_t *jc = NULL;
+    ic_py_arena_init(&a);
+    ic_tensors_init(&ts);
+    model_hfconfig(m, &hc);
+    int rc = ic_hfconfig_to_json(&hc, &cfg_text, err);
+    if (rc)
+        goto out;
+    json_error_t jerr;
+    jc = json_loads(cfg_text, 0, &jerr);
+    if (!jc) {
+        rc = ic_errf(err, IC_ERR_INVAL, "%s: internal: config JSON: %s", path, jerr.text);
+        goto out;
+    }
+    int n = m->bert.cfg.num_labels;
+    struct ic_py *root = ic_py_dict(&a, 0);
+    ic_py_set_str(&a, root, "format", ic_py_str(&a, "intent_classifier"));
+    ic_py_set_str(&a, root, "version", ic_py_int(&a, 1));
+    struct ic_py *sd = ic_py_dict(&a, 1);
+    ic_bert_export_tensors(&m->bert, m->bert.params, &ts);
+    for (size_t i = 0; i < ts.n; i++)
+        ic_py_set_str(&a, sd, ts.v[i].name, ic_py_tensor(&a, &ts.v[i]));
+    ic_py_set_str(&a, root, "state_dict", sd);
+    ic_py_set_str(&a, root, "config", json_to_py(&a, jc, 0));
+    struct ic_py *fk = ic_py_list(&a);
+    for (size_t i = 0; i < N_FLOAT_KEYS; i++)
+        ic_py_append(fk, ic_py_str(&a, float_keys[i]));
+    ic_py_set_str(&a, root, "float_keys", fk);
+    struct ic_py *i2l = ic_py_dict(&a, 0), *l2i = ic_py_dict(&a, 0);
+    for (int i = 0; i < n; i++) {
+        char tmp[32];
+        const char *lab = m->labels ? m->labels[i] : NULL;
+        if (!lab) {
+            snprintf(tmp, sizeof tmp, "LABEL_%d", i);
+            lab = tmp;
+        }
+        ic_py_set(i2l, ic_py_int(&a, i), ic_py_str(&a, lab));
+        ic_py_set_str(&a, l2i, lab, ic_py_int(&a, i));
+    }
+    ic_py_set_str(&a, root, "id_to_intent", i2l);
+    ic_py_set_str(&a, root, "intent_to_id", l2i);
+    struct ic_py *tk = ic_py_dict(&a, 0);
+    struct ic_py *voc = ic_py_list(&a);
+    size_t nv = ic_tokenizer_vocab_size(&m->tok);
+    for (size_t i = 0; i < nv; i++) {
+        const char *t = ic_tokenizer_token(&m->tok, (int32_t)i);
+        ic_py_append(voc, ic_py_str(&a, t ? t : ""));
+    }
+    ic_py_set_str(&a, tk, "vocab", voc);
+    ic_py_set_str(&a, tk, "do_lower_case", ic_py_bool(&a, m->tok.opts.lowercase));
+    ic_py_set_str(&a, tk, "strip_accents",
+                  m->tok.opts.strip_accents < 0 ? ic_py_none(&a)
+                                                : ic_py_bool(&a, m->tok.opts.strip_accents));
+    ic_py_set_str(&a, tk, "tokenize_chinese_chars", ic_py_bool(&a, m->tok.opts.handle_chinese_chars));
+    ic_py_set_str(&a, tk, "model_max_length", ic_py_int(&a, m->max_length));
+    ic_py_set_str(&a, tk, "unk_token", ic_py_str(&a, "[UNK]"));
+    ic_py_set_str(&a, tk, "sep_token", ic_py_str(&a, "[SEP]"));
+    ic_py_set_str(&a, tk, "pad_token", ic_py_str(&a, "[PAD]"));
+    ic_py_set_str(&a, tk, "cls_token", ic_py_str(&a, "[CLS]"));
+    ic_py_set_str(&a, tk, "mask_token", ic_py_str(&a, "[MASK]"));
+    ic_py_set_str(&a, tk, "tokenizer_class", ic_py_str(&a, "BertTokenizer"));
+    ic_py_set_str(&a, root, "tokenizer", tk);
+    ic_py_set_str(&a, root, "max_length", ic_py_int(&a, m->max_length));
+    ic_py_set_str(&a, root, "base_model",
+                  m->base_model ? ic_py_str(&a, m->base_model) : ic_py_none(&a));
+    ic_py_set_str(&a, root, "from_scratch", ic_py_bool(&a, m->from_scratch));
+    rc = ic_torch_save(path, root, IC_TORCH_FLOAT_STR, err);
+out:
+    json_decref(jc);
+    ic_free(cfg_text);
+    ic_tensors_free(&ts);
+    ic_py_arena_free(&a);
+    return rc;
+}
+
+static int valid_extra_name(const char *s)
+{
+    return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+int ic_model_save(const struct ic_model *m, const char *out_dir, const char *const *extra_names,
+                  const char *const *extra_contents, size_t n_extra, struct ic_err *err)
+{
+    struct ic_tensors ts;
+    struct ic_hfconfig hc;
+    char *cfg_text = NULL, *p = NULL;
+    ic_tensors_init(&ts);
+    size_t ol = strlen(out_dir);
+    while (ol > 1 && out_dir[ol - 1] == '/')
+        ol--;
+    char *dir = ic_xstrndup(out_dir, ol);
+    char *tmp = ic_xasprintf("%s.tmp.%ld", dir, (long)getpid());
+    char *old = ic_xasprintf("%s.old.%ld", dir, (long)getpid());
+    int rc = IC_OK;
+    if (ic_path_exists(dir) && !ic_is_dir(dir)) {
+        rc = ic_errf(err, IC_ERR_IO, "%s: exists and is not a directory", dir);
+        goto out;
+    }
+    for (size_t i = 0; i < n_extra; i++) {
+        if (!valid_extra_name(extra_names[i]) || !extra_contents[i]) {
+            rc = ic_errf(err, IC_ERR_INVAL, "%s: bad extra file name \"%s\"", dir,
+                         extra_names[i] ? extra_names[i] : "(null)");
+            goto out;
+        }
+    }
+    ic_rmtree(tmp);
+    if ((rc = ic_mkdirs(tmp, err)))
+        goto out;
+    model_hfconfig(m, &hc);
+    if ((rc = ic_hfconfig_to_json(&hc, &cfg_text, err)))
+        goto fail;
+    p = ic_path_join(tmp, "config.json");
+    if ((rc = ic_write_file_atomic(p, cfg_text, strlen(cfg_text), err)))
+        goto fail;
+    ic_free(p);
+    p = ic_path_join(tmp, "model.safetensors");
+    ic_bert_export_tensors(&m->bert, m->bert.params, &ts);
+    if ((rc = ic_safetensors_save(p, &ts, NULL, 0, err)))
+        goto fail;
+    /* tokenizer files, with model_max_length = the inference max length */
+    struct ic_tokenizer tk = m->tok; /* shallow copy: only opts differ, never freed */
+    tk.opts.model_max_length = m->max_length;
+    if ((rc = ic_tokenizer_save_dir(&tk, tmp, err)))
+        goto fail;
+    ic_free(p);
+    p = ic_path_join(tmp, IC_MODEL_PT_NAME);
+    if ((rc = ic_model_save_pt(m, p, err)))
+        goto fail;
+    for (size_t i = 0; i < n_extra; i++) {
+        ic_free(p);
+        p = ic_path_join(tmp, extra_names[i]);
+        if ((rc = ic_write_file_atomic(p, extra_contents[i], strlen(extra_contents[i]), err)))
+            goto fail;
+    }
+    /* Swap the complete directory in: atomically when the old one exists
+     * (RENAME_EXCHANGE), else a plain rename. */
+    if (ic_is_dir(dir)) {
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
+            ic_rmtree(tmp); /* now the old contents */
+        } else {
+            ic_rmtree(old);
+            if (rename(dir, old) != 0) {
+                rc = ic_errf(err, IC_ERR_IO, "%s: rename: %s", dir, strerror(errno));
+                goto fail;
+            }
+            if (rename(tmp, dir) != 0) {
+                rc = ic_errf(err, IC_ERR_IO, "%s: rename: %s", dir, strerror(errno));
+                if (rename(old, dir) != 0)
+                    ic_log(IC_LOG_ERROR, "%s: could not restore the old model from %s", dir, old);
+                goto fail;
+            }
+            ic_rmtree(old);
+        }
+    } else if (rename(tmp, dir) != 0) {
+        rc = ic_errf(err, IC_ERR_IO, "%s: rename: %s", dir, strerror(errno));
+        goto fail;
+    }
+    goto out;
+fail:
+    ic_rmtree(tmp);
+out:
+    ic_free(p);
+    ic_free(cfg_text);
+    ic_tensors_free(&ts);
+    ic_free(tmp);
+    ic_free(old);
+    ic_free(dir);
+    return rc;
+}

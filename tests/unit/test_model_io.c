@@ -1,0 +1,334 @@
+/*
+ * test_model_io.c - config.json parsing/writing, the saved-model bundle
+ * (save -> load round trips through the directory and the .pt), pretrained
+ * loading of a legacy-named checkpoint without head, head re-initialisation,
+ * and the model engineer's golden directory in both weight formats.
+ */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "intent/ckpt.h"
+#include "intent/model.h"
+#include "test.h"
+
+static int parse_cfg(const char *json, struct ic_hfconfig *c, struct ic_err *err)
+{
+    return ic_hfconfig_parse(json, strlen(json), "cfg/config.json", c, err);
+}
+
+TEST(hfconfig_old_bert_tiny_style)
+{
+    struct ic_hfconfig c;
+    struct ic_err err = {0};
+    const char *j = "{\"hidden_size\": 128, \"hidden_act\": \"gelu\", \"initializer_range\": 0.02,"
+                    " \"vocab_size\": 30522, \"hidden_dropout_prob\": 0.1, \"num_attention_heads\": 2,"
+                    " \"type_vocab_size\": 2, \"max_position_embeddings\": 512,"
+                    " \"num_hidden_layers\": 2, \"intermediate_size\": 512,"
+                    " \"attention_probs_dropout_prob\": 0.1}";
+    ASSERT_OK_ERR(parse_cfg(j, &c, &err), err);
+    int ok = c.cfg.hidden_size == 128 && c.cfg.num_layers == 2 && c.cfg.num_heads == 2 &&
+             c.cfg.intermediate_size == 512 && c.cfg.num_labels == 2 && !c.model_type &&
+             c.cfg.layer_norm_eps == 1e-12f && c.cfg.classifier_dropout < 0 && !c.has_labels &&
+             !strcmp(c.id2label[1], "LABEL_1") && c.cfg.act == IC_ACT_GELU;
+    ic_hfconfig_free(&c);
+    ASSERT(ok);
+}
+
+TEST(hfconfig_labels_and_fields)
+{
+    struct ic_hfconfig c;
+    struct ic_err err = {0};
+    const char *j = "{\"model_type\": \"bert\", \"architectures\": [\"BertForSequenceClassification\"],"
+                    " \"hidden_size\": 8, \"num_attention_heads\": 2, \"num_hidden_layers\": 1,"
+                    " \"intermediate_size\": 16, \"vocab_size\": 50, \"max_position_embeddings\": 16,"
+                    " \"hidden_act\": \"gelu_new\", \"classifier_dropout\": 0.25,"
+                    " \"problem_type\": \"single_label_classification\","
+                    " \"id2label\": {\"1\": \"b\", \"0\": \"a\", \"2\": \"c\"},"
+                    " \"label2id\": {\"a\": 0, \"b\": 1, \"c\": 2},"
+                    " \"intent_base_model\": \"prajjwal1/bert-tiny\", \"intent_from_scratch\": true,"
+                    " \"intent_max_length\": 12}";
+    ASSERT_OK_ERR(parse_cfg(j, &c, &err), err);
+    int ok = c.cfg.num_labels == 3 && !strcmp(c.id2label[0], "a") && !strcmp(c.id2label[2], "c") &&
+             c.cfg.act == IC_ACT_GELU_NEW && fabsf(c.cfg.classifier_dropout - 0.25f) < 1e-7f &&
+             c.from_scratch == 1 && c.max_length == 12 && c.base_model &&
+             !strcmp(c.base_model, "prajjwal1/bert-tiny");
+    /* write and read back */
+    char *out = NULL;
+    int rc = ic_hfconfig_to_json(&c, &out, &err);
+    struct ic_hfconfig d;
+    int rc2 = rc ? rc : parse_cfg(out, &d, &err);
+    int same = !rc2 && d.cfg.num_labels == 3 && !strcmp(d.id2label[1], "b") &&
+               d.cfg.hidden_size == 8 && d.cfg.layer_norm_eps == c.cfg.layer_norm_eps &&
+               d.cfg.classifier_dropout == c.cfg.classifier_dropout && d.from_scratch &&
+               d.max_length == 12 && d.model_type && !strcmp(d.model_type, "bert");
+    int text_ok = out && strstr(out, "\"layer_norm_eps\": 1e-12,") &&
+                  strstr(out, "\"label2id\": {\n    \"a\": 0,") &&
+                  strstr(out, "\"torch_dtype\": \"float32\"") &&
+                  strstr(out, "\"problem_type\": \"single_label_classification\"") &&
+                  strstr(out, "\"architectures\": [\n    \"BertForSequenceClassification\"");
+    if (!rc2)
+        ic_hfconfig_free(&d);
+    ic_free(out);
+    ic_hfconfig_free(&c);
+    ASSERT(ok);
+    ASSERT_OK_ERR(rc2, err);
+    ASSERT(same);
+    ASSERT(text_ok);
+}
+
+TEST(hfconfig_rejects_nonsense)
+{
+    static const struct {
+        const char *json, *expect;
+    } cases[] = {
+        {"[1, 2]", "not a JSON object"},
+        {"{\"hidden_size\": ", "invalid JSON"},
+        {"{\"hidden_size\": 130, \"num_attention_heads\": 4}", "num_attention_heads"},
+        {"{\"hidden_size\": -1}", "\"hidden_size\""},
+        {"{\"hidden_size\": \"768\"}", "\"hidden_size\" must be an integer"},
+        {"{\"hidden_act\": \"swish\"}", "\"hidden_act\""},
+        {"{\"model_type\": \"gpt2\"}", "\"model_type\""},
+        {"{\"architectures\": [\"GPT2LMHeadModel\"]}", "\"architectures\""},
+        {"{\"id2label\": {\"0\": \"a\", \"5\": \"b\"}}", "\"id2label\""},
+        {"{\"id2label\": {\"0\": \"a\", \"1\": \"a\"}}", "appears twice"},
+        {"{\"num_labels\": 3, \"id2label\": {\"0\": \"a\"}}", "\"num_labels\""},
+        {"{\"id2label\": {\"0\": \"a\", \"1\": \"b\"}, \"label2id\": {\"a\": 1}}", "\"label2id\""},
+        {"{\"layer_norm_eps\": \"x\"}", "\"layer_norm_eps\""},
+        {"{\"position_embedding_type\": \"relative_key\"}", "position_embedding_type"},
+        {"{\"problem_type\": \"regression\"}", "problem_type"},
+        {"{\"a\": 1, \"a\": 2}", "duplicate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ic_hfconfig c;
+        struct ic_err err = {0};
+        int rc = parse_cfg(cases[i].json, &c, &err);
+        if (rc == IC_OK) {
+            ic_hfconfig_free(&c);
+            FAIL("case %zu accepted: %s", i, cases[i].json);
+        }
+        ASSERT_CONTAINS(err.msg, "cfg/config.json");
+        ASSERT_CONTAINS(err.msg, cases[i].expect);
+    }
+}
+
+/* --- bundle ---------------------------------------------------------------- */
+
+static char golden_path[512];
+static const char *golden(const char *rel)
+{
+    snprintf(golden_path, sizeof golden_path, "%s/%s", test_golden_dir(), rel);
+    return golden_path;
+}
+
+TEST(model_pretrained_legacy_checkpoint)
+{
+    struct ic_model m;
+    struct ic_err err = {0};
+    struct ic_rng rng;
+    struct ic_tensors ref;
+    const char *labels[3] = {"greeting", "goodbye", "get_news"};
+    ic_rng_seed(&rng, 7);
+    ic_tensors_init(&ref);
+    ASSERT_OK_ERR(ic_model_load_pretrained(&m, golden("io/legacy_bert"), 3, labels, &rng, &err), err);
+    int rc = ic_safetensors_load(golden("io/legacy_bert_ref.safetensors"), &ref, NULL, NULL, &err);
+    if (rc) {
+        ic_model_free(&m);
+        FAIL("%s", err.msg);
+    }
+    /* every bert.* weight equals the modern-named reference */
+    int mism = 0, checked = 0;
+    char bad[128] = "";
+    for (size_t i = 0; i < m.bert.n_table; i++) {
+        const struct ic_param *p = &m.bert.table[i];
+        if (p->is_head)
+            continue;
+        const struct ic_tensor *t = ic_tensors_find(&ref, p->name);
+        if (!t || t->nbytes != p->numel * 4 ||
+            memcmp(t->data, m.bert.params + p->offset, t->nbytes) != 0) {
+            mism++;
+            snprintf(bad, sizeof bad, "%s", p->name);
+        }
+        checked++;
+    }
+    /* new head: N(0, 0.02) weights, zero bias */
+    const struct ic_param *hw = ic_bert_find_param(&m.bert, "classifier.weight");
+    const struct ic_param *hb = ic_bert_find_param(&m.bert, "classifier.bias");
+    double ss = 0;
+    int bias_zero = 1;
+    for (size_t i = 0; hw && i < hw->numel; i++)
+        ss += (double)m.bert.params[hw->offset + i] * m.bert.params[hw->offset + i];
+    for (size_t i = 0; hb && i < hb->numel; i++)
+        bias_zero &= m.bert.params[hb->offset + i] == 0.0f;
+    double sd = hw ? sqrt(ss / (double)hw->numel) : 0;
+    int ok = m.bert.cfg.num_labels == 3 && !strcmp(m.labels[2], "get_news") &&
+             ic_tokenizer_vocab_size(&m.tok) == 40 && m.max_length == 16 && m.base_model &&
+             !m.from_scratch && hw && hw->shape[0] == 3;
+    ic_tensors_free(&ref);
+    ic_model_free(&m);
+    if (mism)
+        FAIL("%d of %d tensors differ from the reference (e.g. %s)", mism, checked, bad);
+    ASSERT(ok);
+    ASSERT(bias_zero);
+    ASSERT(sd > 0.01 && sd < 0.04);
+}
+
+static int same_params(const struct ic_model *a, const struct ic_model *b)
+{
+    return a->bert.num_params == b->bert.num_params &&
+           memcmp(a->bert.params, b->bert.params, a->bert.num_params * sizeof(float)) == 0;
+}
+
+TEST(model_save_load_roundtrip)
+{
+    struct ic_model m, d, p, only;
+    struct ic_err err = {0};
+    struct ic_rng rng;
+    const char *labels[3] = {"saludo", "despedida", "noticias"};
+    ic_rng_seed(&rng, 11);
+    ASSERT_OK_ERR(ic_model_load_pretrained(&m, golden("io/legacy_bert"), 3, labels, &rng, &err), err);
+    m.max_length = 12;
+    m.from_scratch = 1;
+    char out[512], pt[600], extra[600], tmpcheck[600];
+    snprintf(out, sizeof out, "%s/final_model", test_tmpdir());
+    const char *names[1] = {"eval_report.json"};
+    const char *contents[1] = {"{\"accuracy\": 1.0}\n"};
+    int rc = ic_model_save(&m, out, names, contents, 1, &err);
+    if (rc) {
+        ic_model_free(&m);
+        FAIL("save: %s", err.msg);
+    }
+    /* save again over it without the extra file: the old one is replaced */
+    rc = ic_model_save(&m, out, NULL, NULL, 0, &err);
+    snprintf(extra, sizeof extra, "%s/eval_report.json", out);
+    int extra_gone = !ic_path_exists(extra);
+    snprintf(tmpcheck, sizeof tmpcheck, "%s/final_model.tmp.%ld", test_tmpdir(), (long)getpid());
+    int no_tmp = !ic_path_exists(tmpcheck);
+    int rcd = rc ? rc : ic_model_load(&d, out, &err);
+    snprintf(pt, sizeof pt, "%s/intent_classifier.pt", out);
+    int rcp = rcd ? rcd : ic_model_load(&p, pt, &err);
+    if (rc || rcd || rcp) {
+        if (!rc && !rcd)
+            ic_model_free(&d);
+        ic_model_free(&m);
+        FAIL("save/load: %s", err.msg);
+    }
+    int ok_d = same_params(&m, &d) && d.bert.cfg.num_labels == 3 && !strcmp(d.labels[1], "despedida") &&
+               d.max_length == 12 && d.from_scratch == 1 && d.base_model &&
+               !strcmp(d.base_model, m.base_model) &&
+               ic_tokenizer_vocab_size(&d.tok) == ic_tokenizer_vocab_size(&m.tok) &&
+               d.bert.cfg.layer_norm_eps == m.bert.cfg.layer_norm_eps;
+    int ok_p = same_params(&m, &p) && p.bert.cfg.num_labels == 3 && !strcmp(p.labels[2], "noticias") &&
+               p.max_length == 12 && p.from_scratch == 1 &&
+               p.bert.cfg.layer_norm_eps == m.bert.cfg.layer_norm_eps &&
+               p.bert.cfg.hidden_dropout == m.bert.cfg.hidden_dropout &&
+               ic_tokenizer_vocab_size(&p.tok) == ic_tokenizer_vocab_size(&m.tok) &&
+               p.tok.opts.lowercase == m.tok.opts.lowercase;
+    /* a directory holding only the .pt */
+    char solo[512], solo_pt[600];
+    snprintf(solo, sizeof solo, "%s/solo", test_tmpdir());
+    snprintf(solo_pt, sizeof solo_pt, "%s/intent_classifier.pt", solo);
+    int rco = ic_mkdirs(solo, &err);
+    if (!rco)
+        rco = ic_model_save_pt(&m, solo_pt, &err);
+    if (!rco)
+        rco = ic_model_load(&only, solo, &err);
+    int ok_o = !rco && same_params(&m, &only);
+    if (!rco)
+        ic_model_free(&only);
+    ic_model_free(&m);
+    ic_model_free(&d);
+    ic_model_free(&p);
+    ASSERT(ok_d);
+    ASSERT(ok_p);
+    ASSERT_OK_ERR(rco, err);
+    ASSERT(ok_o);
+    ASSERT(extra_gone);
+    ASSERT(no_tmp);
+}
+
+TEST(model_pretrained_head_reuse_and_mismatch)
+{
+    struct ic_model m, same, other;
+    struct ic_err err = {0};
+    struct ic_rng rng;
+    const char *labels[3] = {"a", "b", "c"};
+    ic_rng_seed(&rng, 3);
+    ASSERT_OK_ERR(ic_model_load_pretrained(&m, golden("io/legacy_bert"), 3, labels, &rng, &err), err);
+    char out[512];
+    snprintf(out, sizeof out, "%s/base", test_tmpdir());
+    int rc = ic_model_save(&m, out, NULL, NULL, 0, &err);
+    int rc1 = rc ? rc : ic_model_load_pretrained(&same, out, 3, labels, &rng, &err);
+    const char *labels4[4] = {"a", "b", "c", "d"};
+    int rc2 = rc1 ? rc1 : ic_model_load_pretrained(&other, out, 4, labels4, &rng, &err);
+    if (rc2) {
+        if (!rc && !rc1)
+            ic_model_free(&same);
+        ic_model_free(&m);
+        FAIL("%s", err.msg);
+    }
+    const struct ic_param *hw = ic_bert_find_param(&m.bert, "classifier.weight");
+    const struct ic_param *hw4 = ic_bert_find_param(&other.bert, "classifier.weight");
+    const struct ic_param *emb = ic_bert_find_param(&m.bert, "bert.embeddings.word_embeddings.weight");
+    int head_kept = !memcmp(m.bert.params + hw->offset, same.bert.params + hw->offset, hw->numel * 4);
+    int new_head = hw4->shape[0] == 4 && other.bert.cfg.num_labels == 4 &&
+                   memcmp(m.bert.params + hw->offset, other.bert.params + hw4->offset, 16) != 0;
+    int body_kept = !memcmp(m.bert.params + emb->offset, other.bert.params + emb->offset, emb->numel * 4);
+    ic_model_free(&m);
+    ic_model_free(&same);
+    ic_model_free(&other);
+    ASSERT(head_kept);
+    ASSERT(new_head);
+    ASSERT(body_kept);
+}
+
+TEST(model_load_errors_name_the_path)
+{
+    struct ic_model m;
+    struct ic_err err = {0};
+    char p[512];
+    snprintf(p, sizeof p, "%s/nothing_here", test_tmpdir());
+    ASSERT_EQ(ic_model_load(&m, p, &err), IC_ERR_NOTFOUND);
+    ASSERT_CONTAINS(err.msg, "nothing_here");
+    /* a torch file that is not ours */
+    int rc = ic_model_load(&m, golden("io/flat.bin"), &err);
+    ASSERT_EQ(rc, IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "flat.bin");
+    ASSERT_CONTAINS(err.msg, "intent_classifier");
+    /* an empty directory */
+    ASSERT_OK(ic_mkdirs(p, &err));
+    ASSERT_EQ(ic_model_load(&m, p, &err), IC_ERR_NOTFOUND);
+}
+
+/* The model engineer's golden directory (tests/golden/model): both weight
+ * files load to identical weights. */
+TEST(model_golden_both_formats_identical)
+{
+    struct ic_tensors a, b;
+    struct ic_err err = {0};
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s/model/model.safetensors", test_golden_dir());
+    snprintf(p2, sizeof p2, "%s/model/pytorch_model.bin", test_golden_dir());
+    if (!ic_path_exists(p1) || !ic_path_exists(p2))
+        SKIP("tests/golden/model has no model.safetensors + pytorch_model.bin yet");
+    ic_tensors_init(&a);
+    ic_tensors_init(&b);
+    ASSERT_OK_ERR(ic_safetensors_load(p1, &a, NULL, NULL, &err), err);
+    int rc = ic_torch_load(p2, &b, &err);
+    if (rc) {
+        ic_tensors_free(&a);
+        FAIL("%s", err.msg);
+    }
+    int diff = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        const struct ic_tensor *x = &a.v[i], *y = ic_tensors_find(&b, x->name);
+        if (!y || x->nbytes != y->nbytes || memcmp(x->data, y->data, x->nbytes))
+            diff++;
+        n++;
+    }
+    ic_tensors_free(&a);
+    ic_tensors_free(&b);
+    ASSERT(n > 0);
+    ASSERT_EQ(diff, 0);
+}

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -34,43 +35,50 @@ struct stub {
     char log[512];
 };
 
-static struct stub *live; /* stopped by the next start if a test bailed out */
+/* The running stub's process, kept outside the test's stack frame so that
+ * the next start stops it when a test bailed out before stub_stop. */
+static pid_t live_pid;
+static int live_fd = -1;
+
+static void stop_live(void)
+{
+    if (live_pid <= 0)
+        return;
+    close(live_fd); /* the stub exits when its stdin closes */
+    int status;
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) { /* up to 2 s, then force */
+        gone = waitpid(live_pid, &status, WNOHANG) == live_pid;
+        if (!gone)
+            usleep(10000);
+    }
+    if (!gone) {
+        kill(live_pid, SIGKILL);
+        waitpid(live_pid, &status, 0);
+    }
+    live_pid = 0;
+    live_fd = -1;
+}
 
 static void stub_stop(struct stub *s)
 {
-    if (!s || s->pid <= 0)
-        return;
-    close(s->in_fd);
-    int status;
-    for (int i = 0; i < 200; i++) { /* up to 2 s, then force */
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            s->pid = 0;
-            break;
-        }
-        usleep(10000);
-    }
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, &status, 0);
-        s->pid = 0;
-    }
-    if (live == s)
-        live = NULL;
+    if (s->pid > 0 && s->pid == live_pid)
+        stop_live();
+    s->pid = 0;
 }
 
 /* Starts the stub serving `dir`; extra: NULL-terminated extra arguments.
  * Returns 0, or -1 when python3 is missing (the caller skips). */
 static int stub_start(struct stub *s, const char *dir, const char *const *extra)
 {
-    if (live)
-        stub_stop(live);
+    stop_live();
     memset(s, 0, sizeof *s);
     if (access(PY, X_OK) != 0)
         return -1;
     snprintf(s->log, sizeof s->log, "%s/stub-%d.log", test_tmpdir(), (int)getpid());
     unlink(s->log);
     int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
         return -1;
     const char *argv[32];
     int n = 0;
@@ -100,7 +108,8 @@ static int stub_start(struct stub *s, const char *dir, const char *const *extra)
     close(out[1]);
     s->pid = pid;
     s->in_fd = in[1];
-    live = s;
+    live_pid = pid;
+    live_fd = in[1];
     char line[64] = {0};
     size_t len = 0;
     while (len < sizeof line - 1) {
@@ -200,18 +209,43 @@ static char *make_repo(const char *name, const char *weights)
     return dir;
 }
 
-/* The environment must not leak into the tests (a real token, offline mode). */
+/* The environment must not leak into the tests (a real token, offline mode),
+ * and the tests must not leak theirs into other modules' tests: clean_env()
+ * saves what it changes the first time, restore_env() puts it back. */
+static const char *const env_vars[] = {
+    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH", "HF_ENDPOINT", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
+    "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT", "HF_HOME", "XDG_CACHE_HOME"};
+#define N_ENV_VARS (sizeof env_vars / sizeof env_vars[0])
+static char *env_saved[N_ENV_VARS];
+static int env_is_saved;
+
 static void clean_env(void)
 {
-    static const char *const vars[] = {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN",
-                                       "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT",
-                                       "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
-                                       "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        unsetenv(vars[i]);
+    for (size_t i = 0; i < N_ENV_VARS; i++) {
+        if (!env_is_saved) {
+            const char *v = getenv(env_vars[i]);
+            env_saved[i] = v ? ic_xstrdup(v) : NULL;
+        }
+        unsetenv(env_vars[i]);
+    }
+    env_is_saved = 1;
     char *home = ic_path_join(test_tmpdir(), "hf-home");
     setenv("HF_HOME", home, 1);
     ic_free(home);
+}
+
+static void restore_env(void)
+{
+    for (size_t i = 0; i < N_ENV_VARS && env_is_saved; i++) {
+        if (env_saved[i])
+            setenv(env_vars[i], env_saved[i], 1);
+        else
+            unsetenv(env_vars[i]);
+        ic_free(env_saved[i]);
+        env_saved[i] = NULL;
+    }
+    env_is_saved = 0;
 }
 
 static void opts_for(struct ic_hub_opts *o, const struct stub *s, const char *cache)
@@ -309,6 +343,7 @@ TEST(hub_local_directory_as_is)
     o.offline = 1;
     ASSERT_EQ(ic_hub_resolve("org/name", &o, &dir, &err), IC_ERR_INVAL);
     ASSERT(strstr(err.msg, "revision") != NULL);
+    restore_env();
 }
 
 TEST(hub_names_and_env)
@@ -405,6 +440,7 @@ TEST(hub_names_and_env)
     ic_free(home);
     ic_free(tp);
     clean_env();
+    restore_env();
 }
 
 TEST(hub_download_layout_then_cache_hit)
@@ -487,6 +523,7 @@ TEST(hub_download_layout_then_cache_hit)
     ic_free(blobs);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 TEST(hub_offline)
@@ -539,6 +576,7 @@ TEST(hub_offline)
     stub_stop(&s);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 /* A cache written by Python's huggingface_hub (built by hand here) is found
@@ -581,6 +619,7 @@ TEST(hub_python_cache_found_offline)
     ic_free(snap);
     ic_free(blobs);
     ic_free(refs);
+    restore_env();
 }
 
 TEST(hub_resume_after_dropped_connection)
@@ -632,6 +671,7 @@ TEST(hub_resume_after_dropped_connection)
     ic_free(cache2);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 TEST(hub_failed_download_leaves_no_half_file)
@@ -675,6 +715,7 @@ TEST(hub_failed_download_leaves_no_half_file)
     ic_free(blobs);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 TEST(hub_pytorch_bin_when_no_safetensors)
@@ -704,6 +745,7 @@ TEST(hub_pytorch_bin_when_no_safetensors)
     stub_stop(&s);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 TEST(hub_token_sent_to_hub_not_to_cdn)
@@ -735,6 +777,7 @@ TEST(hub_token_sent_to_hub_not_to_cdn)
     stub_stop(&s);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 TEST(hub_renamed_repo_relative_redirect)
@@ -760,6 +803,7 @@ TEST(hub_renamed_repo_relative_redirect)
     stub_stop(&s);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 TEST(hub_errors_and_fallback)
@@ -808,6 +852,7 @@ TEST(hub_errors_and_fallback)
     ic_free(cached);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }
 
 TEST(hub_sha256_checks_lfs_blobs)
@@ -853,4 +898,5 @@ TEST(hub_sha256_checks_lfs_blobs)
     ic_free(blobs);
     ic_free(cache);
     ic_free(repo);
+    restore_env();
 }

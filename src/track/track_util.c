@@ -185,7 +185,9 @@ static int yaml_plain_ok(const char *s)
         return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!(isalnum(c) || c == '_' || c == '.' || c == '/' || c == '-' || c == ' '))
+        if (c == ':' && (s[i + 1] == ' ' || s[i + 1] == 0))
+            return 0; /* ": " starts a mapping value */
+        if (!(isalnum(c) || strchr("_./- :%+@~=", c)))
             return 0;
     }
     for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)

@@ -1004,7 +1004,7 @@ TEST(track_yaml_roundtrip)
     static const char *const vals[] = {"Default", "0",      "123",     "true",      "no",
                                        "null",    "",       "a: b",    "it's",      " lead",
                                        "x #y",    "line\nnext", "ñandú", "-1.5",      "~",
-                                       "file:///tmp/a b"};
+                                       "file:///tmp/a b", "a:b", "x: y", "end:", "a #b"};
     char *path = ic_path_join(test_tmpdir(), "rt.yaml");
     struct ic_buf b;
     ic_buf_init(&b, 0);

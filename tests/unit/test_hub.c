@@ -4,6 +4,7 @@
  * stub logs every request, so the tests check what went over the wire as
  * well as the cache the library leaves behind.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -899,4 +900,78 @@ TEST(hub_sha256_checks_lfs_blobs)
     ic_free(cache);
     ic_free(repo);
     restore_env();
+}
+
+/* The bundled default dataset (data/dataset_v2.json, kept with the Hub
+ * code's owner): loads cleanly with the project's loader, at least 15
+ * intents with 40 utterances each, no duplicate or conflicting text, and no
+ * duplicate once lower-cased with accents and punctuation removed (what an
+ * uncased BERT tokenizer sees), so no utterance lands on both sides of a
+ * split in disguise. */
+#include "intent/data.h"
+
+static void fold_text(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && n + 1 < cap; p++) {
+        unsigned char c = *p;
+        if (c == 0xC3 && p[1]) { /* Latin-1 letters with accents: keep the base letter */
+            static const char map[] = "aaaaaaaceeeeiiiidnooooo/ouuuuyty";
+            unsigned char d = (unsigned char)(p[1] | 0x20);
+            if (d >= 0xA0 && d <= 0xBF)
+                out[n++] = map[d - 0xA0];
+            p++;
+        } else if (c == 0xC2 && p[1]) { /* ¿ ¡ */
+            p++;
+        } else if (c < 0x80 && (isalnum(c) || c == ' ')) {
+            if (c != ' ' || (n > 0 && out[n - 1] != ' '))
+                out[n++] = (char)tolower(c);
+        }
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+TEST(dataset_v2_bundled)
+{
+    struct ic_dataset d;
+    struct ic_err err = {0};
+    ASSERT_OK_ERR(ic_dataset_load(&d, "data/dataset_v2.json", &err), err);
+    int ok = d.n_labels >= 15 && d.n_duplicates == 0 && d.n_conflicts == 0 &&
+             d.n_singletons == 0 && d.n >= 15 * 40;
+    int min_count = 1 << 30;
+    for (int i = 0; i < d.n_labels; i++)
+        if (d.label_counts[i] < min_count)
+            min_count = d.label_counts[i];
+    ok = ok && ic_dataset_label_id(&d, "get_news") >= 0 && ic_dataset_label_id(&d, "greeting") >= 0;
+    char **folded = ic_xcalloc(d.n, sizeof *folded);
+    for (size_t i = 0; i < d.n; i++) {
+        folded[i] = ic_xmalloc(512);
+        fold_text(d.ex[i].text, folded[i], 512);
+    }
+    qsort(folded, d.n, sizeof *folded, cmp_str);
+    int dup = -1;
+    for (size_t i = 1; i < d.n && dup < 0; i++)
+        if (strcmp(folded[i - 1], folded[i]) == 0)
+            dup = (int)i;
+    char dup_text[512] = "";
+    if (dup >= 0)
+        snprintf(dup_text, sizeof dup_text, "%s", folded[dup]);
+    for (size_t i = 0; i < d.n; i++)
+        ic_free(folded[i]);
+    ic_free(folded);
+    int n_labels = d.n_labels;
+    size_t n = d.n;
+    ic_dataset_free(&d);
+    ASSERT(ok);
+    ASSERT(min_count >= 40);
+    if (dup >= 0)
+        FAIL("two utterances fold to \"%s\"", dup_text);
+    ASSERT(n_labels >= 15 && n >= 600);
 }

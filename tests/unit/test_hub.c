@@ -975,3 +975,42 @@ TEST(dataset_v2_bundled)
         FAIL("two utterances fold to \"%s\"", dup_text);
     ASSERT(n_labels >= 15 && n >= 600);
 }
+
+/* A repository laid out like prajjwal1/bert-tiny on main (config.json,
+ * pytorch_model.bin, vocab.txt; no safetensors, no tokenizer_config), served
+ * by the stub: the snapshot it resolves to (symbolic links into blobs/) loads
+ * as a pretrained base for fine-tuning. */
+#include "intent/model.h"
+
+TEST(hub_snapshot_loads_as_pretrained_base)
+{
+    clean_env();
+    char *repo = ic_path_join(test_golden_dir(), "io/legacy_bert");
+    if (!ic_is_dir(repo)) {
+        ic_free(repo);
+        SKIP("tests/golden/io/legacy_bert missing");
+    }
+    struct stub s;
+    START_STUB(&s, repo, "--repo", "prajjwal1/bert-tiny");
+    char *cache = ic_path_join(test_tmpdir(), "cache");
+    struct ic_hub_opts o;
+    opts_for(&o, &s, cache);
+    struct ic_err err = {0};
+    char *dir = NULL;
+    ASSERT_OK_ERR(ic_hub_resolve("prajjwal1/bert-tiny", &o, &dir, &err), err);
+    ASSERT_EQ(log_count(&s, "\"HEAD\"", "model.safetensors"), 1);
+    ASSERT_EQ(log_count(&s, "\"GET\"", "/cdn/"), 1);
+    stub_stop(&s);
+    struct ic_model m;
+    ic_model_init(&m);
+    struct ic_rng rng;
+    ic_rng_seed(&rng, 1);
+    const char *labels[] = {"a", "b", "c"};
+    int rc = ic_model_load_pretrained(&m, dir, 3, labels, &rng, &err);
+    ic_model_free(&m);
+    ic_free(dir);
+    ic_free(cache);
+    ic_free(repo);
+    restore_env();
+    ASSERT_OK_ERR(rc, err);
+}

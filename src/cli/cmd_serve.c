@@ -1,10 +1,181 @@
-/* cmd_serve.c - placeholder until the command lands. */
+/*
+ * cmd_serve.c - `intent serve`: the JSON HTTP API (docs/http_api.md).
+ * Options come from the defaults, then INTENT_SERVE_* variables, then flags.
+ * The main thread only waits for signals: SIGHUP reloads the model,
+ * SIGTERM / SIGINT stop gracefully (exit 0).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "intent/serve.h"
+
+static void usage(FILE *f)
+{
+    struct ic_serve_opts d;
+    ic_serve_default_opts(&d);
+    fprintf(f,
+            "usage: intent serve [--model PATH] [--host ADDR] [--port N] [--threads N]\n"
+            "                    [--max-body BYTES] [--max-batch N] [--timeout S]\n"
+            "                    [--max-connections N] [--coalesce N] [--max-length N]\n"
+            "                    [--event-loop]\n\n"
+            "Serves a model over a JSON HTTP API compatible with the original FastAPI service:\n"
+            "GET /health, POST /classify, POST /classify/batch, GET /intents, GET /metrics,\n"
+            "GET /openapi.json, GET /docs (see docs/http_api.md). The model is loaded once,\n"
+            "before the port opens; a line \"listening on http://ADDR:PORT\" on stderr says the\n"
+            "server is ready.\n\n"
+            "options (environment variable in brackets; flags win over the environment):\n"
+            "  --model PATH          model directory or .pt file [INTENT_SERVE_MODEL]\n"
+            "                        (default: %s)\n"
+            "  --host ADDR           address to bind [INTENT_SERVE_HOST] (default: %s)\n"
+            "  --port N              TCP port, 0 = any free port [INTENT_SERVE_PORT]\n"
+            "                        (default: %d)\n"
+            "  --threads N           inference threads [INTENT_SERVE_THREADS]\n"
+            "                        (default: 0 = one per core)\n"
+            "  --max-body BYTES      request body limit, larger bodies get 413\n"
+            "                        [INTENT_SERVE_MAX_BODY] (default: %zu)\n"
+            "  --max-batch N         texts per /classify/batch request, more get 422\n"
+            "                        [INTENT_SERVE_MAX_BATCH] (default: %d)\n"
+            "  --timeout S           close connections idle for S seconds, 0 = never\n"
+            "                        [INTENT_SERVE_TIMEOUT] (default: %d)\n"
+            "  --max-connections N   concurrent connections; more are refused\n"
+            "                        [INTENT_SERVE_MAX_CONNECTIONS] (default: %d)\n"
+            "  --coalesce N          texts merged into one forward across concurrent\n"
+            "                        /classify requests, 1 = no merging [INTENT_SERVE_COALESCE]\n"
+            "                        (default: %d)\n"
+            "  --max-length N        tokens per text incl. [CLS]/[SEP]; longer texts are\n"
+            "                        truncated [INTENT_SERVE_MAX_LENGTH] (default: the model's)\n"
+            "  --event-loop          serve connections from an epoll loop on --threads threads\n"
+            "                        instead of one thread per connection\n"
+            "                        [INTENT_SERVE_EVENT_LOOP=1]\n"
+            "  -h, --help            this help\n\n"
+            "signals: SIGHUP reloads the model from --model (a model that fails to load is\n"
+            "refused and the old one keeps serving); SIGTERM and SIGINT finish the requests\n"
+            "in flight and exit 0.\n",
+            d.model_path, d.host, d.port, d.max_body, d.max_batch, d.timeout,
+            d.max_connections, d.coalesce);
+}
+
+static const char *const value_opts[] = {"--model",   "--host",      "--port",
+                                         "--threads", "--max-body",  "--max-batch",
+                                         "--timeout", "--max-connections", "--coalesce",
+                                         "--max-length"};
 
 int cmd_serve(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("serve", "not built yet");
-    return 1;
+    struct ic_serve_opts o;
+    struct ic_err err;
+    ic_serve_default_opts(&o);
+    if (ic_serve_opts_from_env(&o, &err)) {
+        cli_error("serve", "%s", err.msg);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--event-loop") == 0) {
+            o.event_loop = 1;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        int known = 0;
+        if (nl < sizeof name) {
+            memcpy(name, a, nl);
+            name[nl] = 0;
+            for (size_t k = 0; k < sizeof value_opts / sizeof value_opts[0]; k++)
+                if (strcmp(name, value_opts[k]) == 0)
+                    known = 1;
+        }
+        if (!known) {
+            cli_error("serve", "unknown argument %s (see --help)", a);
+            return 2;
+        }
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val) {
+            cli_error("serve", "%s needs a value", name);
+            return 2;
+        }
+        long v = 0;
+        int bad = 0;
+        if (strcmp(name, "--model") == 0)
+            o.model_path = val;
+        else if (strcmp(name, "--host") == 0)
+            o.host = val;
+        else if (strcmp(name, "--port") == 0)
+            bad = cli_parse_int("serve", name, val, 0, 65535, &v), o.port = (int)v;
+        else if (strcmp(name, "--threads") == 0)
+            bad = cli_parse_int("serve", name, val, 0, 256, &v), o.threads = (int)v;
+        else if (strcmp(name, "--max-body") == 0)
+            bad = cli_parse_int("serve", name, val, 1024, 1L << 30, &v), o.max_body = (size_t)v;
+        else if (strcmp(name, "--max-batch") == 0)
+            bad = cli_parse_int("serve", name, val, 1, 65536, &v), o.max_batch = (int)v;
+        else if (strcmp(name, "--timeout") == 0)
+            bad = cli_parse_int("serve", name, val, 0, 86400, &v), o.timeout = (int)v;
+        else if (strcmp(name, "--max-connections") == 0)
+            bad = cli_parse_int("serve", name, val, 1, 65536, &v), o.max_connections = (int)v;
+        else if (strcmp(name, "--coalesce") == 0)
+            bad = cli_parse_int("serve", name, val, 1, 1024, &v), o.coalesce = (int)v;
+        else if (strcmp(name, "--max-length") == 0)
+            bad = cli_parse_int("serve", name, val, 0, 1 << 20, &v), o.max_length = (int)v;
+        if (bad)
+            return 2;
+    }
+    if (ic_serve_opts_check(&o, &err)) {
+        cli_error("serve", "%s", err.msg);
+        return 2;
+    }
+
+    /* Every thread the server starts inherits this mask, so the signals
+     * reach only the sigwait below. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ic_server *s = NULL;
+    if (ic_server_start(&s, &o, &err)) {
+        cli_error("serve", "%s", err.msg);
+        return 1;
+    }
+    char *facts = ic_server_describe(s);
+    int v6 = strchr(o.host, ':') != NULL;
+    fprintf(stderr, "intent serve: listening on http://%s%s%s:%d (%s)\n", v6 ? "[" : "", o.host,
+            v6 ? "]" : "", ic_server_port(s), facts);
+    fflush(stderr);
+    ic_free(facts);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            if (ic_server_reload(s, NULL, &err)) {
+                fprintf(stderr, "intent serve: reload refused, the previous model keeps "
+                                "serving: %s\n", err.msg);
+            } else {
+                facts = ic_server_describe(s);
+                fprintf(stderr, "intent serve: reloaded (%s)\n", facts);
+                ic_free(facts);
+            }
+            fflush(stderr);
+            continue;
+        }
+        fprintf(stderr, "intent serve: %s received, finishing requests in flight\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        fflush(stderr);
+        ic_server_stop(s, 10.0);
+        fprintf(stderr, "intent serve: stopped\n");
+        return 0;
+    }
 }

@@ -110,10 +110,11 @@ static int parse_entry(const char *name, const char *key, json_t *v, uint64_t bu
         return ic_errf(err, IC_ERR_UNSUPPORTED, "%s: tensor \"%s\": %zu dimensions (at most %d)",
                        name, key, nd, IC_TENSOR_MAX_DIMS);
     e->ndim = (int)nd;
-    /* numel * size must fit in the buffer: check as we multiply, so a
-     * hostile shape can neither overflow nor ask for absurd memory. */
+    /* prod(shape) * size, overflow-checked; nothing is allocated from it
+     * (the data is copied only once it matches the offsets, which are
+     * bounded by the file size). */
     uint64_t bytes = ic_dtype_size(e->dtype);
-    int zero = 0;
+    int zero = 0, overflow = 0;
     for (size_t i = 0; i < nd; i++) {
         uint64_t d;
         if (!json_u64(json_array_get(js, i), &d))
@@ -126,13 +127,14 @@ static int parse_entry(const char *name, const char *key, json_t *v, uint64_t bu
         e->shape[i] = (int64_t)d;
         if (d == 0)
             zero = 1;
-        else if (!zero) {
-            if (bytes > buf_len / d + 1 || bytes * d > buf_len)
-                bytes = UINT64_MAX; /* too big for the file: reported below */
-            else
-                bytes *= d;
-        }
+        else if (bytes > UINT64_MAX / d)
+            overflow = 1;
+        else
+            bytes *= d;
     }
+    if (overflow && !zero)
+        return ic_errf(err, IC_ERR_RANGE, "%s: tensor \"%s\": shape needs more bytes than the file holds",
+                       name, key);
     if (zero)
         bytes = 0;
     if (!json_u64(json_array_get(jo, 0), &e->begin) || !json_u64(json_array_get(jo, 1), &e->end))
@@ -147,9 +149,6 @@ static int parse_entry(const char *name, const char *key, json_t *v, uint64_t bu
                        "%llu bytes)",
                        name, key, (unsigned long long)e->begin, (unsigned long long)e->end,
                        (unsigned long long)buf_len);
-    if (bytes == UINT64_MAX)
-        return ic_errf(err, IC_ERR_RANGE,
-                       "%s: tensor \"%s\": shape needs more bytes than the file holds", name, key);
     if (bytes != e->end - e->begin)
         return ic_errf(err, IC_ERR_FORMAT,
                        "%s: tensor \"%s\": shape and dtype %s need %llu bytes but data_offsets "

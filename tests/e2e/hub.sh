@@ -7,7 +7,7 @@ set -u
 bin="$1/intent"
 py=/usr/bin/python3
 tmp=$(mktemp -d)
-trap 'exec 3>&- 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'exec 3>&- 4>&- 2>/dev/null; rm -rf "$tmp"' EXIT
 fail=0
 ok() { echo "ok $1"; }
 bad() { echo "FAIL $1: $2"; fail=1; }
@@ -65,4 +65,50 @@ snap3=$("$bin" download test-org/tiny-bert --offline 2>&1); rc=$?
 
 err=$("$bin" download test-org/absent 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$err" | grep -q "404" && ok hub_cli_not_found || bad hub_cli_not_found "exit $rc: $err"
+
+# two downloads at once into an empty cache: both succeed with the same
+# snapshot (the blob lock serialises them), and the cache is whole
+c2="$tmp/cache-concurrent"
+"$bin" download test-org/tiny-bert --cache-dir "$c2" >"$tmp/a.out" 2>"$tmp/a.err" & pa=$!
+"$bin" download test-org/tiny-bert --cache-dir "$c2" >"$tmp/b.out" 2>"$tmp/b.err" & pb=$!
+wait $pa; ra=$?; wait $pb; rb=$?
+sa=$(cat "$tmp/a.out"); sb=$(cat "$tmp/b.out")
+if [ $ra -eq 0 ] && [ $rb -eq 0 ] && [ "$sa" = "$sb" ] && [ -n "$sa" ] \
+   && cmp -s "$sa/model.safetensors" "$tmp/repo/model.safetensors" \
+   && [ -z "$(find "$c2" -name '*.incomplete' -o -name '*.tmp.*')" ]; then
+    ok hub_cli_concurrent_downloads
+else bad hub_cli_concurrent_downloads "exit $ra/$rb: $(cat "$tmp/a.err" "$tmp/b.err")"; fi
+exec 3>&-
+
+# `intent train` takes its base model from the Hub (a repository laid out like
+# prajjwal1/bert-tiny on main), then, offline, from the cache
+legacy=tests/golden/io/legacy_bert
+if "$bin" train --help 2>&1 | grep -q "not built yet"; then
+    echo "skip hub_train_base_model_from_hub: intent train is not built yet"
+elif [ ! -d "$legacy" ]; then
+    echo "skip hub_train_base_model_from_hub: $legacy missing"
+else
+    rm -f "$tmp/port"
+    exec 4> >(exec "$py" tests/tools/hub_stub.py --dir "$legacy" --repo prajjwal1/bert-tiny \
+        --log "$tmp/log2" >"$tmp/port")
+    for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+    port=$(awk '{print $2}' "$tmp/port")
+    export HF_ENDPOINT="http://127.0.0.1:$port"
+    train() { # output dir, extra env...
+        local out=$1; shift
+        env "$@" "$bin" train --model-name prajjwal1/bert-tiny --data tests/golden/data/small.json \
+            --epochs 1 --output "$out" --no-tracking --require-pretrained --threads 1 \
+            >"$tmp/train.out" 2>&1
+    }
+    if train "$tmp/m1" && grep -q '"base_model": "prajjwal1/bert-tiny"' "$tmp/m1/eval_report.json" \
+       && [ -L "$HF_HOME/hub/models--prajjwal1--bert-tiny/snapshots/1111111111111111111111111111111111111111/pytorch_model.bin" ]; then
+        ok hub_train_base_model_from_hub
+    else bad hub_train_base_model_from_hub "$(tail -n 3 "$tmp/train.out")"; fi
+    n=$(wc -l <"$tmp/log2")
+    if train "$tmp/m2" HF_HUB_OFFLINE=1 && [ "$(wc -l <"$tmp/log2")" = "$n" ] \
+       && grep -q '"base_model": "prajjwal1/bert-tiny"' "$tmp/m2/eval_report.json"; then
+        ok hub_train_base_model_offline_cache
+    else bad hub_train_base_model_offline_cache "$(tail -n 3 "$tmp/train.out")"; fi
+    exec 4>&-
+fi
 exit $fail

@@ -1030,3 +1030,75 @@ TEST(track_yaml_roundtrip)
     }
     ic__trk_kv_free(&kv);
 }
+
+// --- against a real MLflow server (tests/e2e/mlflow_peer.sh) --------------------
+
+/* Logs one complete run to $MLFLOW_PEER_URI (REST) or to the FileStore
+ * $MLFLOW_PEER_FS and writes "<experiment_id> <run_id>\n" to $MLFLOW_PEER_OUT;
+ * mlflow_peer.sh reads the run back through the server's REST API. */
+static void peer_run(const char *uri)
+{
+    const char *out = getenv("MLFLOW_PEER_OUT");
+    char *art = ic_path_join(test_tmpdir(), "eval_report.json");
+    char *mdir = ic_path_join(test_tmpdir(), "model");
+    char *mfile = ic_path_join(mdir, "config.json");
+    ASSERT_OK(ic_mkdirs(mdir, NULL));
+    ASSERT_OK(write_file(art, "{\"accuracy\": 0.75}", 18));
+    ASSERT_OK(write_file(mfile, "{\"num_labels\": 4}", 17));
+    struct ic_tracker_opts o;
+    fast_opts(&o, uri);
+    o.experiment_name = getenv("MLFLOW_PEER_EXPERIMENT") ? getenv("MLFLOW_PEER_EXPERIMENT")
+                                                         : "intent-peer";
+    o.run_name = "peer-run";
+    o.system_metrics_interval_s = 0;
+    struct ic_tracker *t = NULL;
+    struct ic_err err = {0};
+    ASSERT_OK_ERR(ic_tracker_start(&t, &o, &err), err);
+    char *big = ic_xmalloc(6101);
+    memset(big, 'p', 6100);
+    big[6100] = 0;
+    ic_tracker_log_param(t, "learning_rate", "5e-05");
+    ic_tracker_log_param(t, "long_value", big);
+    ic_free(big);
+    char k[32];
+    for (int i = 0; i < 120; i++) {
+        snprintf(k, sizeof k, "p%03d", i);
+        ic_tracker_log_param(t, k, "v");
+    }
+    for (int i = 0; i < 1500; i++)
+        ic_tracker_log_metric(t, "loss", 1.0 / (i + 1), i);
+    ic_tracker_log_metric(t, "nan_metric", NAN, 0);
+    ic_tracker_log_metric(t, "inf_metric", INFINITY, 0);
+    ic_tracker_log_metric(t, "eval/accuracy", 0.75, 3);
+    ic_tracker_log_system_metrics(t, 3);
+    ic_tracker_set_tag(t, "stage", "peer");
+    ic_tracker_log_artifact(t, art, "");
+    ic_tracker_log_artifact(t, mdir, "model");
+    ic_tracker_flush(t);
+    int healthy = ic_tracker_healthy(t);
+    char line[160];
+    snprintf(line, sizeof line, "%s %s\n", ic_tracker_experiment_id(t), ic_tracker_run_id(t));
+    ic_tracker_end(t, IC_RUN_FINISHED);
+    ic_free(art);
+    ic_free(mfile);
+    ic_free(mdir);
+    ASSERT(healthy);
+    if (out)
+        ASSERT_OK(write_file(out, line, strlen(line)));
+}
+
+TEST(track_peer_rest)
+{
+    const char *uri = getenv("MLFLOW_PEER_URI");
+    if (!uri || !*uri)
+        SKIP("MLFLOW_PEER_URI not set (tests/e2e/mlflow_peer.sh sets it)");
+    peer_run(uri);
+}
+
+TEST(track_peer_fs)
+{
+    const char *dir = getenv("MLFLOW_PEER_FS");
+    if (!dir || !*dir)
+        SKIP("MLFLOW_PEER_FS not set (tests/e2e/mlflow_peer.sh sets it)");
+    peer_run(dir);
+}

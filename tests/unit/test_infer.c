@@ -1,0 +1,201 @@
+/*
+ * test_infer.c - the batched predictor (intent/infer.h) on the committed
+ * golden BERT (tests/golden/model, 5 labels, max_position 16) with a small
+ * vocabulary written by the test: batches agree with one-at-a-time runs
+ * (dynamic padding, length sorting), truncation, top-k, errors, and the .pt
+ * bundle gives the same answers as the directory.
+ */
+#include <stdlib.h>
+
+#include "intent/infer.h"
+#include "intent/model.h"
+#include "test.h"
+
+static const char *const vocab[] = {
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hola", "adios", "quiero", "ver", "las",
+    "noticias", "reservar", "una", "mesa", "cancelar", "el", "clima", "de", "hoy", "en",
+    "madrid", "que", "tiempo", "hace", "buenos", "dias", "gracias", "por", "favor", "vuelo",
+    "hotel", "para", "dos", "personas", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k",
+    "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "##a", "##b",
+    "##c", "##d", "##e", "##f", "##g", "##h", "##i", "##j", "##k", "##l", "##m", "##n", "##o",
+    "##p", "##q", "##r", "##s", "##t", "##u", "##v", "##w", "##x", "##y", "##z", ".", ",", "!",
+    "?", "[unused0]", "[unused1]", "[unused2]", "[unused3]", "[unused4]", "[unused5]",
+    "[unused6]", "[unused7]", "[unused8]"};
+
+/* Copies the golden model into a scratch directory with a vocab.txt. */
+static int make_model_dir(char *dir, size_t n)
+{
+    struct ic_buf b;
+    char *data = NULL, *src = NULL, *dst = NULL;
+    size_t len = 0;
+    int rc;
+    snprintf(dir, n, "%s/model", test_tmpdir());
+    rc = ic_mkdirs(dir, NULL);
+    const char *files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; !rc && i < 2; i++) {
+        src = ic_path_join("tests/golden/model", files[i]);
+        dst = ic_path_join(dir, files[i]);
+        rc = ic_read_file(src, 1 << 24, &data, &len, NULL);
+        if (!rc)
+            rc = ic_write_file_atomic(dst, data, len, NULL);
+        ic_free(data);
+        ic_free(src);
+        ic_free(dst);
+        data = src = dst = NULL;
+    }
+    ic_buf_init(&b, 0);
+    for (size_t i = 0; !rc && i < sizeof vocab / sizeof vocab[0]; i++)
+        rc = ic_buf_printf(&b, "%s\n", vocab[i]);
+    if (!rc) {
+        dst = ic_path_join(dir, "vocab.txt");
+        rc = ic_write_file_atomic(dst, b.data, b.len, NULL);
+        ic_free(dst);
+    }
+    ic_buf_free(&b);
+    return rc;
+}
+
+static const char *const texts[] = {
+    "hola",
+    "quiero ver las noticias",
+    "reservar una mesa para dos personas en madrid",
+    "adios",
+    "que tiempo hace hoy",
+    "cancelar el vuelo de hoy por favor gracias",
+    "x",
+    "buenos dias",
+    "Hola, ¿qué tal?",
+    "el clima en madrid",
+    "gracias",
+};
+#define N_TEXTS ((int)(sizeof texts / sizeof texts[0]))
+
+TEST(infer_batch_matches_single)
+{
+    char dir[512];
+    struct ic_model m;
+    struct ic_infer big, one;
+    struct ic_err err;
+    struct ic_prediction pb[N_TEXTS], p1;
+    ASSERT_OK(make_model_dir(dir, sizeof dir));
+    ic_model_init(&m);
+    ASSERT_OK_ERR(ic_model_load(&m, dir, &err), err);
+    struct ic_infer_opts o;
+    ic_infer_default_opts(&o);
+    o.max_batch = 3; /* several forwards, texts sorted by length */
+    ASSERT_OK_ERR(ic_infer_init(&big, &m, &o, &err), err);
+    o.max_batch = 1;
+    ASSERT_OK_ERR(ic_infer_init(&one, &m, &o, &err), err);
+    ASSERT_OK_ERR(ic_predict_batch(&big, texts, NULL, N_TEXTS, 0, pb, &err), err);
+    int differ = 0;
+    for (int i = 0; i < N_TEXTS; i++) {
+        ASSERT_OK_ERR(ic_predict_batch(&one, &texts[i], NULL, 1, 0, &p1, &err), err);
+        if (p1.label != pb[i].label || fabsf(p1.confidence - pb[i].confidence) > 1e-5f ||
+            p1.n_tokens != pb[i].n_tokens)
+            differ = i + 1;
+    }
+    /* the same call twice reuses the buffers and gives the same answers */
+    int32_t *tok = big.tok;
+    struct ic_prediction again[N_TEXTS];
+    ASSERT_OK_ERR(ic_predict_batch(&big, texts, NULL, N_TEXTS, 0, again, &err), err);
+    int same = tok == big.tok;
+    for (int i = 0; i < N_TEXTS; i++)
+        same &= again[i].label == pb[i].label && again[i].confidence == pb[i].confidence;
+    ic_infer_free(&big);
+    ic_infer_free(&one);
+    ic_model_free(&m);
+    if (differ)
+        FAIL("text %d: batched and single predictions differ", differ - 1);
+    ASSERT(same);
+}
+
+TEST(infer_truncation_and_top_k)
+{
+    char dir[512];
+    struct ic_model m;
+    struct ic_infer c;
+    struct ic_err err;
+    struct ic_prediction p[2];
+    ASSERT_OK(make_model_dir(dir, sizeof dir));
+    ic_model_init(&m);
+    ASSERT_OK_ERR(ic_model_load(&m, dir, &err), err);
+    ASSERT_OK_ERR(ic_infer_init(&c, &m, NULL, &err), err);
+    ASSERT_EQ(c.max_length, 16); /* capped by max_position_embeddings */
+    const char *in[2] = {"hola", "quiero ver las noticias de hoy en madrid quiero ver las "
+                                 "noticias de hoy en madrid quiero ver las noticias"};
+    ASSERT_OK_ERR(ic_predict_batch(&c, in, NULL, 2, 3, p, &err), err);
+    ASSERT_EQ(p[0].n_tokens, 3);
+    ASSERT_EQ(p[0].truncated, 0);
+    ASSERT_EQ(p[1].n_tokens, 16);
+    ASSERT_EQ(p[1].truncated, 1);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(p[i].n_top, 3);
+        ASSERT_EQ(p[i].top[0].label, p[i].label);
+        ASSERT_NEAR(p[i].top[0].prob, p[i].confidence, 0);
+        ASSERT(p[i].top[0].prob >= p[i].top[1].prob && p[i].top[1].prob >= p[i].top[2].prob);
+    }
+    /* k over the label count is capped; all probabilities sum to 1 */
+    ASSERT_OK_ERR(ic_predict_batch(&c, in, NULL, 1, 50, p, &err), err);
+    ASSERT_EQ(p[0].n_top, 5);
+    double sum = 0;
+    for (int k = 0; k < 5; k++)
+        sum += p[0].top[k].prob;
+    ASSERT_NEAR(sum, 1.0, 1e-5);
+    /* invalid UTF-8 names the text */
+    const char *bad[2] = {"hola", "ho\xffla"};
+    int rc = ic_predict_batch(&c, bad, NULL, 2, 0, p, &err);
+    ASSERT_EQ(rc, IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "text 1");
+    ASSERT_STR_EQ(ic_infer_label(&c, 0), "saludo");
+    ASSERT_STR_EQ(ic_infer_label(&c, 99), "?");
+    ic_infer_free(&c);
+    ic_model_free(&m);
+}
+
+TEST(infer_pt_bundle_matches_directory)
+{
+    char dir[512], pt[600];
+    struct ic_model m, m2;
+    struct ic_infer c, c2;
+    struct ic_err err;
+    struct ic_prediction p[N_TEXTS], q[N_TEXTS];
+    ASSERT_OK(make_model_dir(dir, sizeof dir));
+    ic_model_init(&m);
+    ic_model_init(&m2);
+    ASSERT_OK_ERR(ic_model_load(&m, dir, &err), err);
+    snprintf(pt, sizeof pt, "%s/bundle.pt", test_tmpdir());
+    ASSERT_OK_ERR(ic_model_save_pt(&m, pt, &err), err);
+    ASSERT_OK_ERR(ic_model_load(&m2, pt, &err), err);
+    ASSERT_OK_ERR(ic_infer_init(&c, &m, NULL, &err), err);
+    ASSERT_OK_ERR(ic_infer_init(&c2, &m2, NULL, &err), err);
+    ASSERT_OK_ERR(ic_predict_batch(&c, texts, NULL, N_TEXTS, 2, p, &err), err);
+    ASSERT_OK_ERR(ic_predict_batch(&c2, texts, NULL, N_TEXTS, 2, q, &err), err);
+    int differ = -1;
+    for (int i = 0; i < N_TEXTS; i++)
+        if (p[i].label != q[i].label || p[i].confidence != q[i].confidence ||
+            p[i].top[1].label != q[i].top[1].label)
+            differ = i;
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    ASSERT_OK(ic_prediction_json(&b, &m2, texts[1], strlen(texts[1]), &q[1]));
+    ic_infer_free(&c);
+    ic_infer_free(&c2);
+    ic_model_free(&m);
+    ic_model_free(&m2);
+    if (differ >= 0) {
+        ic_buf_free(&b);
+        FAIL("text %d: .pt and directory predictions differ", differ);
+    }
+    ASSERT_CONTAINS(b.data, "{\"text\":\"quiero ver las noticias\",\"intent\":\"");
+    ASSERT_CONTAINS(b.data, ",\"top_k\":[{\"intent\":");
+    ic_buf_free(&b);
+}
+
+TEST(infer_format_prob_round_trips)
+{
+    char buf[32];
+    const float v[] = {0.5f, 0.1f, 0.98765432f, 1.0f, 1e-7f, 0.33333334f};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        ASSERT(strtof(ic_format_prob(v[i], buf), NULL) == v[i]);
+    ASSERT_STR_EQ(ic_format_prob(0.5f, buf), "0.5");
+}

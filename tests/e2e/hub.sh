@@ -100,13 +100,13 @@ else
             --epochs 1 --output "$out" --no-tracking --require-pretrained --threads 1 \
             >"$tmp/train.out" 2>&1
     }
-    if train "$tmp/m1" && grep -q '"base_model": "prajjwal1/bert-tiny"' "$tmp/m1/eval_report.json" \
+    if train "$tmp/m1" && grep -q "\"from_scratch\": false" "$tmp/m1/eval_report.json" \
        && [ -L "$HF_HOME/hub/models--prajjwal1--bert-tiny/snapshots/1111111111111111111111111111111111111111/pytorch_model.bin" ]; then
         ok hub_train_base_model_from_hub
     else bad hub_train_base_model_from_hub "$(tail -n 3 "$tmp/train.out")"; fi
     n=$(wc -l <"$tmp/log2")
     if train "$tmp/m2" HF_HUB_OFFLINE=1 && [ "$(wc -l <"$tmp/log2")" = "$n" ] \
-       && grep -q '"base_model": "prajjwal1/bert-tiny"' "$tmp/m2/eval_report.json"; then
+       && grep -q "\"from_scratch\": false" "$tmp/m2/eval_report.json"; then
         ok hub_train_base_model_offline_cache
     else bad hub_train_base_model_offline_cache "$(tail -n 3 "$tmp/train.out")"; fi
     exec 4>&-

@@ -281,7 +281,8 @@ curl -s -K "$tmp/curl.cfg" >/dev/null
 rss2=$(rss)
 req GET /health
 LAST_WHY="after the flood: $CODE, rss $rss1 -> $rss2 kB"
-[ "$CODE" = 200 ] && [ $((rss2 - rss1)) -lt 4096 ]
+# (an AddressSanitizer build keeps freed memory in quarantine: no RSS check)
+[ "$CODE" = 200 ] && { grep -aq __asan_init "$BIN" || [ $((rss2 - rss1)) -lt 4096 ]; }
 res malformed_flood
 
 # a slow client (headers never finished) does not block others

@@ -70,6 +70,8 @@ struct ic_tokenizer {
     struct ic_tok_slot *slots; /* open-addressing table */
     size_t n_slots;       /* power of two */
     size_t max_token_len; /* longest key in bytes (bounds the match loop) */
+    uint64_t *filter;     /* 2-bit Bloom filter of the key hashes */
+    size_t filter_bits;   /* power of two */
     int32_t pad_id, unk_id, cls_id, sep_id, mask_id; /* -1 if absent */
     /* Special tokens matched literally in the raw text (sorted longest
      * first); ids of the tokens; owned. */

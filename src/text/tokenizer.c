@@ -34,17 +34,53 @@ int ic__tok_strip(const struct ic_tokenizer_opts *o)
 
 // --- vocabulary hash table --------------------------------------------------
 
-static uint32_t hash_key(const char *s, size_t n, uint32_t cont)
+/* FNV-1a over the key, so the hashes of all prefixes of a word come from
+ * one pass (wordpiece() tries prefixes longest first), then a finaliser. */
+#define HASH_SEED(cont) (2166136261u ^ ((cont) ? 0x5bd1e995u : 0))
+static inline uint32_t hash_step(uint32_t h, unsigned char c)
 {
-    uint32_t h = 2166136261u ^ (cont ? 0x5bd1e995u : 0);
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
+    return (h ^ c) * 16777619u;
+}
+
+static inline uint32_t hash_finish(uint32_t h)
+{
     h ^= h >> 15;
     h *= 0x2c1b3c6dU;
     h ^= h >> 12;
     return h ? h : 1;
+}
+
+static uint32_t hash_key(const char *s, size_t n, uint32_t cont)
+{
+    uint32_t h = HASH_SEED(cont);
+    for (size_t i = 0; i < n; i++)
+        h = hash_step(h, (unsigned char)s[i]);
+    return hash_finish(h);
+}
+
+/* Bit filter in front of the table: most failed lookups (prefixes that are
+ * not tokens) stop here without touching the large table. */
+static inline int filter_has(const struct ic_tokenizer *t, uint32_t h)
+{
+    size_t m = t->filter_bits - 1;
+    size_t b1 = (h >> 6) & m, b2 = ((h >> 19) ^ (h << 7)) & m;
+    return (t->filter[b1 >> 6] >> (b1 & 63)) & (t->filter[b2 >> 6] >> (b2 & 63)) & 1;
+}
+
+static int32_t lookup_hash(const struct ic_tokenizer *t, const char *key, size_t n, uint32_t cont,
+                           uint32_t h)
+{
+    if (!filter_has(t, h))
+        return -1;
+    size_t mask = t->n_slots - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        const struct ic_tok_slot *s = &t->slots[i];
+        if (s->hash == 0)
+            return -1;
+        if (s->hash == h && s->len == n && s->cont == cont &&
+            memcmp(t->tokens[s->id] + s->off, key, n) == 0)
+            return s->id;
+    }
 }
 
 static int32_t lookup(const struct ic_tokenizer *t, const char *key, size_t n, uint32_t cont)
@@ -79,6 +115,10 @@ static void insert(struct ic_tokenizer *t, int32_t id, uint32_t off, size_t len,
             s->off = off;
             s->len = (uint16_t)len;
             s->cont = (uint16_t)cont;
+            size_t m = t->filter_bits - 1;
+            size_t b1 = (h >> 6) & m, b2 = ((h >> 19) ^ (h << 7)) & m;
+            t->filter[b1 >> 6] |= (uint64_t)1 << (b1 & 63);
+            t->filter[b2 >> 6] |= (uint64_t)1 << (b2 & 63);
             if (len > t->max_token_len)
                 t->max_token_len = len;
             return;
@@ -112,6 +152,7 @@ void ic_tokenizer_free(struct ic_tokenizer *t)
     ic_free(t->tokens);
     ic_free(t->pool);
     ic_free(t->slots);
+    ic_free(t->filter);
     for (size_t i = 0; i < t->n_specials; i++)
         ic_free(t->specials[i]);
     ic_free(t->specials);
@@ -206,6 +247,11 @@ int ic__tok_build(struct ic_tokenizer *t, const char *const *tokens, const size_
     while (t->n_slots < 2 * (2 * n + 1))
         t->n_slots *= 2;
     t->slots = ic_xcalloc(t->n_slots, sizeof *t->slots);
+    /* about 8 filter bits per key: ~5% false positives with two bits */
+    t->filter_bits = 4096;
+    while (t->filter_bits < 8 * (2 * n + 1))
+        t->filter_bits *= 2;
+    t->filter = ic_xcalloc(t->filter_bits / 64, sizeof *t->filter);
     for (size_t i = 0; i < n; i++) {
         insert(t, (int32_t)i, 0, lens[i], 0);
         if (lens[i] > 2 && tokens[i][0] == '#' && tokens[i][1] == '#')
@@ -342,8 +388,8 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 
 // --- normalisation and pre-tokenisation ---------------------------------------
 
-/* ASCII classes after clean_text: 0 keep, 1 removed, 2 whitespace, 3 punct. */
-enum { A_KEEP, A_DEL, A_SPACE, A_PUNCT };
+/* ASCII classes for clean_text. */
+enum { A_KEEP, A_DEL, A_SPACE };
 
 static unsigned char ascii_class(unsigned c, int clean)
 {
@@ -353,8 +399,6 @@ static unsigned char ascii_class(unsigned c, int clean)
         return clean ? A_DEL : A_SPACE;
     if (c < 0x20 || c == 0x7F)
         return clean ? A_DEL : A_KEEP;
-    if (ic__uni_is_punct(c))
-        return A_PUNCT;
     return A_KEEP;
 }
 
@@ -386,9 +430,18 @@ static inline void word_add(struct words *s, uint32_t c)
 {
     if (s->nchars < s->maxc) {
         s->w->wofs[s->nchars] = (uint32_t)s->nbytes;
-        s->nbytes += (size_t)ic__utf8_encode(c, s->w->word + s->nbytes);
+        if (c < 0x80)
+            s->w->word[s->nbytes++] = (char)c;
+        else
+            s->nbytes += (size_t)ic__utf8_encode(c, s->w->word + s->nbytes);
     }
     s->nchars++;
+}
+
+static inline int ascii_punct(uint32_t c)
+{
+    return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+           (c >= 123 && c <= 126);
 }
 
 /* One normalised character into the pre-tokenizer. */
@@ -397,7 +450,7 @@ static inline void pre_char(struct words *s, uint32_t c)
     if (c < 128) {
         if (c == ' ' || (c >= 0x09 && c <= 0x0D)) {
             word_flush(s);
-        } else if (ic__uni_is_punct(c)) {
+        } else if (ascii_punct(c)) {
             word_flush(s);
             word_add(s, c);
             word_flush(s);
@@ -555,19 +608,33 @@ static void wordpiece(void *ud, const char *word, size_t nbytes, const uint32_t 
     const struct ic_tokenizer *t = e->t;
     struct ic_tok_work *w = e->w;
     size_t first = w->n_ids;
-    (void)nbytes;
     if (!word) {
         push_id(w, t->unk_id);
         return;
     }
+    /* whole word first: the common case */
+    int32_t id = nbytes <= t->max_token_len ? lookup(t, word, nbytes, 0) : -1;
+    if (id >= 0) {
+        push_id(w, id);
+        return;
+    }
+    uint32_t ph[IC_TOK_MAX_WORD_LIMIT + 1]; /* hash state after each character */
     size_t start = 0;
     while (start < nch) {
         size_t end = nch;
         while (end > start && ofs[end] - ofs[start] > t->max_token_len)
             end--;
-        int32_t id = -1;
+        uint32_t h = HASH_SEED(start > 0);
+        ph[start] = h;
+        for (size_t c = start; c < end; c++) {
+            for (uint32_t b = ofs[c]; b < ofs[c + 1]; b++)
+                h = hash_step(h, (unsigned char)word[b]);
+            ph[c + 1] = h;
+        }
+        id = -1;
         for (; end > start; end--) {
-            id = lookup(t, word + ofs[start], ofs[end] - ofs[start], start > 0);
+            id = lookup_hash(t, word + ofs[start], ofs[end] - ofs[start], start > 0,
+                             hash_finish(ph[end]));
             if (id >= 0)
                 break;
         }

@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""Checks a model directory saved by `intent train` against PyTorch (torch 1.13+).
+
+usage: interop_check.py MODEL_DIR TOKENS_JSONL PREDICT_JSONL
+
+Prints one line per check ("ok <name>" / "FAIL <name>: why") and exits 1 on any
+failure. Checks:
+  pt_weights_only     torch.load(intent_classifier.pt, weights_only=True) opens it
+  pt_plain_load       plain torch.load opens it too
+  pt_layout           format/version/state_dict/config/labels/tokenizer entries
+  safetensors_layout  model.safetensors parsed by hand: header padded to 8, sorted,
+                      packed, __metadata__ {"format": "pt"}
+  pt_eq_safetensors   every tensor of the .pt equals model.safetensors bit for bit
+  config_eq           the .pt config equals config.json (floats decoded)
+  vocab_eq            the .pt vocabulary equals vocab.txt
+  labels_eq           id_to_intent == config.json id2label; intent_to_id inverse
+  logits_match        a PyTorch BERT built from the .pt alone reproduces the
+                      probabilities `intent predict` printed (within 1e-5)
+"""
+import json
+import os
+import struct
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
+from gen_golden import BertForSequenceClassification, Cfg  # noqa: E402
+
+failed = 0
+
+
+def check(name, cond, why=""):
+    global failed
+    if cond:
+        print("ok interop_" + name)
+    else:
+        failed = 1
+        print("FAIL interop_%s: %s" % (name, why))
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    hdr_bytes = raw[8:8 + n]
+    hdr = json.loads(hdr_bytes)
+    meta = hdr.pop("__metadata__", None)
+    buf = raw[8 + n:]
+    dt = {"F32": torch.float32, "I64": torch.int64, "F16": torch.float16}
+    out = {}
+    for k, v in hdr.items():
+        b, e = v["data_offsets"]
+        t = torch.frombuffer(bytearray(buf[b:e]), dtype=dt[v["dtype"]]) if e > b else \
+            torch.zeros(0, dtype=dt[v["dtype"]])
+        out[k] = t.reshape(v["shape"])
+    # layout checks (as the reference writer lays files out)
+    order = sorted(hdr.items(), key=lambda kv: kv[1]["data_offsets"][0])
+    packed = all(order[i][1]["data_offsets"][0] == (order[i - 1][1]["data_offsets"][1] if i else 0)
+                 for i in range(len(order))) and order[-1][1]["data_offsets"][1] == len(buf)
+    names = [k for k, _ in order]
+    layout = (n % 8 == 0 and hdr_bytes.decode().rstrip(" ") == hdr_bytes.decode().rstrip()
+              and hdr_bytes.startswith(b'{"__metadata__"') and meta == {"format": "pt"}
+              and packed and names == sorted(names))
+    return out, layout
+
+
+def main():
+    d, tok_path, pred_path = sys.argv[1:4]
+    pt = os.path.join(d, "intent_classifier.pt")
+    try:
+        ck = torch.load(pt, weights_only=True)
+        check("pt_weights_only", True)
+    except Exception as e:  # noqa: BLE001
+        check("pt_weights_only", False, repr(e))
+        return 1
+    try:
+        torch.load(pt)
+        check("pt_plain_load", True)
+    except Exception as e:  # noqa: BLE001
+        check("pt_plain_load", False, repr(e))
+    need = {"format", "version", "state_dict", "config", "id_to_intent", "intent_to_id",
+            "tokenizer", "float_keys", "max_length"}
+    check("pt_layout", need <= set(ck) and ck["format"] == "intent_classifier" and
+          ck["version"] == 1 and isinstance(ck["state_dict"], dict) and
+          all(isinstance(v, torch.Tensor) for v in ck["state_dict"].values()),
+          "keys %s" % sorted(ck))
+
+    st, layout = read_safetensors(os.path.join(d, "model.safetensors"))
+    check("safetensors_layout", layout)
+    sd = ck["state_dict"]
+    same = set(sd) == set(st) and all(torch.equal(sd[k], st[k]) for k in sd)
+    check("pt_eq_safetensors", same, "names or values differ")
+
+    with open(os.path.join(d, "config.json")) as f:
+        cj = json.load(f)
+    cfg = dict(ck["config"])
+    for k in ck["float_keys"]:
+        if isinstance(cfg.get(k), str):
+            cfg[k] = float(cfg[k])
+    diff = [k for k in set(cfg) | set(cj)
+            if not (k in cfg and k in cj and (cfg[k] == cj[k] or
+                    (isinstance(cj[k], float) and abs(cfg[k] - cj[k]) <= 1e-9 * abs(cj[k]))))]
+    check("config_eq", not diff and cj["model_type"] == "bert" and
+          cj["architectures"] == ["BertForSequenceClassification"], "differs: %s" % diff)
+
+    with open(os.path.join(d, "vocab.txt"), encoding="utf-8") as f:
+        vocab = f.read().split("\n")
+    if vocab and vocab[-1] == "":
+        vocab.pop()
+    check("vocab_eq", vocab == ck["tokenizer"]["vocab"], "%d vs %d tokens" %
+          (len(vocab), len(ck["tokenizer"]["vocab"])))
+
+    i2l = {int(k): v for k, v in cj["id2label"].items()}
+    check("labels_eq", i2l == ck["id_to_intent"] and
+          {v: k for k, v in i2l.items()} == ck["intent_to_id"], "label maps differ")
+
+    # logits from the .pt alone
+    c = Cfg(**{k: v for k, v in cfg.items() if k in Cfg().__dict__})
+    c.num_labels = len(ck["id_to_intent"])
+    model = BertForSequenceClassification(c)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    model.eval()
+    with open(tok_path) as f:
+        toks = [json.loads(line) for line in f if line.strip()]
+    with open(pred_path) as f:
+        preds = [json.loads(line) for line in f if line.strip()]
+    worst = 0.0
+    ok_labels = True
+    with torch.no_grad():
+        for t, p in zip(toks, preds):
+            ids = torch.tensor([t["ids"]])
+            mask = torch.tensor([t["attention_mask"]])
+            logits, _ = model(ids, torch.zeros_like(ids), mask)
+            probs = torch.softmax(logits.double(), -1)[0]
+            for e in p["top_k"]:
+                j = ck["intent_to_id"][e["intent"]]
+                worst = max(worst, abs(float(probs[j]) - e["confidence"]))
+            ok_labels &= ck["id_to_intent"][int(probs.argmax())] == p["intent"]
+    check("logits_match", not missing and not unexpected and len(toks) == len(preds) > 0 and
+          worst <= 1e-5 and ok_labels,
+          "max |p_torch - p_c| = %.3g, missing %s, unexpected %s, argmax agree %s" %
+          (worst, missing, unexpected, ok_labels))
+    print("interop: max |p_torch - p_c| = %.3g over %d texts" % (worst, len(toks)), file=sys.stderr)
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,6 +7,7 @@
  * use the ids 0..n-1 exactly once each.
  */
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "intent/tokenizer.h"
@@ -312,10 +313,116 @@ static void add_specials(const struct ic_tokenizer *t, json_t *obj)
             json_object_set_new(obj, keys[i], json_string(t->tokens[ids[i]]));
 }
 
+static json_t *special_step(const char *kind, const char *id)
+{
+    json_t *o = json_object(), *inner = json_object();
+    json_object_set_new(inner, "id", json_string(id));
+    json_object_set_new(inner, "type_id", json_integer(0));
+    json_object_set_new(o, kind, inner);
+    return o;
+}
+
+/* tokenizer.json as Hugging Face's `tokenizers` writes it for BERT, or NULL
+ * when the vocabulary cannot be one (duplicate tokens). */
+static json_t *tokenizer_json(const struct ic_tokenizer *t)
+{
+    const struct ic_tokenizer_opts *o = &t->opts;
+    json_t *vocab = json_object();
+    for (size_t i = 0; i < t->n_tokens; i++) {
+        if (json_object_get(vocab, t->tokens[i])) {
+            json_decref(vocab);
+            return NULL;
+        }
+        json_object_set_new(vocab, t->tokens[i], json_integer((json_int_t)i));
+    }
+    json_t *root = json_object();
+    json_object_set_new(root, "version", json_string("1.0"));
+    json_object_set_new(root, "truncation", json_null());
+    json_object_set_new(root, "padding", json_null());
+    json_t *added = json_array();
+    /* specials in id order */
+    for (size_t id = 0; id < t->n_tokens; id++) {
+        for (size_t i = 0; i < t->n_specials; i++) {
+            if ((size_t)t->special_ids[i] != id)
+                continue;
+            json_t *a = json_object();
+            json_object_set_new(a, "id", json_integer((json_int_t)id));
+            json_object_set_new(a, "content", json_string(t->specials[i]));
+            json_object_set_new(a, "single_word", json_false());
+            json_object_set_new(a, "lstrip", json_false());
+            json_object_set_new(a, "rstrip", json_false());
+            json_object_set_new(a, "normalized", json_false());
+            json_object_set_new(a, "special", json_true());
+            json_array_append_new(added, a);
+        }
+    }
+    json_object_set_new(root, "added_tokens", added);
+    json_t *norm = json_object();
+    json_object_set_new(norm, "type", json_string("BertNormalizer"));
+    json_object_set_new(norm, "clean_text", json_boolean(o->clean_text));
+    json_object_set_new(norm, "handle_chinese_chars", json_boolean(o->handle_chinese_chars));
+    json_object_set_new(norm, "strip_accents",
+                        o->strip_accents < 0 ? json_null() : json_boolean(o->strip_accents));
+    json_object_set_new(norm, "lowercase", json_boolean(o->lowercase));
+    json_object_set_new(root, "normalizer", norm);
+    json_t *pre = json_object();
+    json_object_set_new(pre, "type", json_string("BertPreTokenizer"));
+    json_object_set_new(root, "pre_tokenizer", pre);
+    const char *cls = t->tokens[t->cls_id], *sep = t->tokens[t->sep_id];
+    json_t *post = json_object();
+    json_object_set_new(post, "type", json_string("TemplateProcessing"));
+    json_t *single = json_array();
+    json_array_append_new(single, special_step("SpecialToken", cls));
+    json_array_append_new(single, special_step("Sequence", "A"));
+    json_array_append_new(single, special_step("SpecialToken", sep));
+    json_object_set_new(post, "single", single);
+    json_t *pair = json_array();
+    json_array_append_new(pair, special_step("SpecialToken", cls));
+    json_array_append_new(pair, special_step("Sequence", "A"));
+    json_array_append_new(pair, special_step("SpecialToken", sep));
+    json_t *b = special_step("Sequence", "B");
+    json_object_set_new(json_object_get(b, "Sequence"), "type_id", json_integer(1));
+    json_array_append_new(pair, b);
+    json_t *s2 = special_step("SpecialToken", sep);
+    json_object_set_new(json_object_get(s2, "SpecialToken"), "type_id", json_integer(1));
+    json_array_append_new(pair, s2);
+    json_object_set_new(post, "pair", pair);
+    json_t *st = json_object();
+    const char *names[2] = {cls, sep};
+    int32_t sids[2] = {t->cls_id, t->sep_id};
+    for (int i = 0; i < 2; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_string(names[i]));
+        json_t *ia = json_array();
+        json_array_append_new(ia, json_integer(sids[i]));
+        json_object_set_new(e, "ids", ia);
+        json_t *ta = json_array();
+        json_array_append_new(ta, json_string(names[i]));
+        json_object_set_new(e, "tokens", ta);
+        json_object_set_new(st, names[i], e);
+    }
+    json_object_set_new(post, "special_tokens", st);
+    json_object_set_new(root, "post_processor", post);
+    json_t *dec = json_object();
+    json_object_set_new(dec, "type", json_string("WordPiece"));
+    json_object_set_new(dec, "prefix", json_string("##"));
+    json_object_set_new(dec, "cleanup", json_true());
+    json_object_set_new(root, "decoder", dec);
+    json_t *model = json_object();
+    json_object_set_new(model, "type", json_string("WordPiece"));
+    json_object_set_new(model, "unk_token", json_string(t->tokens[t->unk_id]));
+    json_object_set_new(model, "continuing_subword_prefix", json_string("##"));
+    json_object_set_new(model, "max_input_chars_per_word",
+                        json_integer(o->max_input_chars_per_word));
+    json_object_set_new(model, "vocab", vocab);
+    json_object_set_new(root, "model", model);
+    return root;
+}
+
 int ic_tokenizer_save_dir(const struct ic_tokenizer *t, const char *dir, struct ic_err *err)
 {
     struct ic_buf b;
-    json_t *cfg = NULL, *map = NULL;
+    json_t *cfg = NULL, *map = NULL, *tj = NULL;
     char *vocab_path = NULL;
     ic_buf_init(&b, 0);
     int rc = ic_mkdirs(dir, err);
@@ -347,9 +454,23 @@ int ic_tokenizer_save_dir(const struct ic_tokenizer *t, const char *dir, struct 
     map = json_object();
     add_specials(t, map);
     rc = put_file(dir, "special_tokens_map.json", map, err);
+    if (rc != IC_OK)
+        goto out;
+    tj = tokenizer_json(t);
+    if (tj) {
+        rc = put_file(dir, "tokenizer.json", tj, err);
+    } else {
+        /* a stale tokenizer.json would win over the new vocab.txt */
+        char *p = ic_path_join(dir, "tokenizer.json");
+        remove(p);
+        ic_free(p);
+        ic_log(IC_LOG_WARN, "%s: duplicate tokens in the vocabulary: no tokenizer.json written",
+               dir);
+    }
 out:
     json_decref(cfg);
     json_decref(map);
+    json_decref(tj);
     ic_free(vocab_path);
     ic_buf_free(&b);
     return rc;

@@ -211,6 +211,7 @@ int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
     struct trainer tr;
     struct ic_tok_work w;
     struct strmap vocab; /* token -> id */
+    struct strmap charidx; /* character -> index in chars */
     struct pairs ps;
     struct word *words = NULL;
     struct charfreq *chars = NULL;
@@ -223,6 +224,7 @@ int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
     memset(out, 0, sizeof *out);
     memset(&tr, 0, sizeof tr);
     memset(&vocab, 0, sizeof vocab);
+    memset(&charidx, 0, sizeof charidx);
     memset(&ps, 0, sizeof ps);
     ic_tok_work_init(&w);
     if (o)
@@ -253,9 +255,9 @@ int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
             uint32_t cp = 0;
             int l = ic__utf8_decode(s + k, len - k, &cp);
             k += l > 0 ? (size_t)l : 1;
-            size_t j = 0;
-            while (j < n_chars && chars[j].cp != cp)
-                j++;
+            char key[8];
+            int kl = ic__utf8_encode(cp, key);
+            size_t j = (size_t)strmap_get(&charidx, key, (size_t)kl, 1);
             if (j == n_chars) {
                 if (n_chars == cap_chars) {
                     cap_chars = cap_chars ? 2 * cap_chars : 256;
@@ -409,6 +411,7 @@ out:
     ic_free(tr.wfreq);
     strmap_free(&tr.words);
     strmap_free(&vocab);
+    strmap_free(&charidx);
     pairs_free(&ps);
     ic_tok_work_free(&w);
     return rc;

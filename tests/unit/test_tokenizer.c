@@ -441,6 +441,15 @@ TEST(tokenizer_save_load_dir)
     p = ic_path_join(dir, "special_tokens_map.json");
     ASSERT(ic_path_exists(p));
     ic_free(p);
+    /* tokenizer.json (what the Rust tokenizer loads) is there and is the
+     * one load_dir read: encodings agree */
+    p = ic_path_join(dir, "tokenizer.json");
+    ASSERT(ic_path_exists(p));
+    ic_free(p);
+    int32_t a[32], b2[32];
+    int na = enc(&t, "Hello unaffable HELLO [MASK]!", 0, a), nb = enc(&u, "Hello unaffable HELLO [MASK]!", 0, b2);
+    ASSERT_EQ(na, nb);
+    ASSERT(na > 2 && memcmp(a, b2, (size_t)na * sizeof *a) == 0);
     ic_tokenizer_free(&u);
     ic_tokenizer_free(&t);
     ic_free(dir);

@@ -57,7 +57,8 @@ struct ic_tracker_opts {
     int max_retries;                  /* per request on 5xx/429/network errors, default 5 */
     double backoff_s;                 /* first retry delay, doubled each time, default 0.5 */
     double backoff_max_s;             /* cap on one delay (Retry-After too), default 30 */
-    double end_timeout_s;             /* how long ic_tracker_end waits to drain, default 10 */
+    double end_timeout_s;             /* flush/end give up after this long without progress,
+                                         default 5 (2 once the server has failed) */
 };
 
 /* Fills o with the defaults above (enabled = 1, everything else NULL/0
@@ -66,12 +67,16 @@ void ic_tracker_default_opts(struct ic_tracker_opts *o);
 
 /* Starts a run and returns it in *out (caller ends it with ic_tracker_end).
  * With o->enabled == 0 sets *out = NULL and returns IC_OK.
- * Never fails training: if the server is unreachable it logs ONE warning,
- * keeps everything queued and retries from the sender thread; the tracker is
- * returned in a degraded state. Returns IC_ERR_INVAL (message in err) only
- * for invalid options: an unsupported URI scheme (sqlite:, databricks, ...),
- * an empty URI, an experiment id that is not a number. For a file store,
- * IC_ERR_IO when the store cannot be created. Ends with *out = NULL on error. */
+ * Never fails training: if the server is unreachable (REST) or the store
+ * cannot be written (FileStore) it logs ONE warning and returns IC_OK with a
+ * degraded tracker (REST keeps everything queued and keeps retrying from the
+ * sender thread; a FileStore that cannot be created drops everything).
+ * REST: waits at most min(http_timeout_s, 5) s for the run to be created.
+ * Returns IC_ERR_INVAL (message in err, *out = NULL) only for invalid
+ * options: an empty URI, an unsupported scheme (sqlite:, postgresql:, ...),
+ * an experiment id that is not a valid id, an empty or over-long experiment
+ * name, MLFLOW_TRACKING_INSECURE_TLS together with
+ * MLFLOW_TRACKING_SERVER_CERT_PATH. Not thread-safe with itself. */
 int ic_tracker_start(struct ic_tracker **out, const struct ic_tracker_opts *o,
                      struct ic_err *err);
 
@@ -93,13 +98,15 @@ void ic_tracker_set_tag(struct ic_tracker *t, const char *key, const char *value
  * counter 0, 1, 2... Pass step < 0 to use (and advance) that counter too. */
 void ic_tracker_log_system_metrics(struct ic_tracker *t, int64_t step);
 
-/* Waits (at most o->end_timeout_s) until everything queued so far has been
- * sent or given up on. Never blocks longer than that. */
+/* Waits until everything queued so far has been sent, or until nothing has
+ * moved for end_timeout_s (2 s when the server is failing). */
 void ic_tracker_flush(struct ic_tracker *t);
 
 /* Queues an upload of a file, or of a directory tree, as an artifact under
- * artifact_dir ("" for the root, or e.g. "model"). The file is read when it
- * is sent, so do not delete it before ic_tracker_flush/end. REST: PUT to
+ * artifact_dir ("" for the root, or e.g. "model"). A file goes to
+ * <artifact_dir>/<its name> (MLflow's log_artifact); a directory's contents go
+ * under <artifact_dir>/ (log_artifacts). Files are read when they are sent,
+ * so do not delete them before ic_tracker_flush/end. REST: PUT to
  * /api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<dir>/<name>
  * when the run's artifact_uri is mlflow-artifacts:/..., a copy when it is a
  * file: URI (FileStore or a server with a local artifact root). */
@@ -108,8 +115,9 @@ void ic_tracker_log_artifact(struct ic_tracker *t, const char *local_path,
 
 enum ic_run_status { IC_RUN_FINISHED, IC_RUN_FAILED, IC_RUN_KILLED };
 
-/* Flushes (bounded by end_timeout_s), marks the run FINISHED/FAILED/KILLED
- * with its end time, stops the sampler and sender threads and frees t.
+/* Flushes (as ic_tracker_flush), marks the run FINISHED/FAILED/KILLED with
+ * its end time, stops the sampler and sender threads and frees t. What could
+ * not be delivered is counted in one warning.
  * Safe to call from the thread that started the run only (not from a signal
  * handler: set a flag there and call this from the loop). */
 void ic_tracker_end(struct ic_tracker *t, enum ic_run_status status);

@@ -28,6 +28,8 @@
 #include "track/track_int.h"
 
 #define LINGER_S 0.1 /* wait this long for more items before sending a small batch */
+#define URGENT_BACKOFF_S 0.5 /* longest backoff while flush/end wait */
+#define FAILING_END_S 2.0 /* end/flush give up after this long without progress once failing */
 
 void ic_tracker_default_opts(struct ic_tracker_opts *o)
 {
@@ -38,7 +40,7 @@ void ic_tracker_default_opts(struct ic_tracker_opts *o)
     o->max_retries = 5;
     o->backoff_s = 0.5;
     o->backoff_max_s = 30.0;
-    o->end_timeout_s = 10.0;
+    o->end_timeout_s = 5.0;
 }
 
 // --- small helpers ---------------------------------------------------------
@@ -284,10 +286,16 @@ static void backoff_wait(struct ic_tracker *t, int fails, double retry_after)
         d = o->backoff_max_s;
     if (d < 0.001)
         d = 0.001;
-    struct timespec until = abs_after(d);
+    /* flush/end are waiting: retry sooner (a server's Retry-After still rules) */
+    double start = ic_time_now();
     while (!t->stop_now) {
-        if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT)
+        double left = start + d - ic_time_now();
+        if (t->urgent && retry_after < 0 && d > URGENT_BACKOFF_S)
+            left = start + URGENT_BACKOFF_S - ic_time_now();
+        if (left <= 0)
             break;
+        struct timespec until = abs_after(left);
+        pthread_cond_timedwait(&t->cv, &t->mu, &until);
     }
 }
 
@@ -599,7 +607,7 @@ int ic_tracker_start(struct ic_tracker **out, const struct ic_tracker_opts *o,
     if (t->opts.backoff_max_s <= 0)
         t->opts.backoff_max_s = 30.0;
     if (t->opts.end_timeout_s <= 0)
-        t->opts.end_timeout_s = 10.0;
+        t->opts.end_timeout_s = 5.0;
     if (t->opts.max_retries < 0)
         t->opts.max_retries = 0;
     t->opts.tracking_uri = t->opts.experiment_name = t->opts.experiment_id = NULL;
@@ -698,7 +706,10 @@ static int wait_drained(struct ic_tracker *t, int until_done)
             break;
         }
         double last = t->last_progress > since ? t->last_progress : since;
-        double left = last + t->opts.end_timeout_s - ic_time_now();
+        double limit = t->opts.end_timeout_s;
+        if (t->failing && limit > FAILING_END_S)
+            limit = FAILING_END_S; /* the server is away: do not hold training up */
+        double left = last + limit - ic_time_now();
         if (left <= 0)
             break;
         struct timespec until = abs_after(left < 0.2 ? left : 0.2);

@@ -16,7 +16,13 @@
 //       > tests/golden/tokenizer/rust_unicode.txt
 //   node tools/gen_tok_golden.mjs cases VOCAB DATASETS_DIR tests/golden/tokenizer
 //       VOCAB = bert-base-uncased vocab.txt, DATASETS_DIR holds fb_mtod_es/ and clinc150/
+//   node tools/gen_tok_golden.mjs diff VOCAB build/intent [N]
+//       differential check: N (20000) random strings built from tricky code
+//       points (marks of every class, CGJ, Hangul, CJK, controls, specials)
+//       through `intent tokenize --json-input` and the Rust tokenizer,
+//       uncased and cased; prints the first differences
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -305,12 +311,53 @@ async function cases(vocabFile, dataDir, outDir) {
   process.stderr.write(`${texts.length} texts, subset vocab ${subset.length} tokens\n`);
 }
 
+async function diff(vocabFile, bin, n) {
+  const vocab = readVocab(vocabFile);
+  const pool = [];
+  const add = (a, b) => { for (let c = a; c <= b; c++) pool.push(String.fromCodePoint(c)); };
+  for (const [a, b] of [[0x20, 0x7e], [0, 0x1f], [0x80, 0x17f], [0x300, 0x36f], [0x591, 0x5c7],
+    [0x610, 0x61a], [0x900, 0x97f], [0x1100, 0x1112], [0x1161, 0x1175], [0xac00, 0xac40],
+    [0x2000, 0x206f], [0x3000, 0x303f], [0x4e00, 0x4e40], [0xf900, 0xf910], [0xfe00, 0xfe0f],
+    [0xfeff, 0xfeff], [0x1f600, 0x1f64f], [0x1f3fb, 0x1f3ff], [0x130, 0x131], [0x3a3, 0x3c9],
+    [0x1e00, 0x1eff], [0x2b81a, 0x2b925], [0xe0000, 0xe0080], [0x10ffff, 0x10ffff], [0xfff0, 0xffff],
+    [0x1d15e, 0x1d16f], [0x0dd9, 0x0ddf], [0x1134b, 0x1134d], [0x20d0, 0x20f0], [0x1ab0, 0x1ace]]) add(a, b);
+  const words = [...SPECIALS, '[cls', ' the ', 'running', 'Ñandú', 'unaffable', 'estación', '##', ' ', '  '];
+  let seed = 12345;
+  const rnd = (k) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % k; };
+  const texts = [];
+  for (let i = 0; i < n; i++) {
+    let s = '';
+    const len = 1 + rnd(25);
+    for (let k = 0; k < len; k++) s += rnd(6) === 0 ? words[rnd(words.length)] : pool[rnd(pool.length)];
+    texts.push(s);
+  }
+  let total = 0;
+  for (const lower of [true, false]) {
+    const tok = tk.Tokenizer.fromString(tokenizerJson(vocab, lower));
+    const input = `${texts.map((t) => JSON.stringify({ text: t })).join('\n')}\n`;
+    const argv = ['tokenize', '--vocab', vocabFile, '--json-input', ...(lower ? [] : ['--cased'])];
+    const out = execFileSync(bin, argv, { input, maxBuffer: 1 << 28 }).toString().trim().split('\n');
+    let bad = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const e = await tok.encode(texts[i]);
+      const g = JSON.parse(out[i]);
+      if (JSON.stringify(g.ids) !== JSON.stringify(e.getIds()) && bad++ < 5) {
+        process.stdout.write(`DIFF ${JSON.stringify(texts[i])}\n got  ${g.tokens.join(' ')}\n want ${e.getTokens().join(' ')}\n`);
+      }
+    }
+    process.stdout.write(`${lower ? 'uncased' : 'cased'}: ${texts.length} texts, ${bad} differ\n`);
+    total += bad;
+  }
+  if (total) process.exit(1);
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === 'probe') probe();
 else if (cmd === 'overrides') overrides(args[0], args[1]);
 else if (cmd === 'unicode') unicodeGolden(args[0]);
 else if (cmd === 'cases') await cases(args[0], args[1], args[2]);
+else if (cmd === 'diff') await diff(args[0], args[1], Number(args[2] || 20000));
 else {
-  process.stderr.write('usage: node tools/gen_tok_golden.mjs probe | overrides RUST C | unicode RUST | cases VOCAB DATADIR OUTDIR\n');
+  process.stderr.write('usage: node tools/gen_tok_golden.mjs probe | overrides RUST C | unicode RUST | cases VOCAB DATADIR OUTDIR | diff VOCAB INTENT [N]\n');
   process.exit(2);
 }

@@ -121,9 +121,11 @@ int ic_tokenizer_load_vocab_mem(struct ic_tokenizer *t, const char *text, size_t
 int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err *err) IC_WUR;
 /* Writes dir/vocab.txt, dir/tokenizer_config.json (tokenizer_class
  * BertTokenizer, do_lower_case, strip_accents, tokenize_chinese_chars,
- * model_max_length, special tokens) and dir/special_tokens_map.json, each
+ * model_max_length, special tokens), dir/special_tokens_map.json and
+ * dir/tokenizer.json (Hugging Face `tokenizers` format: WordPiece,
+ * BertNormalizer with t->opts, BertPreTokenizer, [CLS] $A [SEP]), each
  * atomically. dir is created if missing. transformers' AutoTokenizer loads
- * the result. */
+ * the result. A vocabulary with duplicate tokens gets no tokenizer.json. */
 int ic_tokenizer_save_dir(const struct ic_tokenizer *t, const char *dir,
                           struct ic_err *err) IC_WUR;
 /* vocab.txt content (one token per line) into b. */
@@ -184,13 +186,16 @@ void ic_tok_batch_free(struct ic_tok_batch *b); /* safe on a zeroed struct */
 void ic_tokenizer_free(struct ic_tokenizer *t); /* safe on a zeroed struct */
 
 /* ---------------------------------------------------------------------------
- * WordPiece vocabulary trainer. Builds a vocabulary of at most vocab_size
- * tokens from texts with the same normalisation and pre-tokenisation as the
+ * WordPiece vocabulary trainer, as Hugging Face's WordPieceTrainer builds
+ * one. Builds a vocabulary of at most vocab_size tokens from texts (each
+ * NUL-terminated) with the same normalisation and pre-tokenisation as the
  * tokenizer (o; NULL = defaults): [PAD] [UNK] [CLS] [SEP] [MASK] first, then
- * every character seen (word-initial and "##" forms), then merges of the
- * most frequent adjacent pair (score freq(ab) / (freq(a) freq(b)), ties by
- * the smaller byte string) until vocab_size. Deterministic: the same texts
- * give the same vocabulary. *out is a ready tokenizer with options o.
+ * every character seen (most frequent first; word-initial, then "##"
+ * forms), then the merge of the most frequent adjacent pair of symbols
+ * (counted over word frequencies; ties by the merged string's bytes) until
+ * vocab_size or no pair is left. Words over the WordPiece limit are
+ * skipped. Deterministic: the same texts give the same vocabulary. *out is a
+ * ready tokenizer with options o.
  * Errors: IC_ERR_INVAL (vocab_size < 5), IC_ERR_FORMAT (invalid UTF-8:
  * names the text index). */
 int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,

@@ -71,7 +71,7 @@ void ic_tracker_default_opts(struct ic_tracker_opts *o);
  * cannot be written (FileStore) it logs ONE warning and returns IC_OK with a
  * degraded tracker (REST keeps everything queued and keeps retrying from the
  * sender thread; a FileStore that cannot be created drops everything).
- * REST: waits at most min(http_timeout_s, 5) s for the run to be created.
+ * REST: waits at most min(http_timeout_s, 2) s for the run to be created.
  * Returns IC_ERR_INVAL (message in err, *out = NULL) only for invalid
  * options: an empty URI, an unsupported scheme (sqlite:, postgresql:, ...),
  * an experiment id that is not a valid id, an empty or over-long experiment

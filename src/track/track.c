@@ -661,7 +661,7 @@ int ic_tracker_start(struct ic_tracker **out, const struct ic_tracker_opts *o,
     if (t->is_rest) {
         /* give the server a moment so the run id is known early; never long */
         pthread_mutex_lock(&t->mu);
-        struct timespec until = abs_after(t->opts.http_timeout_s < 5 ? t->opts.http_timeout_s : 5);
+        struct timespec until = abs_after(t->opts.http_timeout_s < 2 ? t->opts.http_timeout_s : 2);
         while (!t->run_ready && !t->dead && !t->failing)
             if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT)
                 break;

@@ -251,4 +251,58 @@ PY
 ); then ok tracking_train_filestore
 else fail tracking_train_filestore "$(echo "$out" | tail -1)"
 fi
+# --- GPU metrics through NVML, with a stand-in libnvidia-ml.so.1 -----------------
+# Two fake GPUs with fixed readings; the real library has the same C ABI.
+if command -v cc >/dev/null 2>&1; then
+    mkdir -p "$T/nvml"
+    cat >"$T/nvml/fake_nvml.c" <<'C'
+struct mem { unsigned long long total, free, used; };
+struct util { unsigned int gpu, memory; };
+static int h[2];
+int nvmlInit_v2(void) { return 0; }
+int nvmlShutdown(void) { return 0; }
+int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return 0; }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **d) { *d = &h[i]; return i < 2 ? 0 : 1; }
+int nvmlDeviceGetMemoryInfo(void *d, struct mem *m)
+{ m->total = 80000000000ULL; m->used = d == &h[0] ? 20000000000ULL : 1234567890ULL;
+  m->free = m->total - m->used; return 0; }
+int nvmlDeviceGetUtilizationRates(void *d, struct util *u)
+{ u->gpu = d == &h[0] ? 37 : 0; u->memory = 5; return 0; }
+int nvmlDeviceGetPowerUsage(void *d, unsigned int *mw) { *mw = d == &h[0] ? 150000 : 61234; return 0; }
+int nvmlDeviceGetEnforcedPowerLimit(void *d, unsigned int *mw) { (void)d; *mw = 700000; return 0; }
+C
+    if cc -shared -fPIC -o "$T/nvml/libnvidia-ml.so.1" "$T/nvml/fake_nvml.c" 2>"$T/nvml/cc.err"; then
+        LD_LIBRARY_PATH="$T/nvml${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+            "$BIN" train --data "$G/train_small.json" --output "$T/m6" --epochs 1 \
+            --tracking-uri "$T/mlruns-gpu" --run-name gpu "${TINY[@]}" >"$T/train6.log" 2>&1
+        rc=$?
+        if [ $rc -ne 0 ]; then
+            fail tracking_gpu_metrics "intent train exited $rc: $(tail -3 "$T/train6.log")"
+        elif out=$("$PY" - "$T/mlruns-gpu" 2>&1 <<'PY'
+import glob, os, sys
+runs = glob.glob(os.path.join(sys.argv[1], "0", "*", "metrics", "system"))
+assert len(runs) == 1, runs
+d = runs[0]
+want = {"gpu_0_utilization_percentage": 37.0, "gpu_0_memory_usage_megabytes": 20000.0,
+        "gpu_0_memory_usage_percentage": 25.0, "gpu_0_power_usage_watts": 150.0,
+        "gpu_0_power_usage_percentage": 21.4, "gpu_1_utilization_percentage": 0.0,
+        "gpu_1_memory_usage_megabytes": 1234.6, "gpu_1_memory_usage_percentage": 1.5,
+        "gpu_1_power_usage_watts": 61.2, "gpu_1_power_usage_percentage": 8.7}
+for k, v in want.items():
+    lines = open(os.path.join(d, k)).read().splitlines()
+    assert lines, k
+    for line in lines:
+        got = float(line.split(" ")[1])
+        assert got == v, "%s = %s, want %s" % (k, got, v)
+assert not os.path.exists(os.path.join(d, "gpu_2_utilization_percentage"))
+PY
+        ); then ok tracking_gpu_metrics
+        else fail tracking_gpu_metrics "$(echo "$out" | tail -1)"
+        fi
+    else
+        echo "skip tracking_gpu_metrics: cannot build the stand-in NVML library: $(head -1 "$T/nvml/cc.err")"
+    fi
+else
+    echo "skip tracking_gpu_metrics: no C compiler to build the stand-in NVML library"
+fi
 exit 0

@@ -1,10 +1,266 @@
-/* cmd_train.c - placeholder until the command lands. */
+/*
+ * cmd_train.c - `intent train`: builds the configuration (defaults <
+ * intent.yaml or --config FILE < INTENT_* environment < flags), optionally
+ * prints it, then runs the training job with a progress bar on a terminal
+ * (plain log lines otherwise) and a clean stop on Ctrl-C.
+ *
+ * Exit status: 0 trained and saved, 1 failure, 2 usage or configuration
+ * error, 130 interrupted (the best model so far is saved).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "cli/cli.h"
+#include "intent/config.h"
+#include "intent/train.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    /* A second Ctrl-C kills the process the usual way. */
+    signal(SIGINT, SIG_DFL);
+}
+
+static void usage(FILE *f)
+{
+    size_t n;
+    const struct ic_config_key *k = ic_config_keys(&n);
+    fprintf(f, "usage: intent train [--config FILE] [--print-config] [--KEY VALUE ...]\n\n"
+               "Fine-tunes a BERT intent classifier and saves the best model.\n"
+               "Configuration: defaults < intent.yaml (or --config FILE) < INTENT_<KEY> "
+               "environment < flags.\n\noptions:\n"
+               "  --config FILE        YAML configuration file (default: ./intent.yaml if "
+               "present)\n"
+               "  --print-config       print the effective configuration and exit\n"
+               "  --no-tracking        do not log the run to MLflow (tracking: false)\n"
+               "  --help               this help\n\nkeys (docs/config.md explains each):\n");
+    for (size_t i = 0; i < n; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", k[i].name);
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(f, "  %-30s %s (default: %s)\n", flag, k[i].doc,
+                *k[i].def ? k[i].def : "\"\"");
+    }
+}
+
+// --- progress output ----------------------------------------------------------
+
+struct progress {
+    int tty;
+    double last_draw;
+    int bar_shown;
+};
+
+static void clear_bar(struct progress *p)
+{
+    if (p->tty && p->bar_shown) {
+        fprintf(stderr, "\r\033[K");
+        p->bar_shown = 0;
+    }
+}
+
+static void on_event(const struct ic_train_event *ev, void *ud)
+{
+    struct progress *p = ud;
+    switch (ev->kind) {
+    case IC_TRAIN_EV_BEGIN:
+        fprintf(stderr, "intent: training: %zu examples, %zu for evaluation, %d epochs, %lld "
+                "steps\n", ev->n_train, ev->n_eval, ev->epochs, (long long)ev->total_steps);
+        break;
+    case IC_TRAIN_EV_STEP: {
+        if (!p->tty)
+            break;
+        double now = ic_time_now();
+        if (now - p->last_draw < 0.1 && ev->step != ev->total_steps)
+            break;
+        p->last_draw = now;
+        int width = 30;
+        double frac = ev->total_steps ? (double)ev->step / (double)ev->total_steps : 0;
+        int fill = (int)(frac * width);
+        char bar[64];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r\033[K[%s] %3.0f%% step %lld/%lld epoch %.2f loss %.4f", bar,
+                frac * 100, (long long)ev->step, (long long)ev->total_steps, ev->epoch, ev->loss);
+        p->bar_shown = 1;
+        break;
+    }
+    case IC_TRAIN_EV_LOG:
+        clear_bar(p);
+        fprintf(stderr, "step %lld/%lld epoch %.2f loss %.4f learning_rate %.3g grad_norm %.3f "
+                "examples/s %.0f\n", (long long)ev->step, (long long)ev->total_steps, ev->epoch,
+                ev->loss, ev->learning_rate, ev->grad_norm, ev->examples_per_s);
+        break;
+    case IC_TRAIN_EV_EVAL:
+        clear_bar(p);
+        fprintf(stderr, "epoch %d/%d eval_loss %.4f eval_accuracy %.4f eval_f1_macro %.4f%s\n",
+                (int)ev->epoch, ev->epochs, ev->eval->loss, ev->eval->accuracy,
+                ev->eval->f1_macro, ev->is_best ? " (best)" : "");
+        break;
+    case IC_TRAIN_EV_END:
+        clear_bar(p);
+        fprintf(stderr, "intent: trained %lld steps (%.0f examples/s)\n", (long long)ev->step,
+                ev->examples_per_s);
+        break;
+    }
+    fflush(stderr);
+}
+
+// --- options ------------------------------------------------------------------
+
+/* Applies the flags in argv (skipping --config/--print-config/--help) to c.
+ * Returns 0 or 2 (usage error, message printed). */
+static int apply_flags(struct ic_config *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            cli_error("train", "unexpected argument \"%s\" (see intent train --help)", a);
+            return 2;
+        }
+        char name[128];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (nl >= sizeof name) {
+            cli_error("train", "unknown option \"%s\"", a);
+            return 2;
+        }
+        memcpy(name, a + 2, nl);
+        name[nl] = 0;
+        if (eq)
+            val = eq + 1;
+        if (!strcmp(name, "print-config") || !strcmp(name, "help"))
+            continue;
+        if (!strcmp(name, "config")) {
+            if (!eq)
+                i++;
+            continue;
+        }
+        const struct ic_config_key *k = ic_config_find(name);
+        if (!k && strncmp(name, "no-", 3) == 0) {
+            const struct ic_config_key *kb = ic_config_find(name + 3);
+            if (kb && kb->type == IC_CONFIG_BOOL && !eq) {
+                k = kb;
+                val = "false";
+            }
+        }
+        if (!k) {
+            cli_error("train", "unknown option \"--%s\" (see intent train --help)", name);
+            return 2;
+        }
+        if (!val) {
+            if (k->type == IC_CONFIG_BOOL) {
+                val = "true";
+            } else {
+                if (i + 1 >= argc) {
+                    cli_error("train", "--%s needs a value", name);
+                    return 2;
+                }
+                val = argv[++i];
+            }
+        }
+        char where[160];
+        snprintf(where, sizeof where, "--%s", name);
+        struct ic_err err;
+        if (ic_config_set(c, k->name, val, IC_CONFIG_FLAG, where, &err) != IC_OK) {
+            cli_error("train", "%s", err.msg);
+            return 2;
+        }
+    }
+    return 0;
+}
 
 int cmd_train(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("train", "not built yet");
-    return 1;
+    const char *config_path = NULL;
+    int print_config = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--print-config"))
+            print_config = 1;
+        else if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                cli_error("train", "--config needs a file");
+                return 2;
+            }
+            config_path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9))
+            config_path = argv[i] + 9;
+    }
+    struct ic_config c;
+    struct ic_err err;
+    ic_config_init(&c);
+    int code = 2;
+    if (!config_path && getenv("INTENT_CONFIG") && *getenv("INTENT_CONFIG"))
+        config_path = getenv("INTENT_CONFIG");
+    if (!config_path && ic_path_exists("intent.yaml"))
+        config_path = "intent.yaml";
+    if (config_path && ic_config_load_file(&c, config_path, &err) != IC_OK) {
+        cli_error("train", "%s", err.msg);
+        goto out;
+    }
+    if (ic_config_apply_env(&c, &err) != IC_OK) {
+        cli_error("train", "%s", err.msg);
+        goto out;
+    }
+    if (apply_flags(&c, argc, argv) != 0)
+        goto out;
+    if (ic_config_check(&c, &err) != IC_OK) {
+        cli_error("train", "%s", err.msg);
+        goto out;
+    }
+    if (print_config) {
+        struct ic_buf b;
+        ic_buf_init(&b, 0);
+        if (config_path)
+            code = ic_buf_printf(&b, "# config file: %s\n", config_path);
+        code = ic_config_print(&c, &b);
+        if (code == IC_OK)
+            fputs(b.data, stdout);
+        ic_buf_free(&b);
+        code = code == IC_OK ? 0 : 1;
+        goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    struct progress pr = {isatty(STDERR_FILENO), 0, 0};
+    struct ic_train_result res;
+    int rc = ic_train_run(&c, &g_stop, on_event, &pr, &res, &err);
+    clear_bar(&pr);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc == IC_OK) {
+        fprintf(stderr, "intent: model saved to %s%s\n", res.output,
+                res.from_scratch ? " (trained from scratch)" : "");
+        code = 0;
+    } else if (rc == IC_ERR_INTERRUPTED) {
+        cli_error("train", "%s", err.msg);
+        code = 130;
+    } else {
+        cli_error("train", "%s", err.msg);
+        code = 1;
+    }
+    ic_train_result_free(&res);
+out:
+    ic_config_free(&c);
+    return code;
 }

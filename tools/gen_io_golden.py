@@ -15,6 +15,7 @@ Everything is seeded, so reruns give the same tensors (zip timestamps aside).
                        nested dict with floats, big/negative ints, lists, None, bools
   views_ref.safetensors contiguous copies of those tensors (hand-written safetensors)
   deflate.pt           views.pt re-zipped with DEFLATE (torch reads those too)
+  legacy.pt            views.pt's object in the legacy (pre-1.6) torch.save format
   flat.bin             a flat OrderedDict state_dict (what pytorch_model.bin holds)
 """
 import collections
@@ -147,6 +148,8 @@ def views():
     with zipfile.ZipFile(os.path.join(OUT, "deflate.pt"), "w", zipfile.ZIP_DEFLATED) as z:
         for info in src.infolist():
             z.writestr(info.filename, src.read(info.filename))
+    # The same object in the legacy (pre-1.6) format.
+    torch.save(obj, os.path.join(OUT, "legacy.pt"), _use_new_zipfile_serialization=False)
     # A flat state_dict as pytorch_model.bin.
     torch.save(collections.OrderedDict([("a.weight", base), ("a.bias", torch.arange(4.0))]),
                os.path.join(OUT, "flat.bin"))

@@ -111,10 +111,13 @@ typedef int (*ic__persid_fn)(void *ud, const struct ic_py *pid, struct ic_py **o
 /* Runs the pickle VM over data[len] (borrowed). name is used in messages.
  * Allowed globals: collections.OrderedDict, torch._utils rebuild functions,
  * torch.*Storage classes; anything else is IC_ERR_FORMAT "disallowed global".
- * Tensor memory is capped by tensor_budget bytes in total. */
+ * Tensor memory is capped by tensor_budget bytes in total. Stops at the
+ * first STOP; *consumed (if not NULL) gets the bytes read. */
 int ic__unpickle(const uint8_t *data, size_t len, const char *name, struct ic_py_arena *a,
                  ic__persid_fn persid, void *ud, size_t tensor_budget, struct ic_py **root,
-                 struct ic_err *err);
+                 size_t *consumed, struct ic_err *err);
+/* A storage whose t.data is NULL is a placeholder (legacy format, first
+ * pass): tensors rebuilt from it are checked but get no data. */
 
 /* Pickles root (protocol 2, only opcodes torch 1.13's weights-only
  * unpickler knows, BINFLOAT aside). Every tensor met is appended (borrowed)

@@ -323,11 +323,21 @@ static int rebuild_tensor(struct vm *v, struct ic_py *args, int nfixed, struct i
     }
     if (numel > 0 && maxidx >= snumel)
         return vm_fail(v, IC_ERR_FORMAT, "_rebuild_tensor: view out of the storage's range");
+    struct ic_py *o;
+    if (!st->t.data) { /* placeholder storage: shape only */
+        o = ic__py_new(v->a, IC_PY_TENSOR);
+        o->t.dtype = st->t.dtype;
+        o->t.ndim = nd;
+        for (int d = 0; d < nd; d++)
+            o->t.shape[d] = shape[d];
+        *out = o;
+        return IC_OK;
+    }
     if (numel * es > v->budget)
         return vm_fail(v, IC_ERR_RANGE,
                        "tensors need more memory than the file size allows (absurd sizes)");
     v->budget -= numel * es;
-    struct ic_py *o = ic__py_new(v->a, IC_PY_TENSOR);
+    o = ic__py_new(v->a, IC_PY_TENSOR);
     o->t.dtype = st->t.dtype;
     o->t.ndim = nd;
     for (int d = 0; d < nd; d++)
@@ -450,7 +460,7 @@ static int add_items(struct vm *v, struct ic_py *c, size_t first, int pairs)
 
 int ic__unpickle(const uint8_t *data, size_t len, const char *name, struct ic_py_arena *a,
                  ic__persid_fn persid, void *ud, size_t tensor_budget, struct ic_py **root,
-                 struct ic_err *err)
+                 size_t *consumed, struct ic_err *err)
 {
     struct vm v;
     memset(&v, 0, sizeof v);
@@ -492,6 +502,8 @@ int ic__unpickle(const uint8_t *data, size_t len, const char *name, struct ic_py
             if ((rc = vpop(&v, &o)))
                 goto out;
             *root = o;
+            if (consumed)
+                *consumed = v.pos;
             goto out;
         case '(': /* MARK */
             if (v.nmarks == v.mcap) {

@@ -10,7 +10,7 @@
  * total is capped at max(16 x file size, 64 MiB) so that overlapping
  * strides cannot ask for absurd memory. Big-endian archives are refused.
  * Writing: ic__pickle_dump + one stored, 64-byte aligned record per tensor.
- * The pre-1.6 legacy format (concatenated pickles) is not read.
+ * The pre-1.6 legacy format (concatenated pickles) is read too (below).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +67,179 @@ static int persid(void *ud, const struct ic_py *pid, struct ic_py **out, struct 
     return IC_OK;
 }
 
+
+/* --- legacy format (torch < 1.6) ------------------------------------------
+ * Five pickles back to back: the magic number 0x1950a86a20f9469cfc6c, the
+ * protocol version 1001, sys_info {little_endian, type_sizes...}, the object
+ * (persistent ids ('storage', type, key, location, numel, view_metadata)),
+ * the list of storage keys; then for each key in that list an int64 element
+ * count and the raw bytes. The object refers to storages that come after
+ * it, so it is run twice: first with placeholder storages to learn each
+ * key's dtype (hence the record sizes), then for real. */
+
+static const uint8_t legacy_magic[15] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                                         0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+
+struct lstore {
+    const char *key;     /* borrowed from the pass-1 arena */
+    enum ic_dtype dtype;
+    const uint8_t *data; /* pass 2 */
+    uint64_t numel;
+};
+
+struct lload {
+    struct lstore *s;
+    size_t n, cap;
+    int pass;
+    struct ic_py_arena *a;
+};
+
+static struct lstore *lfind(struct lload *L, const char *key)
+{
+    for (size_t i = 0; i < L->n; i++)
+        if (strcmp(L->s[i].key, key) == 0)
+            return &L->s[i];
+    return NULL;
+}
+
+static int lpersid(void *ud, const struct ic_py *pid, struct ic_py **out, struct ic_err *err)
+{
+    struct lload *L = ud;
+    const struct ic_py *ty = pid->items[1], *key = pid->items[2], *numel = pid->items[4];
+    const struct ic_py *view = pid->n > 5 ? pid->items[5] : NULL;
+    if (ty->type != IC_PY_OTHER || ty->i != IC__TAG_STORAGE_TYPE || key->type != IC_PY_STR ||
+        numel->type != IC_PY_INT || numel->i < 0)
+        return ic_errf(err, IC_ERR_FORMAT, "bad storage reference");
+    size_t es = ic_dtype_size(ty->t.dtype);
+    struct lstore *st = lfind(L, key->s);
+    if (L->pass == 1) {
+        if (!st) {
+            if (L->n >= IC_CKPT_MAX_TENSORS)
+                return ic_errf(err, IC_ERR_RANGE, "too many storages");
+            if (L->n == L->cap) {
+                L->cap = L->cap ? L->cap * 2 : 16;
+                L->s = ic_xrealloc(L->s, L->cap * sizeof *L->s);
+            }
+            st = &L->s[L->n++];
+            memset(st, 0, sizeof *st);
+            st->key = key->s;
+            st->dtype = ty->t.dtype;
+        } else if (st->dtype != ty->t.dtype) {
+            return ic_errf(err, IC_ERR_FORMAT, "storage %s used with two dtypes", key->s);
+        }
+    } else if (!st || !st->data || st->dtype != ty->t.dtype) {
+        return ic_errf(err, IC_ERR_FORMAT, "missing data for storage %s", key->s);
+    }
+    uint64_t off = 0, n = (uint64_t)numel->i;
+    if (view && view->type != IC_PY_NONE) {
+        /* (view_key, offset, view_size), in elements of the root storage */
+        if (view->type != IC_PY_TUPLE || view->n != 3 || view->items[1]->type != IC_PY_INT ||
+            view->items[2]->type != IC_PY_INT || view->items[1]->i < 0 || view->items[2]->i < 0)
+            return ic_errf(err, IC_ERR_FORMAT, "bad storage view of %s", key->s);
+        off = (uint64_t)view->items[1]->i;
+        n = (uint64_t)view->items[2]->i;
+    }
+    struct ic_py *o = ic__py_new(L->a, IC_PY_OTHER);
+    o->i = IC__TAG_STORAGE;
+    o->t.dtype = ty->t.dtype;
+    o->t.ndim = 1;
+    if (L->pass == 2) {
+        if (off > st->numel || n > st->numel - off || (uint64_t)numel->i > st->numel)
+            return ic_errf(err, IC_ERR_FORMAT, "storage %s: view past its %llu elements", key->s,
+                           (unsigned long long)st->numel);
+        o->t.data = (void *)(st->data + off * es);
+    } else if (n > ((uint64_t)1 << 62) / (es ? es : 1)) {
+        return ic_errf(err, IC_ERR_RANGE, "storage %s: absurd size", key->s);
+    }
+    o->t.shape[0] = (int64_t)n;
+    o->t.nbytes = (size_t)(n * es);
+    *out = o;
+    return IC_OK;
+}
+
+static int load_legacy(const uint8_t *p, size_t len, const char *name, struct ic_py_arena *arena,
+                       struct ic_py **root, struct ic_err *err)
+{
+    struct ic_py_arena tmp;
+    struct lload L;
+    struct ic_py *o = NULL;
+    size_t pos = sizeof legacy_magic, used = 0, obj_at, obj_len;
+    size_t budget = len * 16 > ((size_t)64 << 20) ? len * 16 : ((size_t)64 << 20);
+    char *pname = ic_xasprintf("%s (legacy format)", name);
+    memset(&L, 0, sizeof L);
+    ic_py_arena_init(&tmp);
+    L.a = &tmp;
+    int rc = ic__unpickle(p + pos, len - pos, pname, &tmp, NULL, NULL, 0, &o, &used, err);
+    if (rc)
+        goto out;
+    if (o->type != IC_PY_INT || o->i != 1001) {
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: unsupported legacy protocol version", name);
+        goto out;
+    }
+    pos += used;
+    if ((rc = ic__unpickle(p + pos, len - pos, pname, &tmp, NULL, NULL, 0, &o, &used, err)))
+        goto out;
+    const struct ic_py *le = ic_py_get(o, "little_endian");
+    if (!le || le->type != IC_PY_BOOL || !le->i) {
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: only little-endian checkpoints are supported",
+                     name);
+        goto out;
+    }
+    pos += used;
+    obj_at = pos;
+    L.pass = 1;
+    if ((rc = ic__unpickle(p + pos, len - pos, pname, &tmp, lpersid, &L, budget, &o, &used, err)))
+        goto out;
+    obj_len = used;
+    pos += used;
+    if ((rc = ic__unpickle(p + pos, len - pos, pname, &tmp, NULL, NULL, 0, &o, &used, err)))
+        goto out;
+    pos += used;
+    if (o->type != IC_PY_LIST) {
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: legacy storage key list missing", name);
+        goto out;
+    }
+    for (size_t i = 0; i < o->n; i++) {
+        const struct ic_py *k = o->items[i];
+        struct lstore *st = k->type == IC_PY_STR ? lfind(&L, k->s) : NULL;
+        if (!st) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: storage key %zu is not used by the object", name, i);
+            goto out;
+        }
+        if (len - pos < 8) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: truncated (storage %s)", name, st->key);
+            goto out;
+        }
+        uint64_t n = ic__rd64(p + pos);
+        size_t es = ic_dtype_size(st->dtype);
+        pos += 8;
+        if (n > (len - pos) / es) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: storage %s (%llu elements) runs past the end",
+                         name, st->key, (unsigned long long)n);
+            goto out;
+        }
+        st->data = p + pos;
+        st->numel = n;
+        pos += (size_t)(n * es);
+    }
+    L.pass = 2;
+    L.a = arena;
+    rc = ic__unpickle(p + obj_at, obj_len, pname, arena, lpersid, &L, budget, root, NULL, err);
+    /* storages borrow the input: drop them now that tensors are copies */
+    for (size_t i = 0; i < arena->n; i++) {
+        struct ic_py *x = arena->objs[i];
+        if (x->type == IC_PY_OTHER && x->i == IC__TAG_STORAGE && !x->t.owned)
+            x->t.data = NULL;
+    }
+out:
+    if (rc)
+        *root = NULL;
+    ic_free(L.s);
+    ic_py_arena_free(&tmp);
+    ic_free(pname);
+    return rc;
+}
+
 static int cmp_entry_name(const void *a, const void *b)
 {
     return strcmp(((const struct ic__zip_entry *)a)->name, ((const struct ic__zip_entry *)b)->name);
@@ -82,11 +255,8 @@ int ic_torch_load_obj_mem(const void *data, size_t len, const char *name,
     if (!name)
         name = "<memory>";
     const uint8_t *p = data;
-    if (len >= 2 && p[0] == 0x80 && !(len >= 4 && ic__rd32(p) == 0x04034b50u))
-        return ic_errf(err, IC_ERR_UNSUPPORTED,
-                       "%s: legacy (pre-1.6) PyTorch format is not supported; re-save it with "
-                       "torch >= 1.6 or as safetensors",
-                       name);
+    if (len >= sizeof legacy_magic && memcmp(p, legacy_magic, sizeof legacy_magic) == 0)
+        return load_legacy(p, len, name, arena, root, err);
     int rc = ic__zip_open(&L.z, data, len, name, err);
     if (rc)
         return rc;
@@ -140,7 +310,7 @@ int ic_torch_load_obj_mem(const void *data, size_t len, const char *name,
         goto out;
     size_t budget = len * 16 > ((size_t)64 << 20) ? len * 16 : ((size_t)64 << 20);
     char *pname = ic_xasprintf("%s: %s", name, rec);
-    rc = ic__unpickle(pk, (size_t)e->size, pname, arena, persid, &L, budget, root, err);
+    rc = ic__unpickle(pk, (size_t)e->size, pname, arena, persid, &L, budget, root, NULL, err);
     ic_free(pname);
     ic_free(pk_owned);
 out:

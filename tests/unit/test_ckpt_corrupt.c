@@ -254,7 +254,20 @@ TEST(corrupt_torch_zip)
                     "not a zip");
     bad += !pt_case("truncated_zip.pt", z.data, z.len / 2, IC_ERR_FORMAT, "not a zip");
     bad += !pt_case("legacy.pt", "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15,
-                    IC_ERR_UNSUPPORTED, "legacy");
+                    IC_ERR_FORMAT, "legacy format");
+    {
+        char lp[512];
+        char *ld;
+        size_t ll;
+        snprintf(lp, sizeof lp, "%s/io/legacy.pt", test_golden_dir());
+        IC_ASSERT(ic_read_file(lp, 0, &ld, &ll, NULL) == 0);
+        bad += !pt_case("legacy_ok.pt", ld, ll, IC_OK, "");
+        bad += !pt_case("legacy_truncated.pt", ld, ll - 1, IC_ERR_FORMAT, "runs past the end");
+        bad += !pt_case("legacy_cut_in_pickle.pt", ld, 200, IC_ERR_FORMAT, "truncated pickle");
+        ld[18] = 0x7f; /* protocol-version pickle: BININT2 1001 -> 895 */
+        bad += !pt_case("legacy_version.pt", ld, ll, IC_ERR_UNSUPPORTED, "legacy protocol version");
+        ic_free(ld);
+    }
     size_t eocd = find_sig(&z, 0x06054b50u, 1);
     size_t cd = find_sig(&z, 0x02014b50u, 0);
     IC_ASSERT(eocd != (size_t)-1 && cd != (size_t)-1);

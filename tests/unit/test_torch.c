@@ -55,6 +55,7 @@ static void check_against_ref(const char *pt)
 
 TEST(torch_views_match_reference) { check_against_ref("views.pt"); }
 TEST(torch_deflate_records) { check_against_ref("deflate.pt"); }
+TEST(torch_legacy_format) { check_against_ref("legacy.pt"); }
 
 TEST(torch_nested_values)
 {

@@ -464,8 +464,67 @@ int ic_config_check(const struct ic_config *c, struct ic_err *err)
 
 // --- printing ---------------------------------------------------------------
 
+/* libyaml's "printable" set: anything else must be escaped in a quoted scalar. */
+static int yaml_printable(uint32_t c)
+{
+    return c == 0x0A || (c >= 0x20 && c <= 0x7E) || c == 0x85 || (c >= 0xA0 && c <= 0xD7FF) ||
+           (c >= 0xE000 && c <= 0xFFFD && c != 0xFEFF) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* Decodes one code point of valid UTF-8 at s; returns its length. */
+static int utf8_next(const unsigned char *s, uint32_t *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if ((s[0] & 0xE0) == 0xC0) {
+        *cp = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+        return 2;
+    }
+    if ((s[0] & 0xF0) == 0xE0) {
+        *cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        return 3;
+    }
+    *cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
+          ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+    return 4;
+}
+
+/* Appends s as a YAML double-quoted scalar (s is valid UTF-8). */
+static int yaml_quote(struct ic_buf *b, const char *s)
+{
+    int rc = ic_buf_append(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    while (rc == IC_OK && *p) {
+        uint32_t c;
+        int n = utf8_next(p, &c);
+        if (c == '"' || c == '\\')
+            rc = ic_buf_printf(b, "\\%c", (char)c);
+        else if (c == '\n')
+            rc = ic_buf_append(b, "\\n", 2);
+        else if (c == '\t')
+            rc = ic_buf_append(b, "\\t", 2);
+        else if (!yaml_printable(c) || c == 0x85)
+            rc = c > 0xFFFF ? ic_buf_printf(b, "\\U%08X", (unsigned)c)
+                            : ic_buf_printf(b, "\\u%04X", (unsigned)c);
+        else
+            rc = ic_buf_append(b, p, (size_t)n);
+        p += n;
+    }
+    if (rc == IC_OK)
+        rc = ic_buf_append(b, "\"", 1);
+    return rc;
+}
+
 static int needs_quotes(const char *s)
 {
+    for (const unsigned char *q = (const unsigned char *)s; *q;) {
+        uint32_t c;
+        q += utf8_next(q, &c);
+        if (!yaml_printable(c) || c == 0x85 || c == 0xA0)
+            return 1;
+    }
     if (!*s)
         return 1;
     int dummy;
@@ -530,7 +589,7 @@ int ic_config_print(const struct ic_config *c, struct ic_buf *b)
         rc = ic_buf_printf(&line, "%s: ", keys[i].name);
         if (rc == IC_OK) {
             if (keys[i].type == IC_CONFIG_STR && needs_quotes(v))
-                rc = ic_buf_json_str(&line, v, strlen(v));
+                rc = yaml_quote(&line, v);
             else
                 rc = ic_buf_append(&line, v, strlen(v));
         }

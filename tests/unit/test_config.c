@@ -71,6 +71,9 @@ TEST(config_file_env_flag_precedence)
     ASSERT_OK_ERR(ic_config_set(&c, "learning-rate", "2e-4", IC_CONFIG_FLAG, "--learning-rate",
                                 &err), err);
     ASSERT_EQ(c.epochs, 11);
+    /* values YAML cannot hold plain: quoted and escaped, and they load back */
+    ASSERT_OK_ERR(ic_config_set(&c, "run_name", "a\x7f b \"q\"\\ \xc3\xa9\xc2\x85: #x\t",
+                                IC_CONFIG_FLAG, "--run-name", &err), err);
     struct ic_buf b;
     ic_buf_init(&b, 0);
     ASSERT_OK(ic_config_print(&c, &b));

@@ -73,9 +73,9 @@ static int get_float(json_t *root, const char *key, float *out, int allow_null, 
     if (!json_is_number(v))
         return ic_errf(err, IC_ERR_FORMAT, "%s: field \"%s\" must be a number", name, key);
     double d = json_number_value(v);
-    if (!isfinite(d) || d < 0)
-        return ic_errf(err, IC_ERR_RANGE, "%s: field \"%s\" = %g must be finite and >= 0", name,
-                       key, d);
+    if (!isfinite(d) || d < 0 || !isfinite((float)d))
+        return ic_errf(err, IC_ERR_RANGE,
+                       "%s: field \"%s\" = %g must be >= 0 and fit a float32", name, key, d);
     *out = (float)d;
     return IC_OK;
 }

@@ -4,10 +4,9 @@
  * never crashes or leaks (this suite also runs under ASan+UBSan).
  * Cases are handcrafted per format: safetensors headers and buffers; zip
  * directories and local headers; pickles (unknown opcode, disallowed
- * global, truncation, missing or short data record, absurd sizes); plus
- * crash inputs found by fuzzing (tests/fuzz/regress/), replayed here.
+ * global, truncation, missing or short data record, absurd sizes); the
+ * legacy format. Fuzzer finds are replayed by test_fuzz_regress.c.
  */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -423,43 +422,4 @@ TEST(corrupt_model_shape_mismatch)
     ASSERT_CONTAINS(err.msg, "pytorch_model.bin");
     ASSERT_CONTAINS(err.msg, "intermediate.dense.weight");
     ASSERT_CONTAINS(err.msg, "[16, 8]");
-}
-
-/* Inputs that once crashed or hung a fuzzer, kept as regression files:
- * each must load or fail cleanly. */
-TEST(corrupt_fuzz_regressions)
-{
-    static const char *const kinds[2] = {"safetensors", "torch"};
-    int n = 0;
-    for (int k = 0; k < 2; k++) {
-        char d[512];
-        snprintf(d, sizeof d, "tests/fuzz/regress/%s", kinds[k]);
-        DIR *dir = opendir(d);
-        if (!dir)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-            char *data;
-            size_t len;
-            struct ic_err err = {0};
-            if (ic_read_file(p, 0, &data, &len, &err) != IC_OK)
-                continue;
-            struct ic_tensors ts;
-            ic_tensors_init(&ts);
-            int rc = k == 0 ? ic_safetensors_load_mem(data, len, p, &ts, NULL, NULL, &err)
-                            : ic_torch_load_mem(data, len, p, &ts, &err);
-            if (rc != IC_OK && !strstr(err.msg, p))
-                test_fail(__FILE__, __LINE__, "%s: message does not name the file: %s", p, err.msg);
-            ic_tensors_free(&ts);
-            ic_free(data);
-            n++;
-        }
-        closedir(dir);
-    }
-    if (n == 0)
-        SKIP("no regression inputs in tests/fuzz/regress");
 }

@@ -125,16 +125,27 @@ for t in "${built[@]}"; do
         fi
         [ $rc -eq 0 ] && { "$bin" "${opts[@]}" -max_total_time="$secs" "${dirs[@]}" >>"$log" 2>&1 || rc=$?; }
     else
-        "$bin" "${opts[@]}" -max_total_time="$secs" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+        # fork mode: keep fuzzing after a crash, so one known bug does not
+        # hide the others; every crashing input is kept in $crashes
+        touch "$FB/.mark_$t"
+        "$bin" "${opts[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+            -max_total_time="$secs" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+        new=$(find "$crashes" -type f -newer "$FB/.mark_$t" | wc -l)
+        [ "$new" -gt 0 ] && rc=1
     fi
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    [ -n "$runs" ] || runs=$(grep -o '^#[0-9]*' "$log" | tail -n 1 | tr -d '#')
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | sed 's/cov: //')
     if [ $rc -eq 0 ]; then
         echo "ok fuzz_$t: ${runs:-?} runs in ${secs}s, coverage ${cov:-?} edges"
     else
         art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
         why=$(grep -m1 -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|fuzz invariant broken|ALARM|out-of-memory' "$log" | head -c 300)
-        echo "FAIL fuzz_$t: ${why:-exit $rc}; input: ${art:-?}; log: $log"
+        if [ "$mode" = time ]; then
+            echo "FAIL fuzz_$t: $new crashing input(s) in $crashes/ (first: ${why:-?}); log: $log"
+        else
+            echo "FAIL fuzz_$t: ${why:-exit $rc}; input: ${art:-?}; log: $log"
+        fi
         failed=1
     fi
 done

@@ -7,14 +7,20 @@
  * regression check for every crash the fuzzers found; without libFuzzer it
  * still exercises each parser on its seeds.
  *
+ * Each input runs in a forked child (with a 60 s alarm), so one crashing
+ * input is reported by name and the rest of the suite goes on; under ASan the
+ * child also runs LeakSanitizer, so a leak on that input fails too.
  * A directory under regress/ or corpus/ with no matching target compiled in
  * is a failure (an input nobody replays).
  */
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "intent/ic.h"
 #include "test.h"
@@ -145,6 +151,50 @@ static const struct fuzz_entry *fuzz_find(const char *name)
     return NULL;
 }
 
+/* LeakSanitizer's check, present only in sanitizer builds. */
+int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+/* What the parent holds while a child runs, kept in globals so that the
+ * child's LeakSanitizer counts it as reachable. */
+static const void *volatile replay_live[6];
+
+/* Runs fn on data in a child process. 0 if it returned cleanly, else a
+ * description of how it ended in why. */
+static int run_isolated(const struct fuzz_entry *e, const uint8_t *data, size_t len, char *why,
+                        size_t whylen)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, whylen, "fork failed");
+        return -1;
+    }
+    if (pid == 0) {
+        /* the parent's buffers stay reachable for LeakSanitizer */
+        replay_live[0] = data;
+        alarm(60);
+        e->fn(data, len);
+        int leaks = 0;
+        if (__lsan_do_recoverable_leak_check && getenv("IC_FUZZ_NO_LEAK_CHECK") == NULL)
+            leaks = __lsan_do_recoverable_leak_check();
+        _exit(leaks ? 3 : 0);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0) {
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    if (WIFSIGNALED(st))
+        snprintf(why, whylen, "killed by signal %d%s", WTERMSIG(st),
+                 WTERMSIG(st) == SIGALRM ? " (hang: over 60 s)" : "");
+    else if (WEXITSTATUS(st) == 3)
+        snprintf(why, whylen, "memory leaked (LeakSanitizer report above)");
+    else
+        snprintf(why, whylen, "exit status %d (sanitizer report above)", WEXITSTATUS(st));
+    return -1;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -183,14 +233,20 @@ static void free_list(char **v, size_t n)
 }
 
 /* Replays every file of root/<target>/ for each target directory in root.
- * Returns the number of files replayed, or -1 after a test failure. */
+ * Returns the number of files replayed, or -1 after a test failure (every
+ * failing input is named in the message). */
 static long replay_tree(const char *root)
 {
     size_t nt = 0;
     char **targets = list_dir(root, &nt);
     long count = 0;
+    char bad[900];
+    int nbad = 0;
+    bad[0] = 0;
     for (size_t i = 0; i < nt; i++) {
+        replay_live[1] = targets;
         char *tdir = ic_path_join(root, targets[i]);
+        replay_live[2] = tdir;
         if (!ic_is_dir(tdir)) {
             ic_free(tdir);
             continue;
@@ -206,7 +262,9 @@ static long replay_tree(const char *root)
         size_t nf = 0;
         char **files = list_dir(tdir, &nf);
         for (size_t j = 0; j < nf; j++) {
+            replay_live[3] = files;
             char *path = ic_path_join(tdir, files[j]);
+            replay_live[4] = path;
             char *text = NULL;
             size_t len = 0;
             struct ic_err err;
@@ -230,7 +288,14 @@ static long replay_tree(const char *root)
             ic_free(text);
             if (getenv("IC_FUZZ_VERBOSE"))
                 fprintf(stderr, "replay %s\n", path);
-            e->fn(copy, len);
+            char why[200];
+            if (run_isolated(e, copy, len, why, sizeof why) != 0) {
+                fprintf(stderr, "fuzz replay: %s: %s\n", path, why);
+                if (nbad++ < 3) {
+                    size_t bl = strlen(bad);
+                    snprintf(bad + bl, sizeof bad - bl, "%s%s: %s", bl ? "; " : "", path, why);
+                }
+            }
             free(copy);
             ic_free(path);
             count++;
@@ -239,6 +304,10 @@ static long replay_tree(const char *root)
         ic_free(tdir);
     }
     free_list(targets, nt);
+    if (nbad) {
+        test_fail(__FILE__, __LINE__, "%d input(s) fail: %s", nbad, bad);
+        return -1;
+    }
     return count;
 }
 

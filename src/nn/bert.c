@@ -28,7 +28,7 @@ struct layer_acts {
     float *r1;           /* (B,T,H) dropout(attn dense) + x, LN1 input */
     float *mean1, *rstd1; /* (B,T) */
     float *a;            /* (B,T,H) LN1 output */
-    float *u;            /* (B,T,FI) FFN pre-activation (bias added) */
+    float *u;            /* (B,T,FI) FFN pre-activation; with grads act'(pre-activation) */
     float *g;            /* (B,T,FI) act(u) */
     float *r2;           /* (B,T,H) dropout(ffn down) + a, LN2 input */
     float *mean2, *rstd2; /* (B,T) */
@@ -317,7 +317,8 @@ int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const stru
         residual_layernorm_forward(la->a, la->r1, la->mean1, la->rstd1, la->r1, x,
                                    w->attn_ln_w + l * H, w->attn_ln_b + l * H, BT, H, eps, &d1);
         matmul_forward(la->u, la->a, up_w, NULL, BT, FI, H);
-        bias_act_forward(la->g, la->u, up_b, BT, FI, c->act);
+        /* training keeps act'(u) in u's place: the backward is then one multiply */
+        bias_act_forward(la->g, la->u, s->with_grads ? la->u : NULL, up_b, BT, FI, c->act);
         matmul_forward(la->r2, la->g, dn_w, dn_b, BT, H, FI);
         struct ic__dropout d2 = site(im, c->hidden_dropout, 3 + 3 * (uint32_t)l);
         residual_layernorm_forward(la->out, la->r2, la->mean2, la->rstd2, la->r2, la->a,
@@ -383,7 +384,7 @@ int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const str
         /* FFN down: dg = dy @ W2 ; W2, b2 grads */
         matmul_backward(im->dI, g->ffn_down_w + l * H * FI, g->ffn_down_b + lH, dy, la->g,
                         w->ffn_down_w + l * H * FI, BT, H, FI, 0, ones);
-        act_backward(im->dI, im->dI, la->u, BT * FI, c->act);
+        act_backward_saved(im->dI, im->dI, la->u, BT * FI);
         /* FFN up: da += du @ W1 */
         matmul_backward(im->d1, g->ffn_up_w + l * FI * H, g->ffn_up_b + l * FI, im->dI, la->a,
                         w->ffn_up_w + l * FI * H, BT, FI, H, 1, ones);

@@ -24,6 +24,15 @@
 
 #include "intent/bert.h"
 
+/* Hot element-wise loops are compiled three times (baseline x86-64, AVX2+FMA,
+ * AVX-512) and the loader picks the best the CPU has (GCC target_clones,
+ * an ifunc). Elsewhere (other compilers, ARM) the plain build is used. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(IC_NO_CLONES)
+#define IC_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define IC_CLONES
+#endif
+
 /* A dropout site. p == 0 (or seed unused) means identity. */
 struct ic__dropout {
     float p;         /* drop probability in [0, 1) */
@@ -89,15 +98,24 @@ void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout, co
                      const float *ones);
 
 /* ------------------------------------------------------------------------
- * Fused bias + activation: pre (M,N) += bias (in place, saved for the
- * backward), out = act(pre). */
-void bias_act_forward(float *out, float *pre, const float *bias, size_t M, size_t N,
+ * Fused bias + activation: pre (M,N) += bias, out = act(pre). With
+ * dact NULL, pre keeps the pre-activation (for act_backward); otherwise
+ * dact (M,N) receives act'(pre) for act_backward_saved (dact may alias pre:
+ * training stores the derivative where the pre-activation was, so the
+ * backward is one multiply). Exact GELU uses a vectorisable erf accurate
+ * to about 1e-7 (docs/model.md). */
+void bias_act_forward(float *out, float *pre, float *dact, const float *bias, size_t M, size_t N,
                       enum ic_act act);
 /* dpre = dout * act'(pre), element-wise over n; dpre may alias dout. */
 void act_backward(float *dpre, const float *dout, const float *pre, size_t n, enum ic_act act);
-/* Scalar activation and derivative (for tests). */
+/* dpre = dout * dact (the derivative saved by bias_act_forward). */
+void act_backward_saved(float *dpre, const float *dout, const float *dact, size_t n);
+/* Scalar activation and derivative with libm (reference for tests). */
 float ic__act(float x, enum ic_act act);
 float ic__act_grad(float x, enum ic_act act);
+/* The kernels' own exp and erf (vectorisable), exposed for tests. */
+float ic__exp_fast(float x);
+float ic__erf_fast(float x);
 
 /* tanh in place over n (pooler); backward: dinp = dout * (1 - out^2). */
 void tanh_forward(float *out, const float *inp, size_t n);

@@ -203,7 +203,7 @@ static void act_fwd(struct fd *f)
 {
     struct act_ctx *c = f->ctx;
     memcpy(c->pre, c->pre0, c->M * c->N * sizeof(float));
-    bias_act_forward(f->out, c->pre, c->bias, c->M, c->N, c->act);
+    bias_act_forward(f->out, c->pre, NULL, c->bias, c->M, c->N, c->act);
 }
 
 TEST(ops_bias_act_backward_fd)
@@ -229,6 +229,15 @@ TEST(ops_bias_act_backward_fd)
             db[i % N] += dpre[i];
         CHECK_FD(&f, pre0, dpre, M * N, ic_act_name(act));
         CHECK_FD(&f, bias, db, N, "bias");
+        /* the derivative saved by the forward gives the same backward */
+        float out2[M * N], dact[M * N], dpre2[M * N];
+        memcpy(pre, pre0, sizeof pre);
+        bias_act_forward(out2, pre, dact, bias, M, N, act);
+        act_backward_saved(dpre2, R, dact, M * N);
+        for (int i = 0; i < M * N; i++) {
+            ASSERT_NEAR(out2[i], out[i], 0);
+            ASSERT_NEAR(dpre2[i], dpre[i], 1e-6 * (1 + fabsf(dpre[i])));
+        }
     }
     /* reference values: HF's exact GELU, gelu_new (tanh) and relu at 1.0 */
     ASSERT_NEAR(ic__act(1.0f, IC_ACT_GELU), 0.8413447460685429, 1e-6);
@@ -406,4 +415,27 @@ TEST(ops_softmax_ce_backward_fd)
     CHECK_FD(&f, logits, dl, B * N, "dlogits");
     for (int i = 0; i < N; i++)
         ASSERT_EQ(dl[1 * N + i], 0);
+}
+
+TEST(ops_fast_exp_erf_accuracy)
+{
+    /* the kernels' exp and erf against libm over the range that matters */
+    double worst_exp = 0, worst_erf = 0, worst_gelu = 0;
+    for (int i = -200000; i <= 200000; i++) {
+        float x = (float)i * 4e-4f; /* [-80, 80] for exp */
+        double re = exp((double)x);
+        double ee = fabs(ic__exp_fast(x) - re) / re;
+        worst_exp = ee > worst_exp ? ee : worst_exp;
+        float y = (float)i * 5e-5f; /* [-10, 10] for erf and GELU */
+        double ef = fabs(ic__erf_fast(y) - erf((double)y));
+        worst_erf = ef > worst_erf ? ef : worst_erf;
+        float pre = y, out, r = 0;
+        bias_act_forward(&out, &pre, NULL, &r, 1, 1, IC_ACT_GELU);
+        double g = 0.5 * y * (1.0 + erf(y / sqrt(2.0)));
+        double eg = fabs(out - g) / (1e-3 + fabs(g));
+        worst_gelu = eg > worst_gelu ? eg : worst_gelu;
+    }
+    if (worst_exp > 3e-7 || worst_erf > 5e-7 || worst_gelu > 2e-6)
+        FAIL("exp rel err %.3g, erf abs err %.3g, gelu rel err %.3g", worst_exp, worst_erf,
+             worst_gelu);
 }

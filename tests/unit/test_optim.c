@@ -123,3 +123,37 @@ TEST(optim_linear_schedule_with_warmup)
     ASSERT_NEAR(ic_lr_linear(0, 0, 4, 1.0f), 1.0, 0);  /* no warmup */
     ASSERT_NEAR(ic_lr_linear(3, 0, 4, 1.0f), 0.25, 1e-7);
 }
+
+TEST(optim_fused_clip_step_equals_clip_then_step)
+{
+    struct ic_bert a, b;
+    small_model(&a);
+    small_model(&b);
+    size_t n = a.num_params;
+    struct ic_adamw_params p = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f};
+    struct ic_adamw oa, ob;
+    ASSERT_OK(ic_adamw_init(&oa, &a, &p, NULL));
+    ASSERT_OK(ic_adamw_init(&ob, &b, &p, NULL));
+    ASSERT(oa.n_segs > 1 && oa.n_segs < a.n_table);
+    float *ga = ic_xmalloc(n * sizeof(float)), *gb = ic_xmalloc(n * sizeof(float));
+    struct ic_rng r;
+    ic_rng_seed(&r, 3);
+    for (int t = 0; t < 3; t++) {
+        for (size_t i = 0; i < n; i++)
+            ga[i] = gb[i] = ic_rng_normal(&r) * (t == 1 ? 0.001f : 1.0f); /* t 1: no clipping */
+        float na = ic_grad_clip(ga, n, 1.0f);
+        ic_adamw_step(&oa, &a, ga, 1e-2f);
+        float nb = ic_grad_norm(gb, n);
+        ASSERT_EQ(memcmp(&na, &nb, 4), 0);
+        ic_adamw_step_scaled(&ob, &b, gb, 1e-2f, ic_grad_clip_coef(nb, 1.0f));
+        ASSERT_EQ(memcmp(a.params, b.params, n * sizeof(float)), 0);
+    }
+    ASSERT_NEAR(ic_grad_clip_coef(5.0f, 0.0f), 1.0, 0);
+    ASSERT_NEAR(ic_grad_clip_coef(0.5f, 1.0f), 1.0, 0);
+    ic_free(ga);
+    ic_free(gb);
+    ic_adamw_free(&oa);
+    ic_adamw_free(&ob);
+    ic_bert_free(&a);
+    ic_bert_free(&b);
+}

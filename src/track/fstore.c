@@ -186,7 +186,8 @@ out:
     return rc;
 }
 
-/* Finds an active experiment by name: its id into out, 1 if found. */
+/* Finds an experiment by name: its id into out; 1 if found and active, -1 if
+ * found but deleted, 0 if not found. */
 static int find_experiment(const char *root, const char *name, char *out, size_t n)
 {
     DIR *d = opendir(root);
@@ -203,10 +204,9 @@ static int find_experiment(const char *root, const char *name, char *out, size_t
             const char *nm = ic__trk_kv_get(&kv, "name");
             const char *ls = ic__trk_kv_get(&kv, "lifecycle_stage");
             const char *id = ic__trk_kv_get(&kv, "experiment_id");
-            if (nm && strcmp(nm, name) == 0 && (!ls || strcmp(ls, "active") == 0) && id &&
-                strcmp(id, de->d_name) == 0) {
+            if (nm && strcmp(nm, name) == 0 && id && strcmp(id, de->d_name) == 0) {
                 snprintf(out, n, "%s", id);
-                found = 1;
+                found = !ls || strcmp(ls, "active") == 0 ? 1 : -1;
             }
             ic__trk_kv_free(&kv);
         }
@@ -323,7 +323,13 @@ enum ic__trk_res ic__fs_open_run(struct ic_tracker *t)
             ic_errf(&err, IC_ERR_INVAL, "experiment %s is deleted", t->exp_id);
             goto fail;
         }
-    } else if (!find_experiment(fs->root, t->experiment_name, t->exp_id, sizeof t->exp_id)) {
+    } else if ((rc = find_experiment(fs->root, t->experiment_name, t->exp_id,
+                                     sizeof t->exp_id)) < 0) {
+        ic_errf(&err, IC_ERR_INVAL, "experiment \"%s\" (id %s) is deleted; restore it or pick "
+                "another name", t->experiment_name, t->exp_id);
+        t->exp_id[0] = 0;
+        goto fail;
+    } else if (rc == 0) {
         char id[19];
         char *dir;
         do {

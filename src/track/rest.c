@@ -412,7 +412,9 @@ static enum ic__trk_res get_experiment_by_name(struct ic_tracker *t, double *ret
                           t->experiment_name, id);
         res = IC__TRK_DEAD;
     } else {
+        pthread_mutex_lock(&t->mu);
         snprintf(t->exp_id, sizeof t->exp_id, "%s", id);
+        pthread_mutex_unlock(&t->mu);
     }
     json_decref(j);
 out:
@@ -434,14 +436,24 @@ enum ic__trk_res ic__rest_open_run(struct ic_tracker *t, double *retry_after)
             json_t *resp = NULL;
             res = post(t, "experiments/create", "experiments/create", req, &resp, retry_after);
             json_decref(req);
-            if (res == IC__TRK_DROP) /* RESOURCE_ALREADY_EXISTS: made meanwhile; look again */
-                return IC__TRK_RETRY;
-            if (res != IC__TRK_OK)
+            if (res == IC__TRK_DROP) {
+                /* RESOURCE_ALREADY_EXISTS: someone made it meanwhile; anything
+                 * else (a bad name): give up */
+                res = get_experiment_by_name(t, retry_after, &not_found);
+                if (res == IC__TRK_OK && not_found)
+                    res = IC__TRK_DEAD;
+                if (res != IC__TRK_OK)
+                    return res == IC__TRK_DROP ? IC__TRK_DEAD : res;
+            } else if (res != IC__TRK_OK) {
                 return res;
-            const char *id = json_string_value(json_object_get(resp, "experiment_id"));
-            if (id)
-                snprintf(t->exp_id, sizeof t->exp_id, "%s", id);
-            json_decref(resp);
+            } else {
+                const char *id = json_string_value(json_object_get(resp, "experiment_id"));
+                pthread_mutex_lock(&t->mu);
+                if (id)
+                    snprintf(t->exp_id, sizeof t->exp_id, "%s", id);
+                pthread_mutex_unlock(&t->mu);
+                json_decref(resp);
+            }
             if (!t->exp_id[0])
                 return IC__TRK_RETRY;
         }

@@ -361,6 +361,49 @@ TEST(track_rest_batch_limits)
     json_decref(rec);
 }
 
+TEST(track_rest_batch_bytes)
+{
+    /* 150 params of 5000 characters that JSON escapes 2x-6x: batches stay
+     * under 1 MB (the stub refuses bigger requests) and all arrive */
+    struct stub s;
+    START_STUB(s, NULL);
+    struct ic_tracker_opts o;
+    fast_opts(&o, s.uri);
+    struct ic_tracker *t = NULL;
+    int rc = ic_tracker_start(&t, &o, NULL);
+    char *v = ic_xmalloc(5001);
+    for (int i = 0; i < 5000; i++)
+        v[i] = i % 3 == 0 ? '"' : i % 3 == 1 ? '\n' : '\x01';
+    v[5000] = 0;
+    char k[32];
+    for (int i = 0; i < 150; i++) {
+        snprintf(k, sizeof k, "p%03d", i);
+        ic_tracker_log_param(t, k, v);
+    }
+    ic_free(v);
+    ic_tracker_end(t, IC_RUN_FINISHED);
+    json_t *rec = stub_record(&s);
+    stub_stop(&s);
+    ASSERT_OK(rc);
+    const char *bad = first_invalid(rec);
+    if (bad)
+        FAIL("stub refused a request: %s", bad);
+    json_t *lb = requests(rec, "/runs/log-batch");
+    size_t i, np = 0;
+    json_t *r;
+    json_array_foreach(lb, i, r) {
+        ASSERT(json_integer_value(json_object_get(r, "body_len")) < 1000000);
+        json_t *ps = json_object_get(json_object_get(r, "body"), "params");
+        size_t j;
+        json_t *p;
+        json_array_foreach(ps, j, p) ASSERT_EQ(strlen(jstr(p, "value")), 5000);
+        np += json_array_size(ps);
+    }
+    ASSERT_EQ(np, 150);
+    json_decref(lb);
+    json_decref(rec);
+}
+
 TEST(track_rest_retry_503)
 {
     struct stub s;

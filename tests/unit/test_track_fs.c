@@ -426,10 +426,33 @@ TEST(track_fs_degraded)
     int rc2 = ic_tracker_start(&t2, &o, NULL);
     ic_tracker_log_metric(t2, "loss", 1, 0);
     ic_tracker_end(t2, IC_RUN_FINISHED);
+    /* an experiment deleted in the store: not reused, not duplicated */
+    fs_opts(&o, root2);
+    o.experiment_name = "gone";
+    ASSERT_OK(ic_tracker_start(&t2, &o, NULL));
+    char *meta = ic_xasprintf("%s/%s/meta.yaml", root2, ic_tracker_experiment_id(t2));
+    ic_tracker_end(t2, IC_RUN_FINISHED);
+    char *text = slurp(meta);
+    ASSERT(text);
+    char *at = strstr(text, "lifecycle_stage: active");
+    ASSERT(at);
+    /* "lifecycle_stage: active" -> "lifecycle_stage: deleted" */
+    char *text2 = ic_xasprintf("%.*slifecycle_stage: deleted%s", (int)(at - text), text,
+                               at + strlen("lifecycle_stage: active"));
+    ASSERT_OK(ic_write_file_atomic(meta, text2, strlen(text2), NULL));
+    ASSERT_OK(ic_tracker_start(&t2, &o, NULL));
+    int deleted_empty = t2 && ic_tracker_run_id(t2)[0] == 0;
+    ic_tracker_end(t2, IC_RUN_FINISHED);
+    ic_free(text2);
+    ic_free(text);
+    ic_free(meta);
     ic_log_set(NULL, NULL);
     ASSERT_OK(rc);
     ASSERT_OK(rc2);
     ASSERT(empty);
+    ASSERT(deleted_empty);
+    ASSERT_CONTAINS(cap.all, "\"gone\"");
+    ASSERT_CONTAINS(cap.all, "is deleted");
     ASSERT_CONTAINS(cap.all, "plainfile");
     ASSERT_CONTAINS(cap.all, "123456");
     ic_free(root2);

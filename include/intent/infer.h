@@ -1,18 +1,21 @@
 /*
  * infer.h - batched inference over a shared, read-only saved model.
  *
- * A struct ic_infer is one worker's context: a BERT state for max_batch x
- * max_length activations, a tokenizer work area and id buffers. Any number
- * of contexts may run at once on the same const struct ic_model (each on its
- * own thread); one context is not thread-safe.
+ * A struct ic_infer is one worker's context: BERT states (activations),
+ * a tokenizer work area and id buffers. Any number of contexts may run at
+ * once on the same const struct ic_model (each on its own thread); one
+ * context is not thread-safe.
  *
- * ic_predict_batch tokenizes the texts, pads each forward to the longest text
- * in it (dynamic padding; with more texts than max_batch they are sorted by
- * length first so that similar lengths share a forward) and returns, per
- * text, the best label, its probability and optionally the k most probable
- * labels. Texts longer than the model's maximum length are TRUNCATED: the
- * model sees [CLS] + the first max_length - 2 word pieces + [SEP], as
- * Hugging Face's tokenizer(truncation=True, max_length=...) does.
+ * ic_predict_batch tokenizes the texts, orders them by length and runs them
+ * in forwards padded to the longest text of each (dynamic padding). The
+ * activation memory is a token budget of max_batch x 16 tokens per state:
+ * short texts run max_batch at a time (T <= 16), longer ones in fewer rows
+ * (max_batch / 2 rows of T <= 32, max_batch / 4 of T <= 64, ... down to one
+ * text of max_length tokens). The state for a shape is created the first
+ * time a text needs it and kept, so memory follows the texts actually seen.
+ * Texts longer than the model's maximum length are TRUNCATED: the model sees
+ * [CLS] + the first max_length - 2 word pieces + [SEP], as Hugging Face's
+ * tokenizer(truncation=True, max_length=...) does.
  *
  * Buffers are allocated by ic_infer_init and grow only when a call brings
  * more texts (or longer texts, in the tokenizer's work area) than any call
@@ -31,7 +34,8 @@ extern "C" {
 #endif
 
 struct ic_infer_opts {
-    int max_batch;  /* texts per forward (default 32) */
+    int max_batch;  /* texts per forward for texts of up to 16 tokens (default 32);
+                     * the token budget of a state is max_batch x 16 */
     int max_length; /* tokens per text incl. [CLS]/[SEP]; 0 = the model's
                      * max_length (itself capped by the position table) */
 };
@@ -55,17 +59,27 @@ struct ic_prediction {
                                        * the next call on it. */
 };
 
+/* One forward shape: up to max_batch texts of up to max_seq tokens. */
+#define IC_INFER_MAX_SHAPES 12
+struct ic_infer_shape {
+    int max_batch, max_seq;
+    int ready;                    /* st allocated */
+    struct ic_bert_state st;
+};
+
 struct ic_infer {
     const struct ic_model *model; /* borrowed, read-only */
     int max_batch, max_length, num_labels;
-    struct ic_bert_state st;      /* activations for max_batch x max_length */
+    struct ic_infer_shape shapes[IC_INFER_MAX_SHAPES]; /* max_seq ascending */
+    int n_shapes;
     struct ic_tok_work tw;
     int32_t *tok;                 /* (cap_texts, max_length) ids per text */
     int *ntok;                    /* (cap_texts) */
     int *order;                   /* (cap_texts) processing order */
     struct ic_label_prob *top;    /* (cap_top) */
     size_t cap_texts, cap_top;
-    int32_t *ids, *mask;          /* (max_batch, max_length) packed batch */
+    int32_t *ids, *mask;          /* (cells) packed batch, cells >= B x T of every shape */
+    size_t cells;
     int *len_count;               /* (max_length + 2) counting-sort scratch */
     long long n_forwards;         /* statistics: forwards run so far */
 };

@@ -1,11 +1,12 @@
 /*
  * infer.c - batched inference for predict and serve (see intent/infer.h).
  *
- * Texts are tokenized into one (texts, max_length) id table, ordered by
- * length when they span several forwards, packed max_batch at a time into a
- * (B, T) batch padded to the longest row, and run through the shared model
- * with this context's state. Nothing here allocates once the buffers have
- * grown to the largest call seen.
+ * Texts are tokenized into one (texts, max_length) id table and ordered by
+ * length; each forward takes the next run of texts that fits one of the
+ * context's shapes (rows x tokens within a fixed token budget), packed into a
+ * (B, T) batch padded to the longest row, through the shared model with that
+ * shape's state. Nothing here allocates once the buffers have grown to the
+ * largest call seen and the shapes in use have their state.
  */
 #include "intent/infer.h"
 
@@ -26,7 +27,9 @@ void ic_infer_free(struct ic_infer *c)
 {
     if (!c)
         return;
-    ic_bert_state_free(&c->st);
+    for (int k = 0; k < c->n_shapes; k++)
+        if (c->shapes[k].ready)
+            ic_bert_state_free(&c->shapes[k].st);
     ic_tok_work_free(&c->tw);
     ic_free(c->tok);
     ic_free(c->ntok);
@@ -87,13 +90,29 @@ int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_
     c->max_batch = o->max_batch;
     c->max_length = max_len;
     c->num_labels = m->bert.cfg.num_labels;
-    rc = ic_bert_state_init(&c->st, &m->bert.cfg, c->max_batch, c->max_length, 0, err);
+    /* Shapes: max_batch rows of <= 16 tokens, then half the rows for twice
+     * the tokens, ..., ending with the full max_length. */
+    size_t budget = (size_t)c->max_batch * 16;
+    for (int seq = 16;; seq *= 2) {
+        int t = seq < max_len ? seq : max_len;
+        size_t b = budget / (size_t)t;
+        struct ic_infer_shape *sh = &c->shapes[c->n_shapes++];
+        sh->max_seq = t;
+        sh->max_batch = b < 1 ? 1 : (b > (size_t)c->max_batch ? c->max_batch : (int)b);
+        if (t == max_len || c->n_shapes == IC_INFER_MAX_SHAPES) {
+            sh->max_seq = max_len;
+            break;
+        }
+    }
+    c->cells = budget > (size_t)max_len ? budget : (size_t)max_len;
+    rc = ic_bert_state_init(&c->shapes[0].st, &m->bert.cfg, c->shapes[0].max_batch,
+                            c->shapes[0].max_seq, 0, err);
     if (rc)
         goto out;
+    c->shapes[0].ready = 1;
     ic_tok_work_init(&c->tw);
-    size_t cells = (size_t)c->max_batch * (size_t)c->max_length;
-    c->ids = ic_xmalloc(cells * sizeof *c->ids);
-    c->mask = ic_xmalloc(cells * sizeof *c->mask);
+    c->ids = ic_xmalloc(c->cells * sizeof *c->ids);
+    c->mask = ic_xmalloc(c->cells * sizeof *c->mask);
     c->len_count = ic_xmalloc((size_t)(c->max_length + 2) * sizeof *c->len_count);
     grow_texts(c, (size_t)c->max_batch);
     grow_top(c, (size_t)c->max_batch * (size_t)(c->num_labels < 8 ? c->num_labels : 8));
@@ -181,16 +200,39 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
         results[i].truncated = c->tw.n_ids + 2 > (size_t)nt;
         c->order[i] = i;
     }
-    if (n > c->max_batch)
+    if (n > 1)
         order_by_length(c->order, c->ntok, n, c->len_count, L);
 
     int32_t pad = m->tok.pad_id >= 0 ? m->tok.pad_id : m->bert.cfg.pad_token_id;
-    for (int s = 0; s < n; s += c->max_batch) {
-        int B = n - s < c->max_batch ? n - s : c->max_batch;
-        int T = 1;
-        for (int r = 0; r < B; r++)
-            if (c->ntok[c->order[s + r]] > T)
-                T = c->ntok[c->order[s + r]];
+    for (int s = 0; s < n;) {
+        /* The shape that takes the most of the next texts (shortest first);
+         * ties go to the shorter shape. */
+        int best_k = -1, best_cnt = 0, first = c->ntok[c->order[s]];
+        for (int k = 0; k < c->n_shapes; k++) {
+            const struct ic_infer_shape *sh = &c->shapes[k];
+            if (sh->max_seq < first)
+                continue;
+            int cnt = 0;
+            while (s + cnt < n && cnt < sh->max_batch &&
+                   c->ntok[c->order[s + cnt]] <= sh->max_seq)
+                cnt++;
+            if (cnt > best_cnt) {
+                best_cnt = cnt;
+                best_k = k;
+            }
+        }
+        IC_ASSERT(best_k >= 0);
+        struct ic_infer_shape *sh = &c->shapes[best_k];
+        if (!sh->ready) {
+            rc = ic_bert_state_init(&sh->st, &m->bert.cfg, sh->max_batch, sh->max_seq, 0, err);
+            if (rc)
+                return rc;
+            sh->ready = 1;
+        }
+        int B = best_cnt;
+        int T = c->ntok[c->order[s + B - 1]];
+        if (T < 1)
+            T = 1;
         for (int r = 0; r < B; r++) {
             int i = c->order[s + r], nt = c->ntok[i];
             int32_t *ids = c->ids + (size_t)r * T, *mask = c->mask + (size_t)r * T;
@@ -204,13 +246,13 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
         }
         struct ic_batch b = {.B = B, .T = T, .ids = c->ids, .type_ids = NULL, .mask = c->mask,
                              .labels = NULL};
-        rc = ic_bert_forward(&m->bert, &c->st, &b, NULL);
+        rc = ic_bert_forward(&m->bert, &sh->st, &b, NULL);
         if (rc)
             return ic_errf(err, rc, "inference: forward pass failed (batch %d x %d)", B, T);
         c->n_forwards++;
         for (int r = 0; r < B; r++) {
             int i = c->order[s + r];
-            const float *p = c->st.probs + (size_t)r * N;
+            const float *p = sh->st.probs + (size_t)r * N;
             int best = 0;
             for (int j = 1; j < N; j++)
                 if (p[j] > p[best])
@@ -225,6 +267,7 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
                 results[i].top = top;
             }
         }
+        s += B;
     }
     return IC_OK;
 }

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -234,8 +235,9 @@ static int mref_load(const char *path, const struct ic_serve_opts *o, int n_work
     struct ic_infer_opts io;
     ic_infer_default_opts(&io);
     io.max_length = o->max_length;
-    if (o->coalesce > io.max_batch)
-        io.max_batch = o->coalesce;
+    /* Rows per forward for short texts: the largest merged batch (the token
+     * budget, and so the activation memory, follows it). */
+    io.max_batch = o->coalesce;
     for (int i = 0; i < n_workers; i++) {
         rc = ic_infer_init(&r->workers[i].inf, &r->model, &io, err);
         if (rc)
@@ -254,6 +256,11 @@ static int mref_load(const char *path, const struct ic_serve_opts *o, int n_work
         }
     }
     r->load_ms = (ic_time_now() - t0) * 1e3;
+#ifdef __GLIBC__
+    /* Loading freed the checkpoint's file buffer and tensor copies; give the
+     * pages back so the resident size is the model plus the contexts. */
+    malloc_trim(0);
+#endif
 out:
     if (rc) {
         mref_free(r);

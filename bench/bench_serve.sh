@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# bench_serve.sh - `intent serve` against the reference FastAPI + PyTorch
+# service (bench/api_ref.py under uvicorn) on the same trained bert-tiny-shaped
+# model, on this machine, in the same run:
+#   - throughput and latency under wrk (-t2 -c16 -d10s --latency, keep-alive,
+#     POST /classify with a 13-word Spanish sentence, bench/post_classify.lua)
+#     after a 2 s warm-up;
+#   - resident memory of each server after the load (VmRSS, and VmHWM = peak);
+#   - start-up: process spawn to the first 200 from GET /health (polled every
+#     millisecond), model loaded.
+# Each server is started fresh for every run; runs are interleaved (ours, ref,
+# ours, ref, ...). Figures are medians over BENCH_RUNS runs (default 3) with
+# their min-max spread. The reference runs at its best configuration from
+# the performance notes: OpenMP OpenBLAS (libopenblas0-openmp), torch 2
+# threads, uvloop + httptools when installed (else asyncio + h11), uvicorn's
+# default logging sent to /dev/null. It is skipped, saying so, when torch,
+# fastapi or uvicorn are missing.
+#   bench/bench_serve.sh [BUILD_DIR]
+# Environment: BENCH_RUNS, BENCH_SERVE_SECONDS (10), BENCH_SERVE_CONNS (16),
+# BENCH_SERVE_MODEL (a model directory to use instead of the one built here),
+# BENCH_SERVE_ARGS (extra `intent serve` flags), BENCH_SERVE_SKIP_REF=1.
+set -u
+cd "$(dirname "$0")/.."
+build=${1:-build}
+BIN=$build/intent
+RUNS=${BENCH_RUNS:-3}
+DUR=${BENCH_SERVE_SECONDS:-10}
+CONNS=${BENCH_SERVE_CONNS:-16}
+PY=/usr/bin/python3
+OMPBLAS=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-openmp
+work=$build/bench-serve
+mkdir -p "$work"
+PORT_OURS=${BENCH_SERVE_PORT:-18231}
+PORT_REF=$((PORT_OURS + 1))
+
+[ -x "$BIN" ] || { echo "bench_serve: $BIN not built (make first)"; exit 1; }
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "bench_serve: installing wrk"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >/dev/null 2>&1
+    fi
+    command -v wrk >/dev/null || { echo "bench_serve: wrk is not installed (apt-get install wrk); skipped"; exit 0; }
+fi
+[ -x "$PY" ] || { echo "bench_serve: $PY missing; skipped"; exit 0; }
+
+# --- the model: trained by intent itself on the bundled dataset (from scratch,
+# bert-tiny shape: 2 layers, hidden 128, 2 heads, feed-forward 512), then its
+# vocabulary padded with [unusedN] tokens to bert-tiny's 30522 so that the
+# embedding table (and memory) has bert-tiny's size. Built once, kept in
+# $work/model.
+model=${BENCH_SERVE_MODEL:-$work/model}
+if [ ! -f "$model/config.json" ]; then
+    echo "bench_serve: training the benchmark model (once, kept in $model)"
+    rm -rf "$work/trained"
+    if ! "$BIN" train --model-name "$work/no-such-base" --data data/dataset_v2.json --epochs 3 \
+        --no-tracking --output "$work/trained" >"$work/train.log" 2>&1; then
+        echo "bench_serve: training the model failed:"; tail -5 "$work/train.log"; exit 1
+    fi
+    $PY - "$work/trained" "$model" <<'EOF' || exit 1
+import json, os, shutil, struct, sys
+import numpy as np
+src, dst = sys.argv[1], sys.argv[2]
+V = 30522
+tmp = dst + ".tmp"
+shutil.rmtree(tmp, ignore_errors=True)
+os.makedirs(tmp)
+cfg = json.load(open(os.path.join(src, "config.json")))
+vocab = open(os.path.join(src, "vocab.txt"), encoding="utf-8").read().split("\n")
+if vocab and vocab[-1] == "":
+    vocab.pop()
+n0 = len(vocab)
+vocab += ["[unused%d]" % i for i in range(V - n0)]
+open(os.path.join(tmp, "vocab.txt"), "w", encoding="utf-8").write("\n".join(vocab) + "\n")
+data = open(os.path.join(src, "model.safetensors"), "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+hdr = json.loads(data[8:8 + n])
+tensors = {}
+for k, v in hdr.items():
+    if k == "__metadata__":
+        continue
+    a, b = v["data_offsets"]
+    tensors[k] = np.frombuffer(data[8 + n + a:8 + n + b], dtype="<f4").reshape(v["shape"])
+key = "bert.embeddings.word_embeddings.weight"
+H = tensors[key].shape[1]
+rng = np.random.default_rng(0)
+extra = (rng.standard_normal((V - n0, H)) * 0.02).astype("<f4")
+tensors[key] = np.concatenate([tensors[key], extra])
+cfg["vocab_size"] = V
+json.dump(cfg, open(os.path.join(tmp, "config.json"), "w"), indent=2)
+header, off, blobs = {}, 0, []
+for k in sorted(tensors):
+    t = np.ascontiguousarray(tensors[k], dtype="<f4")
+    header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + t.nbytes]}
+    off += t.nbytes
+    blobs.append(t.tobytes())
+h = json.dumps(header, separators=(",", ":")).encode()
+h += b" " * (-len(h) % 8)
+with open(os.path.join(tmp, "model.safetensors"), "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+for extra_file in ("tokenizer_config.json", "special_tokens_map.json"):
+    p = os.path.join(src, extra_file)
+    if os.path.exists(p):
+        shutil.copy(p, tmp)
+shutil.rmtree(dst, ignore_errors=True)
+os.rename(tmp, dst)
+print("bench_serve: model %s: vocab %d (%d trained + padding), %d labels" % (dst, V, n0, len(cfg["id2label"])))
+EOF
+fi
+
+# --- reference availability and configuration
+ref=1
+ref_why=
+if [ "${BENCH_SERVE_SKIP_REF:-0}" = 1 ]; then
+    ref=0; ref_why="BENCH_SERVE_SKIP_REF=1"
+elif ! $PY -c 'import torch, fastapi, uvicorn' 2>/dev/null; then
+    ref=0; ref_why="python3-torch, python3-fastapi or python3-uvicorn is not installed"
+fi
+ref_loop="--loop asyncio --http h11"
+ref_cfg="asyncio + h11"
+if $PY -c 'import uvloop, httptools' 2>/dev/null; then
+    ref_loop="--loop uvloop --http httptools"
+    ref_cfg="uvloop + httptools"
+fi
+ref_env=()
+if [ -d "$OMPBLAS" ]; then
+    ref_env=(LD_LIBRARY_PATH="$OMPBLAS")
+    ref_cfg="$ref_cfg, OpenMP OpenBLAS"
+else
+    ref_cfg="$ref_cfg, Debian's default BLAS"
+fi
+ref_cfg="$ref_cfg, torch 2 threads"
+
+# start_server NAME PORT CMD... -> prints "PID STARTUP_MS" (spawn -> first 200 /health)
+start_server() {
+    local name=$1 port=$2; shift 2
+    $PY - "$port" "$work/$name.log" "$@" <<'EOF'
+import http.client, os, subprocess, sys, time
+port, log, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+env = dict(os.environ)
+while cmd and "=" in cmd[0] and not cmd[0].startswith("-"):
+    k, v = cmd.pop(0).split("=", 1)
+    env[k] = v
+t0 = time.perf_counter()
+p = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env,
+                     start_new_session=True)
+while True:
+    if p.poll() is not None:
+        print("-1 -1")
+        sys.exit(1)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        c.request("GET", "/health")
+        if c.getresponse().status == 200:
+            break
+    except OSError:
+        pass
+    time.sleep(0.001)
+print(p.pid, "%.1f" % ((time.perf_counter() - t0) * 1e3))
+EOF
+}
+
+mem_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
+
+# run_one NAME PORT CMD... -> appends "rps p50 p99 rss hwm startup errors" to $work/NAME.res
+run_one() {
+    local name=$1 port=$2; shift 2
+    local out pid st
+    out=$(start_server "$name" "$port" "$@") || { echo "bench_serve: $name did not start:"; tail -5 "$work/$name.log"; return 1; }
+    read -r pid st <<<"$out"
+    wrk -t2 -c"$CONNS" -d2s -s bench/post_classify.lua "http://127.0.0.1:$port/classify" >/dev/null 2>&1
+    wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s bench/post_classify.lua \
+        "http://127.0.0.1:$port/classify" >"$work/$name.wrk" 2>&1
+    local rss hwm
+    rss=$(mem_kib "$pid" VmRSS)
+    hwm=$(mem_kib "$pid" VmHWM)
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null
+    $PY - "$work/$name.wrk" "$rss" "$hwm" "$st" >>"$work/$name.res" <<'EOF'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(v, u):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[u]
+rps = float(re.search(r"Requests/sec:\s*([\d.]+)", t).group(1))
+lat = {m.group(1): ms(m.group(2), m.group(3))
+       for m in re.finditer(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", t, re.M)}
+err = 0
+m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", t)
+err += int(m.group(1)) if m else 0
+m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+err += sum(int(x) for x in m.groups()) if m else 0
+print(rps, lat["50"], lat["99"], int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024,
+      float(sys.argv[4]), err)
+EOF
+}
+
+rm -f "$work/ours.res" "$work/ref.res"
+echo "model: $model"
+echo "load: wrk -t2 -c$CONNS -d${DUR}s --latency, keep-alive, POST /classify ($(grep -o '"text": "[^"]*"' bench/post_classify.lua)), $RUNS runs, interleaved"
+if [ $ref = 1 ]; then echo "reference: bench/api_ref.py under uvicorn ($ref_cfg)"; else echo "reference: skipped ($ref_why)"; fi
+for r in $(seq 1 "$RUNS"); do
+    # shellcheck disable=SC2086
+    run_one ours "$PORT_OURS" "$BIN" serve --model "$model" --port "$PORT_OURS" ${BENCH_SERVE_ARGS:-} || exit 1
+    if [ $ref = 1 ]; then
+        # shellcheck disable=SC2086
+        run_one ref "$PORT_REF" "${ref_env[@]}" REF_MODEL="$model" REF_TORCH_THREADS=2 \
+            "$PY" -m uvicorn api_ref:app --app-dir bench --host 127.0.0.1 --port "$PORT_REF" \
+            $ref_loop || ref=0
+    fi
+done
+
+$PY - "$work/ours.res" "$( [ $ref = 1 ] && echo "$work/ref.res" )" "$CONNS" <<'EOF'
+import statistics, sys
+def load(p):
+    rows = [list(map(float, l.split())) for l in open(p) if l.strip()]
+    return list(zip(*rows))
+ours = load(sys.argv[1])
+ref = load(sys.argv[2]) if sys.argv[2] else None
+conns = sys.argv[3]
+cols = [("req/s", 0, "%.0f"), ("p50 ms", 1, "%.2f"), ("p99 ms", 2, "%.2f"),
+        ("RSS MiB", 3, "%.1f"), ("peak RSS MiB", 4, "%.1f"), ("start-up ms", 5, "%.0f")]
+def cell(vals, fmt):
+    m = statistics.median(vals)
+    return (fmt % m) + " (" + (fmt % min(vals)) + "-" + (fmt % max(vals)) + ")"
+print()
+print("| server (%s connections) | " % conns + " | ".join(c[0] for c in cols) + " | errors |")
+print("|---" * (len(cols) + 2) + "|")
+print("| intent serve | " + " | ".join(cell(ours[i], f) for _, i, f in cols) +
+      " | %d |" % sum(ours[6]))
+if ref:
+    print("| FastAPI reference | " + " | ".join(cell(ref[i], f) for _, i, f in cols) +
+          " | %d |" % sum(ref[6]))
+    r = [statistics.median(ours[i]) / statistics.median(ref[i]) for _, i, _ in cols]
+    print("| ratio ours/ref | " + " | ".join("%.2fx" % x for x in r) + " | |")
+    print()
+    print("throughput %.1fx the reference (target >= 10x); p99 %.2f ms (target < 5 ms); "
+          "memory %.1f%% of the reference's (target < 10%%); start-up %.0f ms (target < 50 ms)"
+          % (r[0], statistics.median(ours[2]), 100 * r[4], statistics.median(ours[5])))
+EOF

@@ -470,16 +470,59 @@ static inline void pre_char(struct words *s, uint32_t c)
     }
 }
 
+/* Canonical ordering of a run of marks (all with nonzero combining class):
+ * a stable sort by class. Insertion sort for short runs, counting sort for
+ * long ones (so hostile input cannot make it quadratic). */
+static void sort_marks(struct ic_tok_work *w, size_t from, size_t to)
+{
+    size_t m = to - from;
+    uint32_t *c = w->cps + from;
+    if (m <= 16) {
+        for (size_t i = 1; i < m; i++) {
+            uint32_t x = c[i];
+            int cx = ic__uni_ccc(x);
+            size_t j = i;
+            while (j > 0 && ic__uni_ccc(c[j - 1]) > cx) {
+                c[j] = c[j - 1];
+                j--;
+            }
+            c[j] = x;
+        }
+        return;
+    }
+    w->norm = grow(w->norm, &w->norm_cap, 2 * m, sizeof *w->norm);
+    c = w->cps + from;
+    uint32_t *key = w->norm, *out = w->norm + m;
+    size_t count[257];
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < m; i++) {
+        key[i] = ((uint32_t)ic__uni_ccc(c[i]) << 21) | c[i];
+        count[(key[i] >> 21) + 1]++;
+    }
+    for (size_t k = 1; k < 257; k++)
+        count[k] += count[k - 1];
+    for (size_t i = 0; i < m; i++)
+        out[count[key[i] >> 21]++] = key[i] & 0x1FFFFF;
+    memcpy(c, out, m * sizeof *c);
+}
+
 /* Stage A: clean_text, CJK spacing and accent stripping (NFD with canonical
  * ordering, drop Mn) of text[0..len) into w->cps. base = offset of text in
- * the caller's string (for error messages). */
+ * the caller's string (for error messages). Canonical ordering happens on
+ * the NFD string before Mn are dropped: runs of marks end at class-0
+ * characters, dropped ones included. */
 static int normalize(const struct ic_tokenizer_opts *o, struct ic_tok_work *w, const char *text,
                      size_t len, size_t base, size_t *out_n, struct ic_err *err)
 {
     const unsigned char *s = (const unsigned char *)text;
     const int clean = o->clean_text, cjk = o->handle_chinese_chars, strip = ic__tok_strip(o);
-    size_t n = 0, barrier = 0;
+    size_t n = 0, run0 = 0; /* cps[run0..n): current run of marks */
     size_t i = 0;
+#define CLOSE_RUN()                                  \
+    do {                                             \
+        if (n - run0 > 1)                            \
+            sort_marks(w, run0, n);                  \
+    } while (0)
     while (i < len) {
         if (n + 2 + IC_UNI_MAX_MAP > w->cps_cap)
             w->cps = grow(w->cps, &w->cps_cap, n + 2 + IC_UNI_MAX_MAP + len - i, sizeof *w->cps);
@@ -493,7 +536,10 @@ static int normalize(const struct ic_tokenizer_opts *o, struct ic_tok_work *w, c
                 if (k == A_SPACE)
                     cp = ' ';
             }
+            if (strip)
+                CLOSE_RUN();
             w->cps[n++] = cp;
+            run0 = n;
             continue;
         }
         int l = ic__utf8_decode(s + i, len - i, &cp);
@@ -507,34 +553,43 @@ static int normalize(const struct ic_tokenizer_opts *o, struct ic_tok_work *w, c
                 cp = ' ';
         }
         int spaced = cjk && ic__uni_is_cjk(cp);
-        if (spaced)
-            w->cps[n++] = ' ';
         if (!strip) {
+            if (spaced)
+                w->cps[n++] = ' ';
             w->cps[n++] = cp;
-        } else {
-            uint32_t d[IC_UNI_MAX_MAP];
-            int nd = ic__uni_nfd(cp, d);
-            for (int k = 0; k < nd; k++) {
-                int ccc = ic__uni_ccc(d[k]);
-                if (ic__uni_is_mn(d[k])) {
-                    /* a dropped mark of class 0 still blocked reordering
-                     * in the NFD string it was taken from */
-                    if (ccc == 0)
-                        barrier = n;
-                    continue;
-                }
-                size_t at = n;
-                if (ccc != 0)
-                    while (at > barrier && ic__uni_ccc(w->cps[at - 1]) > ccc)
-                        at--;
-                memmove(w->cps + at + 1, w->cps + at, (n - at) * sizeof *w->cps);
-                w->cps[at] = d[k];
-                n++;
+            if (spaced)
+                w->cps[n++] = ' ';
+            continue;
+        }
+        if (spaced) {
+            CLOSE_RUN();
+            w->cps[n++] = ' ';
+            run0 = n;
+        }
+        uint32_t d[IC_UNI_MAX_MAP];
+        int nd = ic__uni_nfd(cp, d);
+        for (int k = 0; k < nd; k++) {
+            int ccc = ic__uni_ccc(d[k]);
+            if (ccc == 0) {
+                CLOSE_RUN();
+                if (!ic__uni_is_mn(d[k]))
+                    w->cps[n++] = d[k];
+                run0 = n;
+            } else if (!ic__uni_is_mn(d[k])) {
+                /* dropping marks before the stable sort by class gives
+                 * the same order as dropping them after it */
+                w->cps[n++] = d[k];
             }
         }
-        if (spaced)
+        if (spaced) {
+            CLOSE_RUN();
             w->cps[n++] = ' ';
+            run0 = n;
+        }
     }
+    if (strip)
+        CLOSE_RUN();
+#undef CLOSE_RUN
     *out_n = n;
     return IC_OK;
 }

@@ -39,6 +39,7 @@ static const struct range other_add[] = NONE_, other_del[] = NONE_, punct_add[] 
                           punct_del[] = NONE_, mn_add[] = NONE_, mn_del[] = NONE_,
                           nfd_keep[] = NONE_;
 static const uint32_t lower_map[][2] = {{0x110000, 0x110000}};
+static const uint32_t ccc_map[][2] = {{0x110000, 0}};
 #else
 #include "text/unicode_overrides.h"
 #endif
@@ -127,7 +128,20 @@ int ic__uni_is_mn(uint32_t cp)
 
 int ic__uni_ccc(uint32_t cp)
 {
-    return utf8proc_get_property((utf8proc_int32_t)cp)->combining_class;
+    int c = utf8proc_get_property((utf8proc_int32_t)cp)->combining_class;
+    if (c == 0)
+        return 0;
+    size_t lo = 0, hi = NR(ccc_map);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < ccc_map[mid][0])
+            hi = mid;
+        else if (cp > ccc_map[mid][0])
+            lo = mid + 1;
+        else
+            return (int)ccc_map[mid][1];
+    }
+    return c;
 }
 
 int ic__uni_nfd(uint32_t cp, uint32_t *out)

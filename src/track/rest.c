@@ -105,23 +105,88 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return ic__trk_should_stop(t) ? 1 : 0;
 }
 
+/* ~/.mlflow/credentials, as MLflow reads it (configparser):
+ *   [mlflow]
+ *   mlflow_tracking_username = alice
+ *   mlflow_tracking_password = secret
+ * Values go into user/pass (caller frees) when found. */
+static void read_credentials_file(char **user, char **pass)
+{
+    *user = *pass = NULL;
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return;
+    char *path = ic_xasprintf("%s/.mlflow/credentials", home);
+    char *data = NULL;
+    int rc = ic_read_file(path, 64 * 1024, &data, NULL, NULL);
+    ic_free(path);
+    if (rc != IC_OK)
+        return;
+    int in_mlflow = 0;
+    for (char *line = data, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        while (*line == ' ' || *line == '\t')
+            line++;
+        char *e = line + strlen(line);
+        while (e > line && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+            *--e = 0;
+        if (*line == '#' || *line == ';' || !*line)
+            continue;
+        if (*line == '[') {
+            in_mlflow = strcmp(line, "[mlflow]") == 0;
+            continue;
+        }
+        char *sep = strpbrk(line, "=:");
+        if (!in_mlflow || !sep)
+            continue;
+        char *k_end = sep;
+        while (k_end > line && (k_end[-1] == ' ' || k_end[-1] == '\t'))
+            k_end--;
+        *k_end = 0;
+        char *v = sep + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (strcasecmp(line, "mlflow_tracking_username") == 0) {
+            ic_free(*user);
+            *user = ic_xstrdup(v);
+        } else if (strcasecmp(line, "mlflow_tracking_password") == 0) {
+            ic_free(*pass);
+            *pass = ic_xstrdup(v);
+        }
+    }
+    ic_free(data);
+}
+
 int ic__rest_new(struct ic_tracker *t, struct ic__rest **out, struct ic_err *err)
 {
     *out = NULL;
+    char *fu, *fp;
+    read_credentials_file(&fu, &fp);
     const char *u = getenv("MLFLOW_TRACKING_USERNAME");
     const char *p = getenv("MLFLOW_TRACKING_PASSWORD");
+    if (!u || !*u)
+        u = fu; /* the environment wins, field by field */
+    if (!p || !*p)
+        p = fp;
     const char *tok = getenv("MLFLOW_TRACKING_TOKEN");
     const char *ca = getenv("MLFLOW_TRACKING_SERVER_CERT_PATH");
     const char *cc = getenv("MLFLOW_TRACKING_CLIENT_CERT_PATH");
     int insecure = ic__trk_env_bool("MLFLOW_TRACKING_INSECURE_TLS");
-    if (insecure && ca && *ca)
+    if (insecure && ca && *ca) {
+        ic_free(fu);
+        ic_free(fp);
         return ic_errf(err, IC_ERR_INVAL,
                        "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH "
                        "cannot both be set");
+    }
     struct ic__rest *r = ic_xcalloc(1, sizeof *r);
     r->curl = curl_easy_init();
     if (!r->curl) {
         ic_free(r);
+        ic_free(fu);
+        ic_free(fp);
         return ic_errf(err, IC_ERR_NOMEM, "curl_easy_init failed");
     }
     r->base = ic_xstrdup(t->uri);
@@ -137,6 +202,8 @@ int ic__rest_new(struct ic_tracker *t, struct ic__rest **out, struct ic_err *err
     r->ca_path = ca && *ca ? ic_xstrdup(ca) : NULL;
     r->client_cert = cc && *cc ? ic_xstrdup(cc) : NULL;
     r->insecure = insecure;
+    ic_free(fu);
+    ic_free(fp);
     r->timeout_ms = (long)(t->opts.http_timeout_s * 1000.0);
     if (r->timeout_ms < 100)
         r->timeout_ms = 100;

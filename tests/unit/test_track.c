@@ -139,6 +139,11 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+static int write_file(const char *path, const char *data, size_t n)
+{
+    return ic_write_file_atomic(path, data, n, NULL);
+}
+
 static void fast_opts(struct ic_tracker_opts *o, const char *uri)
 {
     ic_tracker_default_opts(o);
@@ -701,6 +706,68 @@ TEST(track_rest_auth_bearer)
     unsetenv("MLFLOW_TRACKING_TOKEN");
 }
 
+TEST(track_rest_auth_credentials_file)
+{
+    /* ~/.mlflow/credentials gives what the environment does not */
+    char *home = ic_path_join(test_tmpdir(), "home");
+    char *dir = ic_path_join(home, ".mlflow");
+    ASSERT_OK(ic_mkdirs(dir, NULL));
+    char *f = ic_path_join(dir, "credentials");
+    const char *ini = "# comment\n[other]\nmlflow_tracking_username = nobody\n"
+                      "[mlflow]\nmlflow_tracking_username = bob\n"
+                      "MLFLOW_TRACKING_PASSWORD: from-file\n";
+    ASSERT_OK(write_file(f, ini, strlen(ini)));
+    const char *old_home = getenv("HOME");
+    char *saved = old_home ? ic_xstrdup(old_home) : NULL;
+    setenv("HOME", home, 1);
+    setenv("MLFLOW_TRACKING_PASSWORD", "from-env", 1);
+    auth_case("--basic", "bob:from-env", "Basic Ym9iOmZyb20tZW52");
+    unsetenv("MLFLOW_TRACKING_PASSWORD");
+    if (saved)
+        setenv("HOME", saved, 1);
+    else
+        unsetenv("HOME");
+    ic_free(saved);
+    ic_free(f);
+    ic_free(dir);
+    ic_free(home);
+}
+
+TEST(track_rest_experiment_env)
+{
+    struct stub s;
+    START_STUB(s, NULL);
+    struct ic_tracker_opts o;
+    fast_opts(&o, NULL);
+    o.experiment_name = NULL;
+    setenv("MLFLOW_TRACKING_URI", s.uri, 1);
+    setenv("MLFLOW_EXPERIMENT_NAME", "from-env", 1);
+    struct ic_tracker *t = NULL;
+    int rc1 = ic_tracker_start(&t, &o, NULL);
+    ic_tracker_end(t, IC_RUN_FINISHED);
+    setenv("MLFLOW_EXPERIMENT_ID", "0", 1); /* the id wins over the name */
+    int rc2 = ic_tracker_start(&t, &o, NULL);
+    ic_tracker_end(t, IC_RUN_FINISHED);
+    unsetenv("MLFLOW_TRACKING_URI");
+    unsetenv("MLFLOW_EXPERIMENT_NAME");
+    unsetenv("MLFLOW_EXPERIMENT_ID");
+    json_t *rec = stub_record(&s);
+    stub_stop(&s);
+    ASSERT_OK(rc1);
+    ASSERT_OK(rc2);
+    json_t *byname = requests(rec, "/experiments/get-by-name");
+    json_t *create = requests(rec, "/runs/create");
+    ASSERT_EQ(json_array_size(byname), 1);
+    ASSERT_STR_EQ(jstr(json_object_get(json_array_get(byname, 0), "body"), "experiment_name"),
+                  "from-env");
+    ASSERT_EQ(json_array_size(create), 2);
+    ASSERT_STR_EQ(jstr(json_object_get(json_array_get(create, 0), "body"), "experiment_id"), "1");
+    ASSERT_STR_EQ(jstr(json_object_get(json_array_get(create, 1), "body"), "experiment_id"), "0");
+    json_decref(byname);
+    json_decref(create);
+    json_decref(rec);
+}
+
 TEST(track_rest_auth_refused)
 {
     struct stub s;
@@ -725,11 +792,6 @@ TEST(track_rest_auth_refused)
     ASSERT_EQ(json_integer_value(json_object_get(json_array_get(rec, 0), "status")), 401);
     ASSERT_CONTAINS(cap.all, "401");
     json_decref(rec);
-}
-
-static int write_file(const char *path, const char *data, size_t n)
-{
-    return ic_write_file_atomic(path, data, n, NULL);
 }
 
 TEST(track_rest_artifacts)

@@ -332,3 +332,54 @@ TEST(model_golden_both_formats_identical)
     ASSERT(n > 0);
     ASSERT_EQ(diff, 0);
 }
+
+/* The golden model into struct ic_bert from both files (identical weights),
+ * then written back by our writers (safetensors and torch) and read again:
+ * bit-identical parameters. */
+TEST(model_golden_bert_roundtrip)
+{
+    char cfgp[512], stp[512], binp[512], o1[600], o2[600];
+    struct ic_hfconfig hc;
+    struct ic_err err = {0};
+    snprintf(cfgp, sizeof cfgp, "%s/model/config.json", test_golden_dir());
+    snprintf(stp, sizeof stp, "%s/model/model.safetensors", test_golden_dir());
+    snprintf(binp, sizeof binp, "%s/model/pytorch_model.bin", test_golden_dir());
+    if (!ic_path_exists(cfgp) || !ic_path_exists(stp) || !ic_path_exists(binp))
+        SKIP("tests/golden/model is not there yet");
+    ASSERT_OK_ERR(ic_hfconfig_load(cfgp, &hc, &err), err);
+    struct ic_bert b[4];
+    const char *src[4] = {stp, binp, o1, o2};
+    snprintf(o1, sizeof o1, "%s/rt.safetensors", test_tmpdir());
+    snprintf(o2, sizeof o2, "%s/rt.bin", test_tmpdir());
+    memset(b, 0, sizeof b);
+    int rc = IC_OK;
+    for (int i = 0; i < 4 && rc == IC_OK; i++) {
+        struct ic_tensors ts;
+        int hm, hx;
+        ic_tensors_init(&ts);
+        rc = ic_bert_init(&b[i], &hc.cfg, &err);
+        if (rc == IC_OK)
+            rc = i == 0 || i == 2 ? ic_safetensors_load(src[i], &ts, NULL, NULL, &err)
+                                  : ic_torch_load(src[i], &ts, &err);
+        if (rc == IC_OK)
+            rc = ic_bert_load_tensors(&b[i], &ts, src[i], &hm, &hx, &err);
+        if (rc == IC_OK && (hm || hx))
+            rc = ic_errf(&err, IC_ERR_FORMAT, "%s: head missing", src[i]);
+        ic_tensors_free(&ts);
+        if (rc == IC_OK && i == 0) { /* write both copies from the first */
+            ic_bert_export_tensors(&b[0], b[0].params, &ts);
+            rc = ic_safetensors_save(o1, &ts, NULL, 0, &err);
+            if (rc == IC_OK)
+                rc = ic_torch_save_tensors(o2, &ts, &err);
+            ic_tensors_free(&ts);
+        }
+    }
+    int same = rc == IC_OK;
+    for (int i = 1; i < 4 && same; i++)
+        same = !memcmp(b[0].params, b[i].params, b[0].num_params * sizeof(float));
+    for (int i = 0; i < 4; i++)
+        ic_bert_free(&b[i]);
+    ic_hfconfig_free(&hc);
+    ASSERT_OK_ERR(rc, err);
+    ASSERT(same);
+}

@@ -332,6 +332,15 @@ static enum ic__trk_res classify(struct ic_tracker *t, const char *what, CURLcod
     if (cc != CURLE_OK) {
         if (cc == CURLE_ABORTED_BY_CALLBACK)
             return IC__TRK_RETRY;
+        if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+            cc == CURLE_SSL_CERTPROBLEM) {
+            /* retrying cannot help */
+            ic__trk_warn_once(t, "tls", "MLflow server %s: TLS certificate problem (%s); set "
+                              "MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle or "
+                              "MLFLOW_TRACKING_INSECURE_TLS=true; tracking is off", r->base,
+                              errbuf[0] ? errbuf : curl_easy_strerror(cc));
+            return IC__TRK_DEAD;
+        }
         ic__trk_warn_once(t, "unreachable",
                           "MLflow server %s unreachable (%s: %s); metrics are kept and sent "
                           "when it answers",

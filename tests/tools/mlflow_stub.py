@@ -9,6 +9,7 @@ answers like MLflow, and records every request to a JSON file.
 
     mlflow_stub.py --record FILE [--port N] [--fail SPEC]... [--slow SPEC]...
                    [--basic USER:PASS] [--bearer TOKEN] [--artifact-root-file DIR]
+                   [--tls-cert PEM --tls-key PEM]
 
 Prints "PORT <n>" on stdout once it listens (port 0 = ephemeral).
 
@@ -18,6 +19,7 @@ Prints "PORT <n>" on stdout once it listens (port 0 = ephemeral).
     connection without answering (a server going away).
 --slow PATH:SECONDS:COUNT  the first COUNT matching requests sleep first.
 --basic / --bearer  require that Authorization (401 otherwise).
+--tls-cert PEM --tls-key PEM  serve HTTPS.
 --artifact-root-file DIR  runs get artifact_uri file://DIR/<exp>/<run>/artifacts
     instead of mlflow-artifacts:/<exp>/<run>/artifacts.
 
@@ -496,8 +498,15 @@ def main():
     ap.add_argument("--basic")
     ap.add_argument("--bearer")
     ap.add_argument("--artifact-root-file")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     srv.state = State(args)
     srv.state.save()

@@ -768,6 +768,66 @@ TEST(track_rest_experiment_env)
     json_decref(rec);
 }
 
+TEST(track_rest_tls)
+{
+    char *cert = ic_path_join(test_tmpdir(), "cert.pem");
+    char *key = ic_path_join(test_tmpdir(), "key.pem");
+    char *cmd = ic_xasprintf("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+                             "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout '%s' "
+                             "-out '%s' >/dev/null 2>&1", key, cert);
+    int made = system(cmd) == 0;
+    ic_free(cmd);
+    if (!made) {
+        ic_free(cert);
+        ic_free(key);
+        SKIP("no openssl to make a test certificate");
+    }
+    int ok_count = 0, warned_cert = 0, requests_c = -1;
+    for (int mode = 0; mode < 3; mode++) {
+        struct stub s;
+        const char *const extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+        if (stub_start(&s, extra) != 0)
+            break;
+        char uri[64];
+        snprintf(uri, sizeof uri, "https://127.0.0.1:%d", s.port);
+        if (mode == 0)
+            setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", cert, 1);
+        if (mode == 1)
+            setenv("MLFLOW_TRACKING_INSECURE_TLS", "true", 1);
+        struct logcap cap = {0};
+        ic_log_set(cap_fn, &cap);
+        struct ic_tracker_opts o;
+        fast_opts(&o, uri);
+        struct ic_tracker *t = NULL;
+        int rc = ic_tracker_start(&t, &o, NULL);
+        ic_tracker_log_metric(t, "loss", 1, 0);
+        ic_tracker_end(t, IC_RUN_FINISHED);
+        ic_log_set(NULL, NULL);
+        unsetenv("MLFLOW_TRACKING_SERVER_CERT_PATH");
+        unsetenv("MLFLOW_TRACKING_INSECURE_TLS");
+        json_t *rec = stub_record(&s);
+        stub_stop(&s);
+        if (rc == IC_OK && mode < 2) {
+            json_t *up = requests(rec, "/runs/update");
+            json_t *lb = requests(rec, "/runs/log-batch");
+            if (json_array_size(up) == 1 && json_array_size(lb) == 1 && cap.warns == 0)
+                ok_count++;
+            json_decref(up);
+            json_decref(lb);
+        }
+        if (mode == 2) {
+            warned_cert = strstr(cap.all, "certificate") != NULL;
+            requests_c = (int)json_array_size(rec);
+        }
+        json_decref(rec);
+    }
+    ic_free(cert);
+    ic_free(key);
+    ASSERT_EQ(ok_count, 2);     /* CA bundle given, or verification off */
+    ASSERT(warned_cert);        /* neither: one clear warning ... */
+    ASSERT_EQ(requests_c, 0);   /* ... and no request got through */
+}
+
 TEST(track_rest_auth_refused)
 {
     struct stub s;

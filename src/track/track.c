@@ -782,7 +782,8 @@ static void enqueue(struct ic_tracker *t, struct ic__trk_item *it)
 
 static int key_check(struct ic_tracker *t, const char *what, const char *key)
 {
-    if (ic__trk_key_ok(key))
+    size_t bad;
+    if (ic__trk_key_ok(key) && ic_utf8_valid(key, strlen(key), &bad))
         return 1;
     char w[300];
     snprintf(w, sizeof w, "badkey-%.*s", 250, key ? key : "(null)");
@@ -792,6 +793,24 @@ static int key_check(struct ic_tracker *t, const char *what, const char *key)
     return 0;
 }
 
+/* A copy of v with every byte of an invalid UTF-8 sequence replaced by '?'
+ * (JSON, and so MLflow, carries only Unicode text). */
+static char *utf8_fixed(struct ic_tracker *t, const char *what, const char *key, char *v)
+{
+    size_t n = strlen(v), off = 0, bad;
+    if (ic_utf8_valid(v, n, &bad))
+        return v;
+    while (off < n && !ic_utf8_valid(v + off, n - off, &bad)) {
+        v[off + bad] = '?';
+        off += bad + 1;
+    }
+    char w[300];
+    snprintf(w, sizeof w, "utf8-%s-%s", what, key);
+    ic__trk_warn_once(t, w, "%s \"%s\": value is not valid UTF-8; bad bytes replaced by '?'",
+                      what, key);
+    return v;
+}
+
 static char *truncated(struct ic_tracker *t, const char *what, const char *key, const char *v,
                        size_t max)
 {
@@ -799,7 +818,7 @@ static char *truncated(struct ic_tracker *t, const char *what, const char *key, 
         v = "";
     size_t n = strlen(v);
     if (n <= max)
-        return ic_xstrdup(v);
+        return utf8_fixed(t, what, key, ic_xstrdup(v));
     /* cut at a UTF-8 boundary */
     size_t cut = max;
     while (cut > 0 && ((unsigned char)v[cut] & 0xC0) == 0x80)
@@ -808,7 +827,7 @@ static char *truncated(struct ic_tracker *t, const char *what, const char *key, 
     snprintf(w, sizeof w, "trunc-%s-%s", what, key);
     ic__trk_warn_once(t, w, "%s \"%s\": value of %zu characters truncated to %zu (MLflow's limit)",
                       what, key, n, max);
-    return ic_xstrndup(v, cut);
+    return utf8_fixed(t, what, key, ic_xstrndup(v, cut));
 }
 
 void ic_tracker_log_param(struct ic_tracker *t, const char *key, const char *value)

@@ -948,6 +948,8 @@ TEST(track_rest_truncation_and_keys)
     ic_tracker_log_metric(t, "bad key!", 1, 0);
     ic_tracker_log_metric(t, "/abs", 1, 0);
     ic_tracker_log_metric(t, "eval/accuracy", 0.75, 1);
+    ic_tracker_log_param(t, "latin1_path", "data/espa\xf1ol.json");
+    ic_tracker_log_metric(t, "bad\xff", 1, 0);
     ic_free(big);
     ic_tracker_end(t, IC_RUN_FINISHED);
     ic_log_set(NULL, NULL);
@@ -969,12 +971,13 @@ TEST(track_rest_truncation_and_keys)
     }
     ASSERT_EQ(strlen(tag_value(params, "long_param")), 6000);
     ASSERT_EQ(strlen(tag_value(tags, "long_tag")), 5000);
-    ASSERT_EQ(json_array_size(params), 2);
+    ASSERT_EQ(json_array_size(params), 3);
     ASSERT_STR_EQ(tag_value(params, "lr"), "0.1");
+    ASSERT_STR_EQ(tag_value(params, "latin1_path"), "data/espa?ol.json");
     ASSERT_EQ(json_array_size(metrics), 1);
     ASSERT_STR_EQ(jstr(json_array_get(metrics, 0), "key"), "eval/accuracy");
-    /* 2 truncations, 1 changed param, 3 bad keys */
-    ASSERT_EQ(cap.warns, 6);
+    /* 2 truncations, 1 changed param, 4 bad keys, 1 bad UTF-8 value */
+    ASSERT_EQ(cap.warns, 8);
     json_decref(metrics);
     json_decref(params);
     json_decref(tags);

@@ -18,19 +18,19 @@
 #include "intent/ic.h"
 #include "intent/tokenizer.h"
 
-static const char vocab[] =
+static const char ic_fuzz_tok_vocab[] =
     "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n!\n\"\n#\n$\n%\n&\n'\n(\n)\n*\n+\n,\n-\n.\n/\n0\n1\n2\n3\n"
     "a\nb\nc\nd\ne\nn\no\ns\nt\n##a\n##b\n##c\n##d\n##e\n##n\n##o\n##s\n##t\nthe\nhello\nworld\n"
     "##ing\nun\n##aff\n##able\nest\n##a\ndon\n##de\n¿\n¡\nñ\n##ñ\n中\n文\né\nİ\ni\n##̇\nσ\nς\n"
     "##σ\n##ς\n😀\n€\n[unused0]\n##\n###\n";
 
-static void encode_and_check(const struct ic_tokenizer *t, const char *text, size_t len,
+static void ic_fuzz_tok_encode(const struct ic_tokenizer *t, const char *text, size_t len,
                              int max_len)
 {
     struct ic_tok_work w;
     ic_tok_work_init(&w);
     size_t cap = max_len > 0 ? (size_t)max_len : IC_TOK_MAX_IDS(len);
-    int32_t *ids = malloc(cap * sizeof *ids), *ids2 = malloc(cap * sizeof *ids);
+    int32_t *ids = ic_xmalloc(cap * sizeof *ids), *ids2 = ic_xmalloc(cap * sizeof *ids);
     int n = -1, n2 = -1;
     size_t bad;
     int rc = ic_tokenizer_encode(t, &w, text, len, max_len, ids, &n, NULL);
@@ -45,8 +45,8 @@ static void encode_and_check(const struct ic_tokenizer *t, const char *text, siz
     } else {
         IC_FUZZ_CHECK(n == 0);
     }
-    free(ids);
-    free(ids2);
+    ic_free(ids);
+    ic_free(ids2);
     ic_tok_work_free(&w);
 }
 
@@ -66,7 +66,7 @@ int ic_fuzz_tokenizer(const uint8_t *data, size_t size)
         if (ic_tokenizer_load_vocab_mem(&t, rest, len, &o, NULL) != IC_OK)
             return 0;
         static const char text[] = "Hello [CLS] wörld, ¿qué? 中文 a\xe2\x80\x8b b [UNK]";
-        encode_and_check(&t, text, sizeof text - 1, 0);
+        ic_fuzz_tok_encode(&t, text, sizeof text - 1, 0);
         ic_tokenizer_free(&t);
         return 0;
     }
@@ -76,8 +76,9 @@ int ic_fuzz_tokenizer(const uint8_t *data, size_t size)
     o.handle_chinese_chars = !(mode & 16);
     o.max_input_chars_per_word = (mode & 32) ? 5 : 100;
     int max_len = (mode & 64) ? 2 + (int)(len % 7) : 0;
-    IC_FUZZ_CHECK(ic_tokenizer_load_vocab_mem(&t, vocab, sizeof vocab - 1, &o, NULL) == IC_OK);
-    encode_and_check(&t, rest, len, max_len);
+    IC_FUZZ_CHECK(ic_tokenizer_load_vocab_mem(&t, ic_fuzz_tok_vocab, sizeof ic_fuzz_tok_vocab - 1,
+                                              &o, NULL) == IC_OK);
+    ic_fuzz_tok_encode(&t, rest, len, max_len);
     ic_tokenizer_free(&t);
     return 0;
 }

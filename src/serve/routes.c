@@ -296,16 +296,23 @@ static void take_top_k(struct ic__req *r, json_t *root, struct errs *e)
 static void json_decode_error(const char *body, size_t len, const json_error_t *je,
                               struct ic_buf *b)
 {
-    char msg[256], ctx_pre[320];
+    char msg[256], ctx_pre[320], text[JSON_ERROR_TEXT_LENGTH];
+    /* jansson's "near '...'" may cut a multi-byte character: keep the valid
+     * UTF-8 prefix so the error body stays valid JSON text. */
+    size_t tl = strlen(je->text), bad;
+    if (!ic_utf8_valid(je->text, tl, &bad))
+        tl = bad;
+    memcpy(text, je->text, tl);
+    text[tl] = 0;
     /* Same shape as Python's json.JSONDecodeError as FastAPI reports it; the
      * wording of msg is jansson's. */
-    snprintf(msg, sizeof msg, "%s: line %d column %d (char %d)", je->text, je->line,
+    snprintf(msg, sizeof msg, "%s: line %d column %d (char %d)", text, je->line,
              je->column, je->position);
     int rc = buf_lit(b, "{\"detail\":[{\"loc\":[\"body\",");
     rc |= ic_buf_printf(b, "%d],\"msg\":", je->position);
     rc |= ic_buf_json_str(b, msg, strlen(msg));
     rc |= buf_lit(b, ",\"type\":\"value_error.jsondecode\",\"ctx\":{\"msg\":");
-    rc |= ic_buf_json_str(b, je->text, strlen(je->text));
+    rc |= ic_buf_json_str(b, text, strlen(text));
     rc |= buf_lit(b, ",\"doc\":");
     rc |= ic_buf_json_str(b, body, len);
     snprintf(ctx_pre, sizeof ctx_pre, ",\"pos\":%d,\"lineno\":%d,\"colno\":%d}}]}", je->position,

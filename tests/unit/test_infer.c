@@ -199,3 +199,79 @@ TEST(infer_format_prob_round_trips)
         ASSERT(strtof(ic_format_prob(v[i], buf), NULL) == v[i]);
     ASSERT_STR_EQ(ic_format_prob(0.5f, buf), "0.5");
 }
+
+/* A random model with 128 positions: texts of 3 to ~120 tokens spread over
+ * several shapes (4 x 16, 2 x 32, 1 x 64, 1 x 128) give the answers they
+ * give one at a time. */
+TEST(infer_shapes_match_single)
+{
+    struct ic_model m;
+    struct ic_bert_config cfg;
+    struct ic_err err;
+    struct ic_rng rng;
+    struct ic_buf v;
+    ic_model_init(&m);
+    ic_bert_config_default(&cfg);
+    cfg.vocab_size = 99;
+    cfg.hidden_size = 16;
+    cfg.num_layers = 1;
+    cfg.num_heads = 2;
+    cfg.intermediate_size = 24;
+    cfg.max_position = 128;
+    cfg.num_labels = 3;
+    ASSERT_OK_ERR(ic_bert_init(&m.bert, &cfg, &err), err);
+    ic_rng_seed(&rng, 7);
+    ic_bert_init_weights(&m.bert, &rng);
+    for (size_t i = 0; i < m.bert.num_params; i++)
+        m.bert.params[i] *= 20.0f; /* spread the probabilities */
+    ic_buf_init(&v, 0);
+    for (size_t i = 0; i < sizeof vocab / sizeof vocab[0]; i++)
+        ASSERT_OK(ic_buf_printf(&v, "%s\n", vocab[i]));
+    int rc = ic_tokenizer_load_vocab_mem(&m.tok, v.data, v.len, NULL, &err);
+    ic_buf_free(&v);
+    ASSERT_OK_ERR(rc, err);
+    const char *names[3] = {"a", "b", "c"};
+    ic_model_set_labels(&m, names, 3);
+    m.max_length = 128;
+
+    struct ic_buf t[6];
+    const char *in[6];
+    const int words[6] = {1, 20, 5, 50, 120, 30};
+    for (int i = 0; i < 6; i++) {
+        ic_buf_init(&t[i], 0);
+        for (int w = 0; w < words[i]; w++)
+            ASSERT_OK(ic_buf_printf(&t[i], "%s%s", w ? " " : "", vocab[5 + (w * 7 + i) % 29]));
+        in[i] = t[i].data;
+    }
+    struct ic_infer big, one;
+    struct ic_infer_opts o;
+    ic_infer_default_opts(&o);
+    o.max_batch = 4;
+    ASSERT_OK_ERR(ic_infer_init(&big, &m, &o, &err), err);
+    ASSERT_EQ(big.n_shapes, 4);
+    ASSERT_EQ(big.shapes[1].max_batch, 2);
+    ASSERT_EQ(big.shapes[3].max_seq, 128);
+    o.max_batch = 1;
+    ASSERT_OK_ERR(ic_infer_init(&one, &m, &o, &err), err);
+    struct ic_prediction pb[6], p1;
+    ASSERT_OK_ERR(ic_predict_batch(&big, in, NULL, 6, 3, pb, &err), err);
+    int bad = -1;
+    for (int i = 0; i < 6; i++) {
+        ASSERT_OK_ERR(ic_predict_batch(&one, &in[i], NULL, 1, 3, &p1, &err), err);
+        if (p1.label != pb[i].label || fabsf(p1.confidence - pb[i].confidence) > 1e-5f ||
+            p1.n_tokens != pb[i].n_tokens || p1.top[2].label != pb[i].top[2].label)
+            bad = i;
+    }
+    int n_forwards = (int)big.n_forwards;
+    int truncated = pb[4].truncated, ntok4 = pb[4].n_tokens;
+    for (int i = 0; i < 6; i++)
+        ic_buf_free(&t[i]);
+    ic_infer_free(&big);
+    ic_infer_free(&one);
+    ic_model_free(&m);
+    if (bad >= 0)
+        FAIL("text %d: batched and single predictions differ", bad);
+    ASSERT_EQ(truncated, 0);
+    ASSERT_EQ(ntok4, 122);
+    ASSERT(n_forwards >= 3 && n_forwards <= 5);
+}

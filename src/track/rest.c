@@ -360,15 +360,23 @@ static enum ic__trk_res classify(struct ic_tracker *t, const char *what, CURLcod
                           r->base, code, what);
         return IC__TRK_RETRY;
     }
+    if (!is_err && b->buf.data && b->buf.len) {
+        /* not an MLflow error (a proxy, the basic-auth app): quote its start */
+        size_t n = 0;
+        for (const char *p = b->buf.data; *p && n < 120 && n < sizeof msg - 1; p++)
+            msg[n++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+        msg[n] = 0;
+    }
     char key[160];
     snprintf(key, sizeof key, "http-%s-%ld-%s", what, code, ec);
     if (code == 401 || code == 403) {
-        ic__trk_warn_once(t, key, "MLflow server %s refused %s: HTTP %ld %s %s; tracking is off",
-                          r->base, what, code, ec, msg);
+        ic__trk_warn_once(t, key, "MLflow server %s refused %s: HTTP %ld%s%s%s%s; tracking is "
+                          "off", r->base, what, code, ec[0] ? " " : "", ec, msg[0] ? ": " : "",
+                          msg);
         return IC__TRK_DEAD;
     }
-    ic__trk_warn_once(t, key, "MLflow server %s refused %s: HTTP %ld %s %s (not retried)",
-                      r->base, what, code, ec, msg);
+    ic__trk_warn_once(t, key, "MLflow server %s refused %s: HTTP %ld%s%s%s%s (not retried)",
+                      r->base, what, code, ec[0] ? " " : "", ec, msg[0] ? ": " : "", msg);
     return IC__TRK_DROP;
 }
 

@@ -763,6 +763,7 @@ static void enqueue(struct ic_tracker *t, struct ic__trk_item *it)
 {
     pthread_mutex_lock(&t->mu);
     if (t->dead || t->sender_done) {
+        t->dropped++;
         pthread_mutex_unlock(&t->mu);
         item_free(it);
         return;

@@ -156,6 +156,23 @@ if "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["num_exam
     ok train_eval_data_file
 else fail train_eval_data_file "$(tail -3 "$T/train4.log")"; fi
 
+# --- a local base model directory: the pretrained path ------------------------------
+"$BIN" train --data "$G/train_small.json" --model-name "$run1" --output "$T/m7" --epochs 1 \
+    --no-tracking "${TINY[@]}" >"$T/train7.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && ! grep -q 'from scratch' "$T/train7.log" && \
+   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["from_scratch"] is False and r["base_model"]==sys.argv[2]' \
+       "$T/m7/eval_report.json" "$run1" 2>/dev/null; then
+    ok train_from_local_base
+else fail train_from_local_base "rc=$rc: $(tail -3 "$T/train7.log")"; fi
+# a base whose classifier head was trained for other labels gets a new head, with a warning
+"$BIN" train --data "$G/small.json" --model-name "$run1" --output "$T/m8" --epochs 1 \
+    --no-tracking "${TINY[@]}" >"$T/train8.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -qi 'warning.*head' "$T/train8.log" && \
+   "$PY" -c 'import json,sys; c=json.load(open(sys.argv[1])); assert sorted(c["id2label"].values())==["get_weather","greeting","set_alarm"]' \
+       "$T/m8/config.json" 2>/dev/null; then
+    ok train_new_head_for_other_labels
+else fail train_new_head_for_other_labels "rc=$rc: $(tail -3 "$T/train8.log")"; fi
+
 # --- --require-pretrained offline ----------------------------------------------------
 err=$("$BIN" train --data "$G/train_small.json" --output "$T/m5" --require-pretrained --no-tracking \
     "${TINY[@]}" 2>&1); rc=$?

@@ -2,9 +2,11 @@
  * bench_tokenizer.c - BERT WordPiece encoding speed on one core: tokens per
  * second and MB of UTF-8 text per second over the texts of a dataset
  * (every *.json file of a directory: JSON arrays of {"text": ...}), encoded
- * again and again for at least --seconds.
+ * again and again for at least SECONDS. Prints the fastest round (the one
+ * least disturbed by other processes) and the mean over all rounds.
  *
- * Build and run (from the repository root, after `make`):
+ * Build and run (from the repository root, after `make`; bench/bench_tokenizer.sh
+ * does the same):
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc bench/bench_tokenizer.c build/libintent.a \
  *      $(pkg-config --libs jansson libutf8proc) -lm -o build/bench_tokenizer
  *   build/bench_tokenizer ../shared/datasets/fb_mtod_es [VOCAB] [SECONDS]

@@ -29,7 +29,8 @@ struct ic_serve_opts {
     const char *model_path;  /* model directory or .pt file ("final_model") */
     const char *host;        /* address to bind ("127.0.0.1"; "0.0.0.0" = all) */
     int port;                /* 8000; 0 = an ephemeral port (ic_server_port says which) */
-    int threads;             /* inference contexts running at once; 0 = cores */
+    int threads;             /* inference contexts running at once; 0 = half the
+                              * cores (at least 1) */
     size_t max_body;         /* request body limit in bytes (1 MiB); over it: 413 */
     int max_batch;           /* texts per /classify/batch request (256); over it: 422 */
     int timeout;             /* idle connection timeout in seconds (30; 0 = none) */

@@ -4,6 +4,7 @@
  * The main thread only waits for signals: SIGHUP reloads the model,
  * SIGTERM / SIGINT stop gracefully (exit 0).
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ static void usage(FILE *f)
             "  --port N              TCP port, 0 = any free port [INTENT_SERVE_PORT]\n"
             "                        (default: %d)\n"
             "  --threads N           inference threads [INTENT_SERVE_THREADS]\n"
-            "                        (default: 0 = one per core)\n"
+            "                        (default: 0 = half the cores, at least 1)\n"
             "  --max-body BYTES      request body limit, larger bodies get 413\n"
             "                        [INTENT_SERVE_MAX_BODY] (default: %zu)\n"
             "  --max-batch N         texts per /classify/batch request, more get 422\n"
@@ -133,6 +134,11 @@ int cmd_serve(int argc, char **argv)
         return 2;
     }
 
+#ifdef M_ARENA_MAX
+    /* One malloc arena per connection thread would grow the resident size
+     * with the number of connections; two are plenty for short requests. */
+    mallopt(M_ARENA_MAX, 2);
+#endif
     /* Every thread the server starts inherits this mask, so the signals
      * reach only the sigwait below. */
     sigset_t set;

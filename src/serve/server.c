@@ -967,7 +967,9 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    s->n_workers = o->threads > 0 ? o->threads : (ncpu > 0 ? (int)ncpu : 1);
+    /* Default: half the cores run inference (batched across requests); the
+     * rest is left to the connection threads and, often, the clients. */
+    s->n_workers = o->threads > 0 ? o->threads : (ncpu > 1 ? (int)ncpu / 2 : 1);
 
     rc = mref_load(s->model_path, &s->o, s->n_workers, &s->cur, err);
     if (rc)

@@ -90,6 +90,7 @@ struct ic_tok_work {
     uint32_t *norm;   size_t norm_cap;  /* normalised code points */
     char *word;       size_t word_cap;  /* one word as UTF-8 */
     uint32_t *wofs;   size_t wofs_cap;  /* byte offset of each char in word */
+    uint32_t *ph;     size_t ph_cap;    /* prefix hashes of the word */
     int32_t *ids;     size_t ids_cap;   /* pieces of the current text */
     size_t n_ids;
 };

@@ -371,6 +371,7 @@ void ic_tok_work_free(struct ic_tok_work *w)
     ic_free(w->norm);
     ic_free(w->word);
     ic_free(w->wofs);
+    ic_free(w->ph);
     ic_free(w->ids);
     memset(w, 0, sizeof *w);
 }
@@ -626,6 +627,7 @@ static void words_init(struct words *st, const struct ic_tokenizer_opts *o, stru
     st->ud = ud;
     w->word = grow(w->word, &w->word_cap, 4 * st->maxc + 8, 1);
     w->wofs = grow(w->wofs, &w->wofs_cap, st->maxc + 2, sizeof *w->wofs);
+    w->ph = grow(w->ph, &w->ph_cap, st->maxc + 2, sizeof *w->ph);
 }
 
 int ic__tok_words(const struct ic_tokenizer_opts *o, struct ic_tok_work *w, const char *text,
@@ -673,7 +675,7 @@ static void wordpiece(void *ud, const char *word, size_t nbytes, const uint32_t 
         push_id(w, id);
         return;
     }
-    uint32_t ph[IC_TOK_MAX_WORD_LIMIT + 1]; /* hash state after each character */
+    uint32_t *ph = w->ph; /* hash state after each character */
     size_t start = 0;
     while (start < nch) {
         size_t end = nch;

@@ -109,7 +109,8 @@ void ic_py_set_str(struct ic_py_arena *a, struct ic_py *dict, const char *key, s
 struct ic_py *ic_py_get(const struct ic_py *dict, const char *key);
 
 /* ---------------------------------------------------------------------------
- * PyTorch checkpoints (torch.save, zip format since 1.6) */
+ * PyTorch checkpoints: torch.save's zip format (torch >= 1.6; stored or
+ * deflated records, zip64) and the legacy pre-1.6 format (read only). */
 
 /* Loads any pickled object a weights-only load would accept, plus floats:
  * tensors become IC_PY_TENSOR objects owning contiguous copies of their data

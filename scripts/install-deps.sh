@@ -11,7 +11,8 @@ pkgs=(build-essential pkg-config clang
       libopenblas-openmp-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
       libutf8proc-dev libyaml-dev python3 python3-torch python3-numpy curl ca-certificates)
 if [ "${INTENT_DEPS_BENCH:-0}" = 1 ]; then
-    pkgs+=(wrk hyperfine python3-fastapi python3-uvicorn python3-psutil libopenblas0-openmp)
+    pkgs+=(wrk hyperfine python3-fastapi python3-uvicorn python3-psutil libopenblas0-openmp
+              python3-uvloop python3-httptools)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -210,6 +210,67 @@ static const char *tag_value(json_t *tags, const char *key)
 
 // --- REST --------------------------------------------------------------------
 
+/* The recorded requests with what changes from run to run replaced
+ * (ids, times, the user) and consecutive log-batch calls merged into one
+ * (how a burst splits into batches is timing; batch limits have their own
+ * test). Compared with tests/golden/track/rest_sequence.json. */
+static void normalize_value(json_t *obj, const char *user)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(obj, tmp, k, v) {
+        if (!strcmp(k, "run_id") || !strcmp(k, "run_uuid")) {
+            json_object_set_new(obj, k, json_string("<run_id>"));
+        } else if ((!strcmp(k, "start_time") || !strcmp(k, "end_time") ||
+                    !strcmp(k, "timestamp")) && json_integer_value(v) > 1000000000000LL) {
+            json_object_set_new(obj, k, json_string("<ms>"));
+        } else if ((!strcmp(k, "user_id") || !strcmp(k, "value")) && json_is_string(v) &&
+                   strcmp(json_string_value(v), user) == 0) {
+            json_object_set_new(obj, k, json_string("<user>"));
+        } else if (json_is_object(v)) {
+            normalize_value(v, user);
+        } else if (json_is_array(v)) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) if (json_is_object(e)) normalize_value(e, user);
+        }
+    }
+}
+
+static json_t *normalized(json_t *rec, const char *user)
+{
+    json_t *out = json_array();
+    json_t *merged = NULL;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rec, i, r) {
+        json_t *body = json_deep_copy(json_object_get(r, "body"));
+        if (json_is_object(body))
+            normalize_value(body, user);
+        if (strcmp(jstr(r, "path"), "/api/2.0/mlflow/runs/log-batch") == 0 && merged) {
+            json_t *mb = json_object_get(merged, "body");
+            static const char *const lists[] = {"metrics", "params", "tags"};
+            for (int l = 0; l < 3; l++) {
+                json_t *dst = json_object_get(mb, lists[l]);
+                if (!dst) {
+                    dst = json_array();
+                    json_object_set_new(mb, lists[l], dst);
+                }
+                json_array_extend(dst, json_object_get(body, lists[l]));
+            }
+            json_decref(body);
+            continue;
+        }
+        json_t *e = json_pack("{s:O,s:O,s:O,s:o}", "method", json_object_get(r, "method"),
+                              "path", json_object_get(r, "path"), "status",
+                              json_object_get(r, "status"), "body", body ? body : json_null());
+        json_array_append_new(out, e);
+        merged = strcmp(jstr(r, "path"), "/api/2.0/mlflow/runs/log-batch") == 0 ? e : NULL;
+    }
+    return out;
+}
+
 TEST(track_rest_sequence)
 {
     struct stub s;
@@ -242,6 +303,31 @@ TEST(track_rest_sequence)
         FAIL("stub refused a request: %s", bad);
     size_t n = json_array_size(rec);
     ASSERT(n >= 5);
+    /* the whole exchange against the golden */
+    {
+        const char *user = jstr(json_object_get(json_array_get(rec, 2), "body"), "user_id");
+        json_t *got = normalized(rec, user ? user : "");
+        char *gpath = ic_path_join(test_golden_dir(), "track/rest_sequence.json");
+        if (getenv("IC_TEST_UPDATE_GOLDEN"))
+            json_dump_file(got, gpath, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        json_t *want = json_load_file(gpath, 0, NULL);
+        ic_free(gpath);
+        int same = want && json_equal(got, want);
+        if (!same) {
+            char *gotp = ic_path_join(test_tmpdir(), "rest_sequence.got.json");
+            json_dump_file(got, gotp, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", gotp);
+            ic_free(gotp);
+            json_decref(got);
+            json_decref(want);
+            json_decref(rec);
+            FAIL("requests differ from tests/golden/track/rest_sequence.json (got: %s; "
+                 "kept with IC_TEST_KEEP=1; IC_TEST_UPDATE_GOLDEN=1 rewrites the golden)", msg);
+        }
+        json_decref(got);
+        json_decref(want);
+    }
     json_t *r0 = json_array_get(rec, 0), *r1 = json_array_get(rec, 1), *r2 = json_array_get(rec, 2);
     ASSERT_STR_EQ(jstr(r0, "method"), "GET");
     ASSERT_STR_EQ(jstr(r0, "path"), "/api/2.0/mlflow/experiments/get-by-name");

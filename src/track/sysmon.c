@@ -138,9 +138,16 @@ static void nvml_open(struct ic__sysmon *s)
     void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!h)
         return;
+    /* the _v2 entry points exist since driver 325; older ones only have v1 */
     nvml_init_fn init = (nvml_init_fn)dlsym(h, "nvmlInit_v2");
+    if (!init)
+        init = (nvml_init_fn)dlsym(h, "nvmlInit");
     nvml_count_fn count = (nvml_count_fn)dlsym(h, "nvmlDeviceGetCount_v2");
+    if (!count)
+        count = (nvml_count_fn)dlsym(h, "nvmlDeviceGetCount");
     nvml_handle_fn handle = (nvml_handle_fn)dlsym(h, "nvmlDeviceGetHandleByIndex_v2");
+    if (!handle)
+        handle = (nvml_handle_fn)dlsym(h, "nvmlDeviceGetHandleByIndex");
     s->mem = (nvml_mem_fn)dlsym(h, "nvmlDeviceGetMemoryInfo");
     s->util = (nvml_util_fn)dlsym(h, "nvmlDeviceGetUtilizationRates");
     s->power = (nvml_uint_fn)dlsym(h, "nvmlDeviceGetPowerUsage");

@@ -383,3 +383,69 @@ TEST(model_golden_bert_roundtrip)
     ASSERT_OK_ERR(rc, err);
     ASSERT(same);
 }
+
+/* intent_classifier.pt files with one part missing or wrong: each load
+ * fails with a message naming the file and the part (and nothing leaks). */
+TEST(model_pt_broken_parts)
+{
+    struct ic_model m;
+    struct ic_err err = {0};
+    struct ic_rng rng;
+    char pt[512];
+    ic_rng_seed(&rng, 5);
+    ASSERT_OK_ERR(ic_model_load_pretrained(&m, golden("io/legacy_bert"), 2, NULL, &rng, &err), err);
+    snprintf(pt, sizeof pt, "%s/good.pt", test_tmpdir());
+    int rc = ic_model_save_pt(&m, pt, &err);
+    ic_model_free(&m);
+    ASSERT_OK_ERR(rc, err);
+    static const struct {
+        const char *key, *sub, *rename; /* rename root[key] (or root[key][sub]) to this */
+        const char *expect;
+    } cases[] = {
+        {"config", NULL, "xconfig", "\"config\""},
+        {"state_dict", NULL, "xstate", "\"state_dict\""},
+        {"tokenizer", NULL, "xtok", "vocab"},
+        {"format", NULL, "xformat", "not an intent_classifier.pt"},
+        {"config", "hidden_size", "hidden_size2", "the config needs [40, 768]"}, /* default 768 vs 8 */
+        {"state_dict", "bert.pooler.dense.weight", "other", NULL},   /* pooler: re-initialised */
+        {"state_dict", "classifier.weight", "other", "classifier head"},
+        {"state_dict", "bert.encoder.layer.1.output.dense.bias", "x", "missing tensor"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ic_py_arena a;
+        struct ic_py *root = NULL;
+        ic_py_arena_init(&a);
+        ASSERT_OK_ERR(ic_torch_load_obj(pt, &a, &root, &err), err);
+        struct ic_py *d = cases[i].sub ? ic_py_get(root, cases[i].key) : root;
+        const char *k = cases[i].sub ? cases[i].sub : cases[i].key;
+        int found = 0;
+        for (size_t j = 0; d && j < d->n / 2; j++) {
+            struct ic_py *kk = d->items[2 * j];
+            if (kk->type == IC_PY_STR && !strcmp(kk->s, k)) {
+                ic_free(kk->s);
+                kk->s = ic_xstrdup(cases[i].rename);
+                kk->slen = strlen(kk->s);
+                found = 1;
+            }
+        }
+        char bad[600];
+        snprintf(bad, sizeof bad, "%s/bad%zu.pt", test_tmpdir(), i);
+        int rc1 = found ? ic_torch_save(bad, root, IC_TORCH_FLOAT_STR, &err) : -1;
+        ic_py_arena_free(&a);
+        if (rc1 != IC_OK)
+            FAIL("case %zu: could not build the file (%s)", i, found ? err.msg : "key not found");
+        int rc2 = ic_model_load(&m, bad, &err);
+        if (cases[i].expect == NULL) {
+            if (rc2 == IC_OK)
+                ic_model_free(&m);
+            ASSERT_OK_ERR(rc2, err);
+            continue;
+        }
+        if (rc2 == IC_OK) {
+            ic_model_free(&m);
+            FAIL("case %zu: loaded", i);
+        }
+        ASSERT_CONTAINS(err.msg, bad);
+        ASSERT_CONTAINS(err.msg, cases[i].expect);
+    }
+}

@@ -60,8 +60,11 @@ def bench_train(model, c, B, T, windows, breakdown):
     model.train()
     win, ph = [], [[], [], [], []]
     loss = None
+    cpu0 = 0.0
     for w in range(-1, windows):
         n = warm if w < 0 else per
+        if w == 0:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         for _ in range(n):
             a = time.perf_counter()
@@ -80,11 +83,13 @@ def bench_train(model, c, B, T, windows, breakdown):
                     ph[k].append(v)
         if w >= 0:
             win.append((time.perf_counter() - t0) / n)
+    cpu = (time.process_time() - cpu0) / (windows * per)
     med, mn, mx = spread(win)
     fl = 3.0 * fwd_flops(c, T) * B
     print("ref train b=%d s=%d ms=%.3f ex_s=%.1f gflop_s=%.1f min_ms=%.3f max_ms=%.3f "
-          "windows=%d loss=%.4f" % (B, T, med * 1e3, B / med, fl / med * 1e-9, mn * 1e3,
-                                    mx * 1e3, windows, loss.item()), flush=True)
+          "cpu_ms=%.3f windows=%d loss=%.4f" % (B, T, med * 1e3, B / med, fl / med * 1e-9,
+                                                mn * 1e3, mx * 1e3, cpu * 1e3, windows,
+                                                loss.item()), flush=True)
     if breakdown:
         names = ("forward", "backward", "clip", "adamw")
         print("ref breakdown b=%d s=%d " % (B, T) +
@@ -98,18 +103,22 @@ def bench_infer(model, c, B, T, windows):
     model.eval()
     n = 200 if B == 1 else 10
     win = []
+    cpu0 = 0.0
     with torch.no_grad():
         for w in range(-1, windows):
+            if w == 0:
+                cpu0 = time.process_time()
             t0 = time.perf_counter()
             for _ in range(n):
                 model(ids, tt, mask)
             if w >= 0:
                 win.append((time.perf_counter() - t0) / n)
+    cpu = (time.process_time() - cpu0) / (windows * n)
     med, mn, mx = spread(win)
     fl = fwd_flops(c, T) * B
     print("ref infer b=%d s=%d ms=%.4f ex_s=%.1f gflop_s=%.1f min_ms=%.4f max_ms=%.4f "
-          "windows=%d" % (B, T, med * 1e3, B / med, fl / med * 1e-9, mn * 1e3, mx * 1e3,
-                          windows), flush=True)
+          "cpu_ms=%.4f windows=%d" % (B, T, med * 1e3, B / med, fl / med * 1e-9, mn * 1e3,
+                                      mx * 1e3, cpu * 1e3, windows), flush=True)
 
 
 def main():

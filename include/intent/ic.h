@@ -97,6 +97,10 @@ char *ic_xstrndup(const char *s, size_t n);
 void ic_free(void *p);
 void *ic_alloc_aligned(size_t n); /* zeroed, 64-byte aligned, aborts on OOM */
 void ic_free_aligned(void *p);
+/* How many allocations ic_xmalloc/ic_xcalloc/ic_xrealloc/ic_alloc_aligned (and
+ * what is built on them) have made so far in this process; for tests that
+ * check a hot path allocates nothing. */
+unsigned long long ic_alloc_count(void);
 /* snprintf into a fresh heap string; caller frees with ic_free. */
 char *ic_xasprintf(const char *fmt, ...) IC_PRINTF(1, 2);
 

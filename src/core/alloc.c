@@ -9,6 +9,16 @@
 
 #include "intent/ic.h"
 
+/* Number of allocations made through this file (for tests that check a hot
+ * path allocates nothing). Relaxed atomic: a statistic, not a barrier. */
+static unsigned long long n_allocs;
+#define COUNT_ALLOC() __atomic_add_fetch(&n_allocs, 1, __ATOMIC_RELAXED)
+
+unsigned long long ic_alloc_count(void)
+{
+    return __atomic_load_n(&n_allocs, __ATOMIC_RELAXED);
+}
+
 static void oom(size_t n)
 {
     fprintf(stderr, "intent: out of memory allocating %zu bytes\n", n);
@@ -18,6 +28,7 @@ static void oom(size_t n)
 
 void *ic_xmalloc(size_t n)
 {
+    COUNT_ALLOC();
     void *p = malloc(n ? n : 1);
     if (!p)
         oom(n);
@@ -26,6 +37,7 @@ void *ic_xmalloc(size_t n)
 
 void *ic_xcalloc(size_t count, size_t size)
 {
+    COUNT_ALLOC();
     if (size && count > SIZE_MAX / size)
         oom(SIZE_MAX);
     void *p = calloc(count ? count : 1, size ? size : 1);
@@ -36,6 +48,7 @@ void *ic_xcalloc(size_t count, size_t size)
 
 void *ic_xrealloc(void *p, size_t n)
 {
+    COUNT_ALLOC();
     void *q = realloc(p, n ? n : 1);
     if (!q)
         oom(n);
@@ -62,6 +75,7 @@ void ic_free(void *p)
 
 void *ic_alloc_aligned(size_t n)
 {
+    COUNT_ALLOC();
     void *p = NULL;
     size_t sz = (n + 63) & ~(size_t)63;
     if (sz < n || posix_memalign(&p, 64, sz ? sz : 64) != 0)

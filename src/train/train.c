@@ -532,7 +532,7 @@ int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, i
                 t_log = now;
             }
         }
-        res->epochs_done = stopped ? (double)(epoch - 1) + (double)0 : (double)epoch;
+        res->epochs_done = (double)step / (double)steps_per_epoch;
         if (stopped || !have_eval_set)
             continue;
         // --- epoch-end evaluation

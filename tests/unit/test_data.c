@@ -173,8 +173,11 @@ TEST(data_split_stratified_seeded)
     int k = 0;
     for (int l = 0; l < 4; l++)
         for (int i = 0; i < counts[l]; i++)
-            ASSERT_OK(ic_buf_printf(&b, "%s{\"text\":\"t%d\",\"intent\":\"%s\"}", k++ ? "," : "",
+        {
+            ASSERT_OK(ic_buf_printf(&b, "%s{\"text\":\"t%d\",\"intent\":\"%s\"}", k ? "," : "",
                                     k, names[l]));
+            k++;
+        }
     ASSERT_OK(ic_buf_printf(&b, "]"));
     struct ic_dataset d;
     struct ic_err err;

@@ -15,6 +15,7 @@ Everything is seeded, so reruns give the same tensors (zip timestamps aside).
                        nested dict with floats, big/negative ints, lists, None, bools
   views_ref.safetensors contiguous copies of those tensors (hand-written safetensors)
   deflate.pt           views.pt re-zipped with DEFLATE (torch reads those too)
+  zip64.pt             views.pt re-zipped with zip64 extra fields and end records
   legacy.pt            views.pt's object in the legacy (pre-1.6) torch.save format
   flat.bin             a flat OrderedDict state_dict (what pytorch_model.bin holds)
 """
@@ -148,6 +149,16 @@ def views():
     with zipfile.ZipFile(os.path.join(OUT, "deflate.pt"), "w", zipfile.ZIP_DEFLATED) as z:
         for info in src.infolist():
             z.writestr(info.filename, src.read(info.filename))
+    # Same archive with zip64 structures everywhere (limits lowered so that
+    # Python's zipfile writes zip64 extra fields and end records).
+    lim = (zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT)
+    zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = 16, 1
+    try:
+        with zipfile.ZipFile(os.path.join(OUT, "zip64.pt"), "w", zipfile.ZIP_STORED) as z:
+            for info in src.infolist():
+                z.writestr(info.filename, src.read(info.filename))
+    finally:
+        zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = lim
     # The same object in the legacy (pre-1.6) format.
     torch.save(obj, os.path.join(OUT, "legacy.pt"), _use_new_zipfile_serialization=False)
     # A flat state_dict as pytorch_model.bin.
@@ -162,4 +173,6 @@ if __name__ == "__main__":
     # check that everything loads back in torch, weights-only where torch allows it
     torch.load(os.path.join(OUT, "legacy_bert", "pytorch_model.bin"), weights_only=True)
     torch.load(os.path.join(OUT, "deflate.pt"))
+    # (torch 1.13's miniz refuses zip64.pt's zip64 local headers; our reader
+    # takes it: it only tests the zip64 code paths.)
     print("wrote", OUT)

@@ -56,6 +56,33 @@ static void check_against_ref(const char *pt)
 TEST(torch_views_match_reference) { check_against_ref("views.pt"); }
 TEST(torch_deflate_records) { check_against_ref("deflate.pt"); }
 TEST(torch_legacy_format) { check_against_ref("legacy.pt"); }
+TEST(torch_zip64_records) { check_against_ref("zip64.pt"); }
+
+/* zip64.pt with the classic end record saturated (0xFFFF / 0xFFFFFFFF), so
+ * only the zip64 end record gives the directory. */
+TEST(torch_zip64_end_record)
+{
+    char p[512];
+    char *data;
+    size_t len;
+    struct ic_err err = {0};
+    struct ic_tensors t;
+    snprintf(p, sizeof p, "%s/io/zip64.pt", test_golden_dir());
+    ASSERT_OK_ERR(ic_read_file(p, 0, &data, &len, &err), err);
+    size_t eocd = len - 22;
+    int sig = (unsigned char)data[eocd] == 0x50 && data[eocd + 1] == 0x4b && data[eocd + 2] == 5 &&
+              data[eocd + 3] == 6;
+    memset(data + eocd + 8, 0xff, 4);  /* entries on disk, total entries */
+    memset(data + eocd + 12, 0xff, 8); /* directory size and offset */
+    ic_tensors_init(&t);
+    int rc = ic_torch_load_mem(data, len, "zip64_saturated.pt", &t, &err);
+    size_t n = t.n;
+    ic_tensors_free(&t);
+    ic_free(data);
+    ASSERT(sig);
+    ASSERT_OK_ERR(rc, err);
+    ASSERT_EQ(n, 13);
+}
 
 TEST(torch_nested_values)
 {

@@ -117,7 +117,8 @@ enum ic_run_status { IC_RUN_FINISHED, IC_RUN_FAILED, IC_RUN_KILLED };
 
 /* Flushes (as ic_tracker_flush), marks the run FINISHED/FAILED/KILLED with
  * its end time, stops the sampler and sender threads and frees t. What could
- * not be delivered is counted in one warning.
+ * not be delivered is counted in one log line (a warning only if nothing was
+ * warned about before, so a run logs one tracking warning).
  * Safe to call from the thread that started the run only (not from a signal
  * handler: set a flag there and call this from the loop). */
 void ic_tracker_end(struct ic_tracker *t, enum ic_run_status status);

@@ -740,7 +740,12 @@ void ic_tracker_end(struct ic_tracker *t, enum ic_run_status status)
     for (struct ic__trk_item *it = t->head; it; it = it->next)
         left += it->kind != IC__TRK_END;
     if (left || t->dropped || !t->ended) {
-        ic_log(IC_LOG_WARN,
+        /* one warning per run: when the cause was already reported, this
+         * summary is information */
+        pthread_mutex_lock(&t->warn_mu);
+        int warned = t->n_warned > 0;
+        pthread_mutex_unlock(&t->warn_mu);
+        ic_log(warned ? IC_LOG_INFO : IC_LOG_WARN,
                "tracking: %zu item(s) not delivered to MLflow (%s)%s%s", left + (size_t)t->dropped,
                t->uri, t->ended ? "" : "; the run was not marked ended",
                t->run_id[0] ? "" : "; no run was created");

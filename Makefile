@@ -31,6 +31,8 @@ LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas \
 ifneq ($(NO_OMP),1)
 CFLAGS_BASE += -fopenmp
 LIBS += -fopenmp
+else
+CFLAGS_BASE += -Wno-unknown-pragmas
 endif
 
 ifeq ($(SANITIZER),address)

@@ -270,7 +270,8 @@ int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
             chars[j].freq += tr.wfreq[i];
         }
     }
-    qsort(chars, n_chars, sizeof *chars, cmp_charfreq);
+    if (n_chars)
+        qsort(chars, n_chars, sizeof *chars, cmp_charfreq);
     for (size_t i = 0; i < 5; i++)
         strmap_get(&vocab, specials[i], strlen(specials[i]), 1);
     for (size_t i = 0; i < n_chars && vocab.n < vocab_size; i++) {

@@ -628,6 +628,11 @@ TEST(tokenizer_vocab_train)
     ASSERT_EQ(ic_vocab_train(badt, 2, 50, NULL, &a, &err), IC_ERR_FORMAT);
     ASSERT_CONTAINS(err.msg, "text 1");
     ASSERT_EQ(ic_vocab_train(texts, 6, 4, NULL, &a, &err), IC_ERR_INVAL);
+    /* no words at all: just the special tokens */
+    const char *blank[] = {"", "  \t "};
+    ASSERT_OK(ic_vocab_train(blank, 2, 50, NULL, &a, &err));
+    ASSERT_EQ(ic_tokenizer_vocab_size(&a), 5);
+    ic_tokenizer_free(&a);
 }
 
 /* Replays the fuzzer's corpus (seeds and any input that once crashed). */

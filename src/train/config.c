@@ -40,7 +40,7 @@ static const struct ic_config_key keys[] = {
     {"epochs", I, OFF(epochs), "30", 1, 100000, NULL, "maximum number of training epochs"},
     {"learning_rate", F, OFF(learning_rate), "0.0005", 1e-8, 1.0, NULL,
      "peak AdamW learning rate (after warmup, then linear decay to 0)"},
-    {"batch_size", I, OFF(batch_size), "32", 1, 4096, NULL,
+    {"batch_size", I, OFF(batch_size), "16", 1, 4096, NULL,
      "examples per optimizer step (also used for evaluation)"},
     {"max_length", I, OFF(max_length), "64", 8, 512, NULL,
      "maximum tokens per text, [CLS] and [SEP] included (longer texts are truncated)"},

@@ -156,6 +156,17 @@ if "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["num_exam
     ok train_eval_data_file
 else fail train_eval_data_file "$(tail -3 "$T/train4.log")"; fi
 
+# --- progress bar on a terminal only ----------------------------------------------------
+if command -v script >/dev/null 2>&1; then
+    script -qec "$BIN train --data $G/train_small.json --output $T/mt --epochs 1 --no-tracking ${TINY[*]}" \
+        /dev/null >"$T/tty.out" 2>&1
+    if grep -q '\] 100% step 4/4' "$T/tty.out" && ! grep -q $'\r' "$log"; then
+        ok train_progress_bar_tty_only
+    else fail train_progress_bar_tty_only "no bar on the terminal, or a bar in the plain log"; fi
+else
+    echo "skip train_progress_bar_tty_only: script(1) not installed"
+fi
+
 # --- a local base model directory: the pretrained path ------------------------------
 "$BIN" train --data "$G/train_small.json" --model-name "$run1" --output "$T/m7" --epochs 1 \
     --no-tracking "${TINY[@]}" >"$T/train7.log" 2>&1; rc=$?

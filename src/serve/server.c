@@ -896,7 +896,7 @@ char *ic_server_describe(const struct ic_server *s)
     struct mref *r = acquire(ms);
     const struct ic_bert_config *cfg = &r->model.bert.cfg;
     char *out = ic_xasprintf("model %s: %d labels, max_length %d, %d layers x %d hidden, "
-                             "%.2fM parameters, loaded in %.1f ms; %d inference threads",
+                             "%.2fM parameters, loaded in %.1f ms; inference threads: %d",
                              r->path, cfg->num_labels, r->workers[0].inf.max_length,
                              cfg->num_layers, cfg->hidden_size,
                              (double)r->model.bert.num_params / 1e6, r->load_ms, s->n_workers);

@@ -4,7 +4,9 @@
 #   make SANITIZER=address test   the suite under AddressSanitizer + UBSan (build/address/)
 #   make SANITIZER=thread test    ThreadSanitizer (build/thread/)
 #   make check                test + SANITIZER=address test (what CI runs)
-#   make fuzz                 libFuzzer targets (clang) in build/fuzz/
+#   make fuzz                 libFuzzer targets (clang) in build/fuzz/ (fuzz-run, fuzz-smoke)
+#   make tsan-test            ThreadSanitizer: unit + serve/train/faults e2e, OpenMP kernels
+#   make valgrind             valgrind memcheck of train, predict, serve (scripts/valgrind.sh)
 #   make bench                benchmarks in bench/ (see bench/README.md)
 # Variables: BUILD=dir, CC=..., NO_OMP=1 (serial kernels), OPT=-O3 ...
 
@@ -28,6 +30,14 @@ LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas \
     $(shell pkg-config --libs libcurl libmicrohttpd jansson libutf8proc yaml-0.1 2>/dev/null) \
     -lpthread -ldl -lm
 
+# ThreadSanitizer: OpenMP off by default (libgomp is not instrumented, its
+# barriers would read as races; scripts/tsan-test.sh checks the OpenMP loops
+# with clang + libomp + Archer), and no target_clones (their ifunc resolvers
+# run before the TSan runtime is initialised).
+ifeq ($(SANITIZER),thread)
+NO_OMP ?= 1
+CFLAGS_BASE += -DIC_NO_CLONES
+endif
 ifneq ($(NO_OMP),1)
 CFLAGS_BASE += -fopenmp
 LIBS += -fopenmp
@@ -91,19 +101,31 @@ deps:
 	scripts/install-deps.sh
 
 # --- fuzzing (clang + libFuzzer) -------------------------------------------
-FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_BUILD := build/fuzz
-FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+# tests/fuzz/run.sh builds every tests/fuzz/fuzz_<x>.c (ASan + UBSan) into
+# build/fuzz/ and runs them; see its header.
+#   make fuzz                 build only (build/fuzz/fuzz_<x>)
+#   make fuzz-run FUZZ_SECONDS=60   each target for FUZZ_SECONDS
+#   make fuzz-smoke           seeds + regressions once, then 2 s per target
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz fuzz-run fuzz-smoke tsan-test valgrind
 fuzz:
-	$(MAKE) BUILD=$(FUZZ_BUILD)/lib CC=clang NO_OMP=1 \
-	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
-	    EXTRA_LDFLAGS="-fsanitize=address,undefined" $(FUZZ_BUILD)/lib/libintent.a
-	@for f in $(FUZZ_SRC); do \
-	    n=$$(basename $$f .c); \
-	    echo "clang $$f"; \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
-	        $$f $(FUZZ_BUILD)/lib/libintent.a $(LIBS) -o $(FUZZ_BUILD)/$$n || exit 1; \
-	done
+	tests/fuzz/run.sh --build
+
+fuzz-run:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	tests/fuzz/run.sh --smoke
+
+# --- ThreadSanitizer: the server, tracker threads and the OpenMP kernels ----
+# (scripts/tsan-test.sh explains the two builds: gcc without OpenMP, and
+# clang + libomp + Archer for the parallel loops)
+tsan-test:
+	scripts/tsan-test.sh
+
+# --- valgrind memcheck of train (tiny), predict and serve -------------------
+valgrind: all
+	scripts/valgrind.sh $(BUILD)
 
 bench: all
 	bench/run.sh

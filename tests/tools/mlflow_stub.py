@@ -11,7 +11,8 @@ answers like MLflow, and records every request to a JSON file.
                    [--basic USER:PASS] [--bearer TOKEN] [--artifact-root-file DIR]
                    [--tls-cert PEM --tls-key PEM]
 
-Prints "PORT <n>" on stdout once it listens (port 0 = ephemeral).
+Prints "PORT <n>" on stdout once it listens (port 0 = ephemeral). Exits on
+SIGTERM, or by itself when its parent process goes away.
 
 --fail PATH:CODE:COUNT[:RETRY_AFTER]  the first COUNT requests whose path
     contains PATH get HTTP CODE (with an MLflow error body for 4xx, a plain
@@ -510,6 +511,16 @@ def main():
     srv.daemon_threads = True
     srv.state = State(args)
     srv.state.save()
+    # exit when whoever started us goes away (a test killed by a timeout)
+    parent = os.getppid()
+
+    def watch_parent():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     print("PORT %d" % srv.server_address[1], flush=True)
     try:
         srv.serve_forever()

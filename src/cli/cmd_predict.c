@@ -74,37 +74,74 @@ static int run_batch(struct predictor *p, const char *const *texts, const size_t
     return 0;
 }
 
+/* Longest stdin line accepted (the model reads only the first max_length
+ * word pieces of it anyway). */
+#define MAX_LINE (1u << 20)
+
+/* Reads one line into b (without the end of line). Returns 1 for a line,
+ * 0 at end of input, -1 for a line over MAX_LINE (the rest of it is
+ * skipped). */
+static int read_line(FILE *f, struct ic_buf *b)
+{
+    char chunk[8192];
+    int any = 0, too_long = 0;
+    ic_buf_reset(b);
+    while (fgets(chunk, sizeof chunk, f)) {
+        size_t n = strlen(chunk);
+        int eol = n > 0 && chunk[n - 1] == '\n';
+        any = 1;
+        if (!too_long && ic_buf_append(b, chunk, n) != IC_OK)
+            too_long = 1;
+        if (eol)
+            break;
+    }
+    if (!any)
+        return 0;
+    if (too_long)
+        return -1;
+    if (ic_buf_append(b, "", 0) != IC_OK) /* NUL-terminates an empty line */
+        return -1;
+    while (b->len > 0 && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r'))
+        b->data[--b->len] = 0;
+    return 1;
+}
+
 static int run_stdin(struct predictor *p, int batch)
 {
-    char **lines = ic_xcalloc((size_t)batch, sizeof *lines);
-    size_t *caps = ic_xcalloc((size_t)batch, sizeof *caps);
+    struct ic_buf *lines = ic_xcalloc((size_t)batch, sizeof *lines);
+    const char **texts = ic_xcalloc((size_t)batch, sizeof *texts);
     size_t *lens = ic_xcalloc((size_t)batch, sizeof *lens);
     long line_no = 0;
     int n = 0, status = 0;
+    for (int i = 0; i < batch; i++)
+        ic_buf_init(&lines[i], MAX_LINE + 2);
     for (;;) {
-        ssize_t got = getline(&lines[n], &caps[n], stdin);
-        if (got < 0)
+        int got = read_line(stdin, &lines[n]);
+        if (got == 0)
             break;
         line_no++;
-        size_t len = (size_t)got;
-        while (len > 0 && (lines[n][len - 1] == '\n' || lines[n][len - 1] == '\r'))
-            len--;
-        lines[n][len] = 0;
-        size_t bad;
-        if (!ic_utf8_valid(lines[n], len, &bad)) {
-            if (n > 0 && run_batch(p, (const char *const *)lines, lens, n))
-                status = 1;
-            else {
-                cli_error("predict", "stdin line %ld: invalid UTF-8 at byte %zu", line_no,
-                          bad);
-                status = 1;
+        size_t bad = 0;
+        const char *why = NULL;
+        if (got < 0)
+            why = "longer than 1 MiB";
+        else if (!ic_utf8_valid(lines[n].data, lines[n].len, &bad))
+            why = "invalid UTF-8";
+        if (why) {
+            /* answer the lines before it, then stop */
+            if (n == 0 || run_batch(p, texts, lens, n) == 0) {
+                if (got < 0)
+                    cli_error("predict", "stdin line %ld: %s", line_no, why);
+                else
+                    cli_error("predict", "stdin line %ld: %s at byte %zu", line_no, why, bad);
             }
-            n = 0;
+            status = 1;
             goto out;
         }
-        lens[n++] = len;
+        texts[n] = lines[n].data;
+        lens[n] = lines[n].len;
+        n++;
         if (n == batch) {
-            if (run_batch(p, (const char *const *)lines, lens, n)) {
+            if (run_batch(p, texts, lens, n)) {
                 status = 1;
                 goto out;
             }
@@ -114,14 +151,14 @@ static int run_stdin(struct predictor *p, int batch)
     if (ferror(stdin)) {
         cli_error("predict", "cannot read stdin");
         status = 1;
-    } else if (n > 0 && run_batch(p, (const char *const *)lines, lens, n)) {
+    } else if (n > 0 && run_batch(p, texts, lens, n)) {
         status = 1;
     }
 out:
     for (int i = 0; i < batch; i++)
-        ic_free(lines[i]); /* getline allocates with malloc, which ic_free releases */
+        ic_buf_free(&lines[i]);
     ic_free(lines);
-    ic_free(caps);
+    ic_free(texts);
     ic_free(lens);
     return status;
 }

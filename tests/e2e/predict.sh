@@ -143,6 +143,13 @@ LAST_WHY="rc $rc; stdout: $out; stderr: $(cat "$tmp/err")"
     [ "$(printf '%s\n' "$out" | grep -c '"intent"')" = 2 ]
 res invalid_utf8_names_line
 
+{ printf 'hola\n'; head -c 1100000 /dev/zero | tr '\0' a; printf '\nadios\n'; } >"$tmp/huge.txt"
+out=$("$BIN" predict --model "$M" <"$tmp/huge.txt" 2>"$tmp/err")
+rc=$?
+LAST_WHY="rc $rc: $(cat "$tmp/err")"
+[ $rc = 1 ] && grep -q 'line 2: longer than 1 MiB' "$tmp/err" && [ "$(printf '%s\n' "$out" | grep -c intent)" = 1 ]
+res line_over_1mib
+
 "$BIN" predict --model "$tmp/missing-model" "hola" >/dev/null 2>"$tmp/err"
 rc=$?
 LAST_WHY="rc $rc: $(cat "$tmp/err")"

@@ -37,7 +37,8 @@ static void usage(FILE *f)
             "                     longer texts are truncated to their first N - 2 word pieces\n"
             "  -h, --help         this help\n\n"
             "Every stdin line is classified, empty ones included, so output line i answers\n"
-            "input line i. Invalid UTF-8 on a line is an error naming the line (exit 1).\n"
+            "input line i. Invalid UTF-8 on a line, or a line over 1 MiB, is an error naming\n"
+            "the line (exit 1).\n"
             "Exit status: 0 ok, 1 failure (model, input), 2 usage error.\n");
 }
 

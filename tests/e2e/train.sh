@@ -184,6 +184,13 @@ if [ $rc -eq 0 ] && grep -qi 'warning.*head' "$T/train8.log" && \
     ok train_new_head_for_other_labels
 else fail train_new_head_for_other_labels "rc=$rc: $(tail -3 "$T/train8.log")"; fi
 
+# --- no evaluation split (report on the training data); length-grouped batches ------------
+"$BIN" train --data "$G/train_small.json" --output "$T/m9" --epochs 2 --eval-fraction 0 \
+    --group-by-length --no-tracking "${TINY[@]}" >"$T/train9.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["num_examples"]==80 and r["evaluated_on"]=="train" and r["best_epoch"]==0' "$T/m9/eval_report.json" 2>/dev/null; then
+    ok train_no_eval_split
+else fail train_no_eval_split "rc=$rc: $(tail -3 "$T/train9.log")"; fi
+
 # --- --require-pretrained offline ----------------------------------------------------
 err=$("$BIN" train --data "$G/train_small.json" --output "$T/m5" --require-pretrained --no-tracking \
     "${TINY[@]}" 2>&1); rc=$?

@@ -139,6 +139,13 @@ int cmd_serve(int argc, char **argv)
      * with the number of connections; two are plenty for short requests. */
     mallopt(M_ARENA_MAX, 2);
 #endif
+#ifdef M_MMAP_THRESHOLD
+    /* Buffers of big requests (up to --max-body, their JSON and tokens) come
+     * from mmap and go back to the system when freed, instead of staying in
+     * the heap (a fixed threshold also stops glibc from raising it after the
+     * model's loading buffers are freed). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     /* Every thread the server starts inherits this mask, so the signals
      * reach only the sigwait below. */
     sigset_t set;

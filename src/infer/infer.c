@@ -200,6 +200,12 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
         results[i].truncated = c->tw.n_ids + 2 > (size_t)nt;
         c->order[i] = i;
     }
+    /* A huge text grew the tokenizer's work area (code points of the whole
+     * text); give that memory back instead of keeping it for good. */
+    if (c->tw.cps_cap > ((size_t)1 << 16) || c->tw.norm_cap > ((size_t)1 << 16)) {
+        ic_tok_work_free(&c->tw);
+        ic_tok_work_init(&c->tw);
+    }
     if (n > 1)
         order_by_length(c->order, c->ntok, n, c->len_count, L);
 

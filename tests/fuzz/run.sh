@@ -133,14 +133,17 @@ for t in "${built[@]}"; do
         new=$(find "$crashes" -type f -newer "$FB/.mark_$t" | wc -l)
         [ "$new" -gt 0 ] && rc=1
     fi
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    [ -n "$runs" ] || runs=$(grep -o '^#[0-9]*' "$log" | tail -n 1 | tr -d '#')
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | sed 's/cov: //')
+    if [ "$mode" = time ]; then # fork mode: "#N: cov: C ft: ..."
+        runs=$(grep -ao '^#[0-9]*: cov' "$log" | tail -n 1 | tr -dc '0-9')
+    else
+        runs=$(grep -a '^stat::number_of_executed_units:' "$log" | tail -n 1 | tr -dc '0-9')
+    fi
+    cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -n 1 | sed 's/cov: //')
     if [ $rc -eq 0 ]; then
         echo "ok fuzz_$t: ${runs:-?} runs in ${secs}s, coverage ${cov:-?} edges"
     else
-        art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
-        why=$(grep -m1 -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|fuzz invariant broken|ALARM|out-of-memory' "$log" | head -c 300)
+        art=$(grep -a 'Test unit written to' "$log" | tail -n 1 | sed 's/.*Test unit written to //')
+        why=$(grep -a -m1 -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|fuzz invariant broken|ALARM|out-of-memory' "$log" | head -c 300)
         if [ "$mode" = time ]; then
             echo "FAIL fuzz_$t: $new crashing input(s) in $crashes/ (first: ${why:-?}); log: $log"
         else

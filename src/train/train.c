@@ -362,6 +362,12 @@ int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, i
         max_len = model.bert.cfg.max_position;
     model.max_length = max_len;
 
+    if (stop && *stop) {
+        run_status = IC_RUN_KILLED;
+        rc = ic_errf(err, IC_ERR_INTERRUPTED, "interrupted before training; nothing saved");
+        goto out;
+    }
+
     // --- tokenize
     rc = ic_encode(&model, &d, tr, ntr, max_len, &etr, err);
     if (rc != IC_OK)
@@ -591,6 +597,13 @@ int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, i
     emit(cb, ud, &evt);
     ic_tracker_log_metric(trk, "train_runtime", runtime, step);
     ic_tracker_log_metric(trk, "train_samples_per_second", res->train_examples_per_s, step);
+
+    if (stopped && step == 0) {
+        /* Nothing trained: keep whatever model is already in output. */
+        run_status = IC_RUN_KILLED;
+        rc = ic_errf(err, IC_ERR_INTERRUPTED, "interrupted before the first step; nothing saved");
+        goto out;
+    }
 
     // --- best model and its report
     const char *split;

@@ -233,3 +233,27 @@ TEST(train_run_stop_flag_saves_and_reports)
     ASSERT_EQ(best, 0); /* stopped before the first evaluation (8 steps per epoch) */
     ASSERT(saved);
 }
+
+TEST(train_run_stopped_before_training_saves_nothing)
+{
+    char *hf = ic_path_join(test_tmpdir(), "hf");
+    setenv("HF_HOME", hf, 1);
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    char *out = ic_path_join(test_tmpdir(), "model");
+    struct ic_config c;
+    tiny_config(&c, out);
+    struct ic_train_result r;
+    struct ic_err err;
+    stop_flag = 1; /* Ctrl-C while the base model was being resolved */
+    int rc = ic_train_run(&c, &stop_flag, NULL, NULL, &r, &err);
+    unsetenv("HF_HUB_OFFLINE");
+    unsetenv("HF_HOME");
+    ic_config_free(&c);
+    ic_free(hf);
+    int exists = ic_path_exists(out);
+    ic_free(out);
+    ic_train_result_free(&r);
+    ASSERT_EQ(rc, IC_ERR_INTERRUPTED);
+    ASSERT_CONTAINS(err.msg, "nothing saved");
+    ASSERT(!exists);
+}

@@ -2,12 +2,21 @@
  * bert.c - forward and backward of BertForSequenceClassification on the
  * kernels of ops.c, and the per-call state that holds their activations.
  *
- * The state allocates everything once, for max_batch x max_seq: one block of
- * activations (per layer when gradients are wanted, one shared set of layer
- * buffers otherwise, since inference needs no history) and, with_grads, the
- * parameter gradients and one set of activation-gradient buffers. Forward and
- * backward never allocate and touch no memory outside the state and the
- * (read-only) model, so threads may share one struct ic_bert.
+ * The state allocates everything once, for max_batch x max_seq, split into
+ * shards: with several threads a large batch is cut into one slice of rows
+ * per thread, and each thread runs the whole forward (and backward) of its
+ * slice on its own buffers with single-threaded kernels. That needs one
+ * synchronisation per call instead of one per kernel, which is what keeps
+ * two threads useful on a busy machine. Small batches (batch-1 inference)
+ * run as one shard with the kernels themselves split between threads.
+ *
+ * Per shard: activations (per layer when gradients are wanted, one shared
+ * set of layer buffers otherwise, since inference needs no history) and,
+ * with gradients, one set of activation-gradient buffers and (shards after
+ * the first) a private copy of the non-embedding parameter gradients, added
+ * into s->grads at the end of the backward. Forward and backward never
+ * allocate and touch no memory outside the state and the (read-only) model,
+ * so threads may share one struct ic_bert.
  */
 #include <math.h>
 #include <string.h>
@@ -20,6 +29,7 @@
 #include "nn/ops.h"
 
 #define IGNORE_LABEL (-100) /* torch.nn.CrossEntropyLoss ignore_index */
+#define SHARD_MIN_TOKENS 256 /* below B*T of this, one shard (kernels split instead) */
 
 struct layer_acts {
     float *qkv;          /* (B,T,3H) */
@@ -35,7 +45,7 @@ struct layer_acts {
     float *out;          /* (B,T,H) layer output */
 };
 
-struct impl {
+struct shard {
     float *acts;          /* one block for everything below */
     float *emb_sum;       /* (B,T,H) LN input */
     float *emb_mean, *emb_rstd; /* (B,T) */
@@ -46,30 +56,46 @@ struct impl {
     float *pooled_d;      /* (B,H) after classifier dropout */
     float *ones;          /* (B*T) of 1.0, for bias gradients */
     float *scratch;       /* nthr * max(2*T*T, 2*FI, 2*H) */
-    int nthr;
     /* activation gradients (with_grads) */
     float *dacts;
-    float *d0, *d1, *d2;  /* (B,T,H) each */
+    float *d0, *d1, *d2;  /* (B,T,H) each; d1 ends as d(emb_sum) */
     float *dI;            /* (B,T,FI) */
     float *dqkv;          /* (B,T,3H) */
     float *dlogits;       /* (B,N) */
     float *dpooled;       /* (B,H) */
-    /* the last forward */
-    int B, T, labels_count, have_forward, dropout_on;
-    uint64_t seed;
+    float *gpriv;         /* shards > 0: private non-embedding gradients */
+    struct ic_bert_weights g; /* where this shard's backward accumulates */
+    /* the last call */
+    int b0, nb;           /* rows [b0, b0 + nb) of the batch */
+    int count;            /* labelled rows */
+    double loss_sum;
 };
 
-/* Dropout sites: stream 0 embeddings, 1 + 3l + {0,1,2} attention probs,
- * attention output, FFN output of layer l; 1 + 3L the classifier. */
-static struct ic__dropout site(const struct impl *im, float p, uint32_t stream)
-{
-    struct ic__dropout d = {im->dropout_on ? p : 0.0f, im->seed, stream};
-    return d;
-}
+struct impl {
+    struct shard *sh;
+    int nshard;           /* shards allocated */
+    int cap;              /* rows per shard */
+    int cap0;             /* rows shard 0 can take (>= cap) */
+    int nthr;             /* threads the scratch is sized for */
+    size_t tail;          /* floats of the non-embedding part of the layout */
+    /* the last forward */
+    int B, T, nsh, labels_count, have_forward, dropout_on;
+    int split_kernels;    /* 1: one shard, kernels split between threads */
+    uint64_t seed;
+};
 
 static float cls_dropout(const struct ic_bert_config *c)
 {
     return c->classifier_dropout < 0.0f ? c->hidden_dropout : c->classifier_dropout;
+}
+
+/* Dropout sites: stream 0 embeddings, 1 + 3l + {0,1,2} attention probs,
+ * attention output, FFN output of layer l; 1 + 3L the classifier. base is
+ * the index of the shard's first element in the whole batch's tensor. */
+static struct ic__dropout site(const struct impl *im, float p, uint32_t stream, size_t base)
+{
+    struct ic__dropout d = {im->dropout_on ? p : 0.0f, im->seed, stream, base};
+    return d;
 }
 
 /* --- state ----------------------------------------------------------------- */
@@ -86,17 +112,17 @@ static float *take(struct carve *c, size_t n)
     return p;
 }
 
-static void carve_acts(struct impl *im, struct carve *cv, const struct ic_bert_config *c,
-                       size_t Bm, size_t Tm, int with_grads)
+static void carve_acts(struct shard *sh, struct carve *cv, const struct ic_bert_config *c,
+                       size_t Bm, size_t Tm, int with_grads, int nthr)
 {
     size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads, BT = Bm * Tm;
-    im->emb_sum = take(cv, BT * H);
-    im->emb_mean = take(cv, BT);
-    im->emb_rstd = take(cv, BT);
-    im->h0 = take(cv, BT * H);
+    sh->emb_sum = take(cv, BT * H);
+    sh->emb_mean = take(cv, BT);
+    sh->emb_rstd = take(cv, BT);
+    sh->h0 = take(cv, BT * H);
     size_t nl = with_grads ? (size_t)c->num_layers : 1;
     for (size_t l = 0; l < nl; l++) {
-        struct layer_acts *la = &im->layers[l];
+        struct layer_acts *la = &sh->layers[l];
         la->qkv = take(cv, BT * 3 * H);
         la->att = take(cv, Bm * NH * Tm * Tm);
         la->ctx = take(cv, BT * H);
@@ -112,30 +138,58 @@ static void carve_acts(struct impl *im, struct carve *cv, const struct ic_bert_c
         la->out = take(cv, BT * H);
     }
     for (size_t l = nl; l < (size_t)c->num_layers; l++)
-        im->layers[l] = im->layers[0];
-    im->cls = take(cv, Bm * H);
-    im->pooled = take(cv, Bm * H);
-    im->pooled_d = take(cv, Bm * H);
-    im->ones = take(cv, BT);
+        sh->layers[l] = sh->layers[0];
+    sh->cls = take(cv, Bm * H);
+    sh->pooled = take(cv, Bm * H);
+    sh->pooled_d = take(cv, Bm * H);
+    sh->ones = take(cv, BT);
     size_t per = 2 * Tm * Tm;
     if (per < 2 * FI)
         per = 2 * FI;
     if (per < 2 * H)
         per = 2 * H;
-    im->scratch = take(cv, (size_t)im->nthr * per);
+    sh->scratch = take(cv, (size_t)nthr * per);
 }
 
-static void carve_grads(struct impl *im, struct carve *cv, const struct ic_bert_config *c,
-                        size_t Bm, size_t Tm)
+static void carve_grads(struct shard *sh, struct carve *cv, const struct ic_bert_config *c,
+                        size_t Bm, size_t Tm, size_t priv)
 {
     size_t H = c->hidden_size, FI = c->intermediate_size, BT = Bm * Tm;
-    im->d0 = take(cv, BT * H);
-    im->d1 = take(cv, BT * H);
-    im->d2 = take(cv, BT * H);
-    im->dI = take(cv, BT * FI);
-    im->dqkv = take(cv, BT * 3 * H);
-    im->dlogits = take(cv, Bm * (size_t)c->num_labels);
-    im->dpooled = take(cv, Bm * H);
+    sh->d0 = take(cv, BT * H);
+    sh->d1 = take(cv, BT * H);
+    sh->d2 = take(cv, BT * H);
+    sh->dI = take(cv, BT * FI);
+    sh->dqkv = take(cv, BT * 3 * H);
+    sh->dlogits = take(cv, Bm * (size_t)c->num_labels);
+    sh->dpooled = take(cv, Bm * H);
+    sh->gpriv = priv ? take(cv, priv) : NULL;
+}
+
+/* Points g at a private block that mirrors the layout from emb_ln_w on
+ * (the embedding tables' gradients are scattered into s->grads directly). */
+static void point_private(struct ic_bert_weights *g, float *priv, const struct ic_bert_weights *full,
+                          const float *full_base, size_t head)
+{
+#define PRIV(f) g->f = priv + (size_t)(full->f - full_base) - head
+    memset(g, 0, sizeof *g);
+    PRIV(emb_ln_w); PRIV(emb_ln_b); PRIV(qkv_w); PRIV(qkv_b); PRIV(attn_out_w);
+    PRIV(attn_out_b); PRIV(attn_ln_w); PRIV(attn_ln_b); PRIV(ffn_up_w); PRIV(ffn_up_b);
+    PRIV(ffn_down_w); PRIV(ffn_down_b); PRIV(ffn_ln_w); PRIV(ffn_ln_b); PRIV(pooler_w);
+    PRIV(pooler_b); PRIV(cls_w); PRIV(cls_b);
+#undef PRIV
+}
+
+static void free_impl(struct impl *im)
+{
+    if (!im)
+        return;
+    for (int k = 0; k < im->nshard; k++) {
+        ic_free_aligned(im->sh[k].acts);
+        ic_free_aligned(im->sh[k].dacts);
+        ic_free(im->sh[k].layers);
+    }
+    ic_free(im->sh);
+    ic_free(im);
 }
 
 int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg, int max_batch,
@@ -153,40 +207,61 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
                        "bert state: max_seq %d outside [1, max_position_embeddings %d]", max_seq,
                        cfg->max_position);
     struct impl *im = ic_xcalloc(1, sizeof *im);
-    im->layers = ic_xcalloc((size_t)cfg->num_layers, sizeof *im->layers);
     im->nthr = ic__threads_now();
     if (im->nthr < 1)
         im->nthr = 1;
     if (im->nthr > 256)
         im->nthr = 256;
-    size_t Bm = (size_t)max_batch, Tm = (size_t)max_seq;
-    struct carve cv = {NULL, 0};
-    carve_acts(im, &cv, cfg, Bm, Tm, with_grads);
-    size_t n_acts = cv.used;
-    if (n_acts > ((size_t)1 << 34) / sizeof(float)) {
-        ic_free(im->layers);
-        ic_free(im);
-        return ic_errf(err, IC_ERR_RANGE,
-                       "bert state: %d x %d needs %zu MiB of activations, too much", max_batch,
-                       max_seq, n_acts * sizeof(float) >> 20);
+    im->nshard = im->nthr < max_batch ? im->nthr : max_batch;
+    if ((size_t)max_batch * (size_t)max_seq < SHARD_MIN_TOKENS)
+        im->nshard = 1;
+    im->cap = (max_batch + im->nshard - 1) / im->nshard;
+    size_t H = (size_t)cfg->hidden_size;
+    size_t head = ((size_t)cfg->vocab_size + (size_t)cfg->max_position +
+                   (size_t)cfg->type_vocab_size) * H;
+    im->tail = ic_bert_num_params(cfg) - head;
+    im->sh = ic_xcalloc((size_t)im->nshard, sizeof *im->sh);
+    /* shard 0 may run a whole small batch alone: it gets room for max_batch
+     * rows when that is under the sharding threshold */
+    size_t Tm = (size_t)max_seq;
+    size_t total = 0;
+    for (int k = 0; k < im->nshard; k++) {
+        struct shard *sh = &im->sh[k];
+        size_t Bm = (size_t)im->cap;
+        if (k == 0 && (size_t)max_batch * Tm < SHARD_MIN_TOKENS * 2)
+            Bm = (size_t)max_batch;
+        if (k == 0)
+            im->cap0 = (int)Bm;
+        sh->layers = ic_xcalloc((size_t)cfg->num_layers, sizeof *sh->layers);
+        struct carve cv = {NULL, 0};
+        carve_acts(sh, &cv, cfg, Bm, Tm, with_grads, k == 0 ? im->nthr : 1);
+        if (with_grads)
+            carve_grads(sh, &cv, cfg, Bm, Tm, k ? im->tail : 0);
+        total += cv.used;
+        if (total > ((size_t)1 << 34) / sizeof(float)) {
+            free_impl(im);
+            return ic_errf(err, IC_ERR_RANGE,
+                           "bert state: %d x %d needs over %zu MiB of activations, too much",
+                           max_batch, max_seq, total * sizeof(float) >> 20);
+        }
+        sh->acts = ic_alloc_aligned(cv.used * sizeof(float));
+        cv.base = sh->acts;
+        cv.used = 0;
+        carve_acts(sh, &cv, cfg, Bm, Tm, with_grads, k == 0 ? im->nthr : 1);
+        if (with_grads)
+            carve_grads(sh, &cv, cfg, Bm, Tm, k ? im->tail : 0);
+        for (size_t i = 0; i < Bm * Tm; i++)
+            sh->ones[i] = 1.0f;
     }
-    im->acts = ic_alloc_aligned(n_acts * sizeof(float));
-    cv.base = im->acts;
-    cv.used = 0;
-    carve_acts(im, &cv, cfg, Bm, Tm, with_grads);
-    for (size_t i = 0; i < Bm * Tm; i++)
-        im->ones[i] = 1.0f;
+    size_t Bm = (size_t)max_batch;
     s->logits = ic_alloc_aligned(Bm * (size_t)cfg->num_labels * sizeof(float));
     s->probs = ic_alloc_aligned(Bm * (size_t)cfg->num_labels * sizeof(float));
     if (with_grads) {
-        struct carve gv = {NULL, 0};
-        carve_grads(im, &gv, cfg, Bm, Tm);
-        im->dacts = ic_alloc_aligned(gv.used * sizeof(float));
-        gv.base = im->dacts;
-        gv.used = 0;
-        carve_grads(im, &gv, cfg, Bm, Tm);
         s->grads = ic_alloc_aligned(ic_bert_num_params(cfg) * sizeof(float));
         ic_bert_point(&s->g, s->grads, cfg);
+        im->sh[0].g = s->g;
+        for (int k = 1; k < im->nshard; k++)
+            point_private(&im->sh[k].g, im->sh[k].gpriv, &s->g, s->grads, head);
     }
     s->max_batch = max_batch;
     s->max_seq = max_seq;
@@ -198,13 +273,7 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
 
 void ic_bert_state_free(struct ic_bert_state *s)
 {
-    struct impl *im = s->impl;
-    if (im) {
-        ic_free_aligned(im->acts);
-        ic_free_aligned(im->dacts);
-        ic_free(im->layers);
-        ic_free(im);
-    }
+    free_impl(s->impl);
     ic_free_aligned(s->logits);
     ic_free_aligned(s->probs);
     ic_free_aligned(s->grads);
@@ -240,6 +309,14 @@ int ic_get_threads(void)
     return n > 0 ? n : ic__threads_now();
 }
 
+/* Makes the kernels of the calling (shard) thread single-threaded. */
+static void serial_kernels(void)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+}
+
 /* --- forward --------------------------------------------------------------- */
 
 static int same_shape(const struct ic_bert_config *a, const struct ic_bert_config *b)
@@ -273,54 +350,55 @@ static int check_batch(const struct ic_bert *m, const struct ic_bert_state *s,
     return IC_OK;
 }
 
-int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b,
-                    struct ic_rng *dropout_rng)
+/* Rows of the batch for shard k of n: near-equal contiguous slices. */
+static void shard_rows(int B, int n, int k, int *b0, int *nb)
 {
-    int rc = check_batch(m, s, b);
-    if (rc)
-        return rc;
-    struct impl *im = s->impl;
+    int base = B / n, extra = B % n;
+    *b0 = k * base + (k < extra ? k : extra);
+    *nb = base + (k < extra ? 1 : 0);
+}
+
+static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
+                          struct shard *sh, const struct ic_batch *b, int nthr)
+{
     const struct ic_bert_config *c = &m->cfg;
     const struct ic_bert_weights *w = &m->w;
-    size_t B = (size_t)b->B, T = (size_t)b->T, BT = B * T;
+    size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0, BT = B * T;
     size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
     size_t N = c->num_labels, L = c->num_layers;
     float eps = c->layer_norm_eps;
-    im->B = b->B;
-    im->T = b->T;
-    im->have_forward = 0;
-    im->dropout_on = dropout_rng != NULL;
-    im->seed = dropout_rng ? ic_rng_u64(dropout_rng) : 0;
+    const int32_t *ids = b->ids + b0 * T, *mask = b->mask + b0 * T;
+    const int32_t *tt = b->type_ids ? b->type_ids + b0 * T : NULL;
+    const int32_t *labels = b->labels ? b->labels + b0 : NULL;
 
     /* embeddings -> LayerNorm -> dropout */
-    embedding_forward(im->emb_sum, b->ids, b->type_ids, w->word_emb, w->pos_emb, w->type_emb, B,
-                      T, H);
-    layernorm_forward(im->h0, im->emb_mean, im->emb_rstd, im->emb_sum, w->emb_ln_w, w->emb_ln_b,
+    embedding_forward(sh->emb_sum, ids, tt, w->word_emb, w->pos_emb, w->type_emb, B, T, H);
+    layernorm_forward(sh->h0, sh->emb_mean, sh->emb_rstd, sh->emb_sum, w->emb_ln_w, w->emb_ln_b,
                       BT, H, eps);
-    struct ic__dropout d = site(im, c->hidden_dropout, 0);
-    dropout_forward(im->h0, im->h0, BT * H, &d);
+    struct ic__dropout d = site(im, c->hidden_dropout, 0, b0 * T * H);
+    dropout_forward(sh->h0, sh->h0, BT * H, &d);
 
-    const float *x = im->h0;
+    const float *x = sh->h0;
     for (size_t l = 0; l < L; l++) {
-        struct layer_acts *la = &im->layers[l];
+        struct layer_acts *la = &sh->layers[l];
         const float *qkv_w = w->qkv_w + l * 3 * H * H, *qkv_b = w->qkv_b + l * 3 * H;
         const float *ao_w = w->attn_out_w + l * H * H, *ao_b = w->attn_out_b + l * H;
         const float *up_w = w->ffn_up_w + l * FI * H, *up_b = w->ffn_up_b + l * FI;
         const float *dn_w = w->ffn_down_w + l * H * FI, *dn_b = w->ffn_down_b + l * H;
+        uint32_t st = 1 + 3 * (uint32_t)l;
 
         matmul_forward(la->qkv, x, qkv_w, qkv_b, BT, 3 * H, H);
-        struct ic__dropout da = site(im, c->attention_dropout, 1 + 3 * (uint32_t)l);
-        attention_forward(la->ctx, la->att, la->qkv, b->mask, B, T, H, NH, &da, im->scratch,
-                          im->nthr);
+        struct ic__dropout da = site(im, c->attention_dropout, st, b0 * NH * T * T);
+        attention_forward(la->ctx, la->att, la->qkv, mask, B, T, H, NH, &da, sh->scratch, nthr);
         matmul_forward(la->r1, la->ctx, ao_w, ao_b, BT, H, H);
-        struct ic__dropout d1 = site(im, c->hidden_dropout, 2 + 3 * (uint32_t)l);
+        struct ic__dropout d1 = site(im, c->hidden_dropout, st + 1, b0 * T * H);
         residual_layernorm_forward(la->a, la->r1, la->mean1, la->rstd1, la->r1, x,
                                    w->attn_ln_w + l * H, w->attn_ln_b + l * H, BT, H, eps, &d1);
         matmul_forward(la->u, la->a, up_w, NULL, BT, FI, H);
         /* training keeps act'(u) in u's place: the backward is then one multiply */
         bias_act_forward(la->g, la->u, s->with_grads ? la->u : NULL, up_b, BT, FI, c->act);
         matmul_forward(la->r2, la->g, dn_w, dn_b, BT, H, FI);
-        struct ic__dropout d2 = site(im, c->hidden_dropout, 3 + 3 * (uint32_t)l);
+        struct ic__dropout d2 = site(im, c->hidden_dropout, st + 2, b0 * T * H);
         residual_layernorm_forward(la->out, la->r2, la->mean2, la->rstd2, la->r2, la->a,
                                    w->ffn_ln_w + l * H, w->ffn_ln_b + l * H, BT, H, eps, &d2);
         x = la->out;
@@ -328,18 +406,137 @@ int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const stru
 
     /* pooler on position 0, classifier dropout, classifier */
     for (size_t i = 0; i < B; i++)
-        memcpy(im->cls + i * H, x + i * T * H, H * sizeof(float));
-    matmul_forward(im->pooled, im->cls, w->pooler_w, w->pooler_b, B, H, H);
-    tanh_forward(im->pooled, im->pooled, B * H);
-    struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L);
-    dropout_forward(im->pooled_d, im->pooled, B * H, &dc);
-    matmul_forward(s->logits, im->pooled_d, w->cls_w, w->cls_b, B, N, H);
-    s->loss = softmax_ce_forward(s->probs, s->logits, b->labels, B, N, &im->labels_count);
+        memcpy(sh->cls + i * H, x + i * T * H, H * sizeof(float));
+    matmul_forward(sh->pooled, sh->cls, w->pooler_w, w->pooler_b, B, H, H);
+    tanh_forward(sh->pooled, sh->pooled, B * H);
+    struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L, b0 * H);
+    dropout_forward(sh->pooled_d, sh->pooled, B * H, &dc);
+    float *logits = s->logits + b0 * N, *probs = s->probs + b0 * N;
+    matmul_forward(logits, sh->pooled_d, w->cls_w, w->cls_b, B, N, H);
+    float mean = softmax_ce_forward(probs, logits, labels, B, N, &sh->count);
+    sh->loss_sum = (double)mean * sh->count;
+}
+
+int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b,
+                    struct ic_rng *dropout_rng)
+{
+    int rc = check_batch(m, s, b);
+    if (rc)
+        return rc;
+    struct impl *im = s->impl;
+    im->B = b->B;
+    im->T = b->T;
+    im->have_forward = 0;
+    im->dropout_on = dropout_rng != NULL;
+    im->seed = dropout_rng ? ic_rng_u64(dropout_rng) : 0;
+    /* one slice per thread, unless the batch is small enough for shard 0 */
+    int nsh = im->nshard < b->B ? im->nshard : b->B;
+    if ((size_t)b->B * (size_t)b->T < SHARD_MIN_TOKENS && b->B <= im->cap0)
+        nsh = 1;
+    im->nsh = nsh;
+    for (int k = 0; k < nsh; k++)
+        shard_rows(b->B, nsh, k, &im->sh[k].b0, &im->sh[k].nb);
+    /* Threads inside the kernels only for one big slice; a small batch runs
+     * on the calling thread alone (a team of one: per-kernel thread
+     * start-up and barriers would cost more than they save). */
+    im->split_kernels = nsh == 1 && (size_t)b->B * (size_t)b->T >= SHARD_MIN_TOKENS;
+    if (im->split_kernels) {
+        forward_shard(m, s, im, &im->sh[0], b, im->nthr);
+    } else {
+#pragma omp parallel for schedule(static, 1) num_threads(nsh)
+        for (int k = 0; k < nsh; k++) {
+            serial_kernels();
+            forward_shard(m, s, im, &im->sh[k], b, 1);
+        }
+    }
+    double sum = 0.0;
+    int count = 0;
+    for (int k = 0; k < nsh; k++) {
+        sum += im->sh[k].loss_sum;
+        count += im->sh[k].count;
+    }
+    im->labels_count = count;
+    s->loss = count > 0 ? (float)(sum / count) : 0.0f;
     im->have_forward = b->labels ? 1 : 0;
     return IC_OK;
 }
 
 /* --- backward -------------------------------------------------------------- */
+
+/* Everything but the embedding tables' scatter, for one shard; leaves the
+ * gradient with respect to the embedding sum in sh->d1. */
+static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
+                           struct shard *sh, const struct ic_batch *b, int nthr)
+{
+    const struct ic_bert_config *c = &m->cfg;
+    const struct ic_bert_weights *w = &m->w;
+    struct ic_bert_weights *g = &sh->g;
+    size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0, BT = B * T;
+    size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
+    size_t N = c->num_labels, L = c->num_layers;
+    const float *ones = sh->ones;
+    const int32_t *mask = b->mask + b0 * T;
+    const int32_t *labels = b->labels + b0;
+    if (sh->gpriv)
+        memset(sh->gpriv, 0, im->tail * sizeof(float));
+
+    /* loss -> logits -> classifier -> dropout -> tanh -> pooler */
+    softmax_ce_backward(sh->dlogits, s->probs + b0 * N, labels, B, N, im->labels_count);
+    matmul_backward(sh->dpooled, g->cls_w, g->cls_b, sh->dlogits, sh->pooled_d, w->cls_w, B, N, H,
+                    0, ones);
+    struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L, b0 * H);
+    dropout_backward(sh->dpooled, sh->dpooled, B * H, &dc);
+    tanh_backward(sh->dpooled, sh->dpooled, sh->pooled, B * H);
+    /* d0 = gradient of the last layer's output: only position 0 is used. */
+    memset(sh->d0, 0, BT * H * sizeof(float));
+    float *dcls = sh->d2; /* (B,H) temporary */
+    matmul_backward(dcls, g->pooler_w, g->pooler_b, sh->dpooled, sh->cls, w->pooler_w, B, H, H, 0,
+                    ones);
+    for (size_t i = 0; i < B; i++)
+        memcpy(sh->d0 + i * T * H, dcls + i * H, H * sizeof(float));
+
+    int hid_on = im->dropout_on && c->hidden_dropout > 0.0f;
+    for (size_t l = L; l-- > 0;) {
+        struct layer_acts *la = &sh->layers[l];
+        const float *x = l == 0 ? sh->h0 : sh->layers[l - 1].out;
+        size_t lH = l * H;
+        uint32_t st = 1 + 3 * (uint32_t)l;
+        /* out = LN2(dropout(r2') + a): d1 = dLN2 (also da), dy -> d2 */
+        struct ic__dropout d2 = site(im, c->hidden_dropout, st + 2, b0 * T * H);
+        residual_layernorm_backward(hid_on ? sh->d2 : NULL, sh->d1, g->ffn_ln_w + lH,
+                                    g->ffn_ln_b + lH, sh->d0, la->r2, la->mean2, la->rstd2,
+                                    w->ffn_ln_w + lH, BT, H, &d2, sh->scratch, nthr);
+        const float *dy = hid_on ? sh->d2 : sh->d1;
+        /* FFN down: dg = dy @ W2 ; W2, b2 grads */
+        matmul_backward(sh->dI, g->ffn_down_w + l * H * FI, g->ffn_down_b + lH, dy, la->g,
+                        w->ffn_down_w + l * H * FI, BT, H, FI, 0, ones);
+        act_backward_saved(sh->dI, sh->dI, la->u, BT * FI);
+        /* FFN up: da += du @ W1 */
+        matmul_backward(sh->d1, g->ffn_up_w + l * FI * H, g->ffn_up_b + l * FI, sh->dI, la->a,
+                        w->ffn_up_w + l * FI * H, BT, FI, H, 1, ones);
+        /* a = LN1(dropout(r1') + x): d0 = dLN1 (also dx), dy -> d2 */
+        struct ic__dropout d1 = site(im, c->hidden_dropout, st + 1, b0 * T * H);
+        residual_layernorm_backward(hid_on ? sh->d2 : NULL, sh->d0, g->attn_ln_w + lH,
+                                    g->attn_ln_b + lH, sh->d1, la->r1, la->mean1, la->rstd1,
+                                    w->attn_ln_w + lH, BT, H, &d1, sh->scratch, nthr);
+        const float *dao = hid_on ? sh->d2 : sh->d0;
+        /* attention output dense: dctx -> d1 (free now) */
+        matmul_backward(sh->d1, g->attn_out_w + l * H * H, g->attn_out_b + lH, dao, la->ctx,
+                        w->attn_out_w + l * H * H, BT, H, H, 0, ones);
+        struct ic__dropout da = site(im, c->attention_dropout, st, b0 * NH * T * T);
+        attention_backward(sh->dqkv, sh->d1, la->att, la->qkv, mask, B, T, H, NH, &da,
+                           sh->scratch, nthr);
+        /* QKV: dx += dqkv @ Wqkv */
+        matmul_backward(sh->d0, g->qkv_w + l * 3 * H * H, g->qkv_b + l * 3 * H, sh->dqkv, x,
+                        w->qkv_w + l * 3 * H * H, BT, 3 * H, H, 1, ones);
+    }
+
+    /* embeddings: dropout -> LN; d1 = gradient of the embedding sum */
+    struct ic__dropout d = site(im, c->hidden_dropout, 0, b0 * T * H);
+    dropout_backward(sh->d0, sh->d0, BT * H, &d);
+    layernorm_backward(sh->d1, g->emb_ln_w, g->emb_ln_b, sh->d0, sh->emb_sum, sh->emb_mean,
+                       sh->emb_rstd, w->emb_ln_w, BT, H, 0, sh->scratch, nthr);
+}
 
 int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b)
 {
@@ -348,70 +545,36 @@ int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const str
         b->T != im->T || !same_shape(&m->cfg, &s->cfg))
         return IC_ERR_INVAL;
     const struct ic_bert_config *c = &m->cfg;
-    const struct ic_bert_weights *w = &m->w;
-    struct ic_bert_weights *g = &s->g;
-    size_t B = (size_t)b->B, T = (size_t)b->T, BT = B * T;
-    size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
-    size_t N = c->num_labels, L = c->num_layers;
-    const float *ones = im->ones;
-
-    /* loss -> logits -> classifier -> dropout -> tanh -> pooler */
-    softmax_ce_backward(im->dlogits, s->probs, b->labels, B, N, im->labels_count);
-    matmul_backward(im->dpooled, g->cls_w, g->cls_b, im->dlogits, im->pooled_d, w->cls_w, B, N, H,
-                    0, ones);
-    struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L);
-    dropout_backward(im->dpooled, im->dpooled, B * H, &dc);
-    tanh_backward(im->dpooled, im->dpooled, im->pooled, B * H);
-    /* d0 = gradient of the last layer's output: only position 0 is used. */
-    memset(im->d0, 0, BT * H * sizeof(float));
-    float *dcls = im->d2; /* (B,H) temporary */
-    matmul_backward(dcls, g->pooler_w, g->pooler_b, im->dpooled, im->cls, w->pooler_w, B, H, H, 0,
-                    ones);
-    for (size_t i = 0; i < B; i++)
-        memcpy(im->d0 + i * T * H, dcls + i * H, H * sizeof(float));
-
-    for (size_t l = L; l-- > 0;) {
-        struct layer_acts *la = &im->layers[l];
-        const float *x = l == 0 ? im->h0 : im->layers[l - 1].out;
-        size_t lH = l * H;
-        /* out = LN2(dropout(r2') + a): d1 = dLN2 (also da), dy -> d2 */
-        struct ic__dropout d2 = site(im, c->hidden_dropout, 3 + 3 * (uint32_t)l);
-        int on2 = im->dropout_on && c->hidden_dropout > 0.0f;
-        residual_layernorm_backward(on2 ? im->d2 : NULL, im->d1, g->ffn_ln_w + lH, g->ffn_ln_b + lH,
-                                    im->d0, la->r2, la->mean2, la->rstd2, w->ffn_ln_w + lH, BT, H,
-                                    &d2, im->scratch, im->nthr);
-        const float *dy = on2 ? im->d2 : im->d1;
-        /* FFN down: dg = dy @ W2 ; W2, b2 grads */
-        matmul_backward(im->dI, g->ffn_down_w + l * H * FI, g->ffn_down_b + lH, dy, la->g,
-                        w->ffn_down_w + l * H * FI, BT, H, FI, 0, ones);
-        act_backward_saved(im->dI, im->dI, la->u, BT * FI);
-        /* FFN up: da += du @ W1 */
-        matmul_backward(im->d1, g->ffn_up_w + l * FI * H, g->ffn_up_b + l * FI, im->dI, la->a,
-                        w->ffn_up_w + l * FI * H, BT, FI, H, 1, ones);
-        /* a = LN1(dropout(r1') + x): d0 = dLN1 (also dx), dy -> d2 */
-        struct ic__dropout d1 = site(im, c->hidden_dropout, 2 + 3 * (uint32_t)l);
-        int on1 = im->dropout_on && c->hidden_dropout > 0.0f;
-        residual_layernorm_backward(on1 ? im->d2 : NULL, im->d0, g->attn_ln_w + lH,
-                                    g->attn_ln_b + lH, im->d1, la->r1, la->mean1, la->rstd1,
-                                    w->attn_ln_w + lH, BT, H, &d1, im->scratch, im->nthr);
-        const float *dao = on1 ? im->d2 : im->d0;
-        /* attention output dense: dctx -> d1 (free now) */
-        matmul_backward(im->d1, g->attn_out_w + l * H * H, g->attn_out_b + lH, dao, la->ctx,
-                        w->attn_out_w + l * H * H, BT, H, H, 0, ones);
-        struct ic__dropout da = site(im, c->attention_dropout, 1 + 3 * (uint32_t)l);
-        attention_backward(im->dqkv, im->d1, la->att, la->qkv, b->mask, B, T, H, NH, &da,
-                           im->scratch, im->nthr);
-        /* QKV: dx += dqkv @ Wqkv */
-        matmul_backward(im->d0, g->qkv_w + l * 3 * H * H, g->qkv_b + l * 3 * H, im->dqkv, x,
-                        w->qkv_w + l * 3 * H * H, BT, 3 * H, H, 1, ones);
+    size_t T = (size_t)b->T, H = (size_t)c->hidden_size;
+    int nsh = im->nsh;
+    if (im->split_kernels) {
+        backward_shard(m, s, im, &im->sh[0], b, im->nthr);
+    } else {
+#pragma omp parallel for schedule(static, 1) num_threads(nsh)
+        for (int k = 0; k < nsh; k++) {
+            serial_kernels();
+            backward_shard(m, s, im, &im->sh[k], b, 1);
+        }
     }
-
-    /* embeddings: dropout -> LN -> tables */
-    struct ic__dropout d = site(im, c->hidden_dropout, 0);
-    dropout_backward(im->d0, im->d0, BT * H, &d);
-    layernorm_backward(im->d1, g->emb_ln_w, g->emb_ln_b, im->d0, im->emb_sum, im->emb_mean,
-                       im->emb_rstd, w->emb_ln_w, BT, H, 0, im->scratch, im->nthr);
-    embedding_backward(g->word_emb, g->pos_emb, g->type_emb, im->d1, b->ids, b->type_ids,
-                       c->pad_token_id, B, T, H);
+    if (nsh > 1) {
+        /* the other shards' private gradients into s->grads */
+        float *dst = s->g.emb_ln_w;
+        size_t n = im->tail;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) {
+            float acc = dst[i];
+            for (int k = 1; k < nsh; k++)
+                acc += im->sh[k].gpriv[i];
+            dst[i] = acc;
+        }
+    }
+    /* embedding tables: scatter every shard's rows (column-parallel inside) */
+    for (int k = 0; k < nsh; k++) {
+        const struct shard *sh = &im->sh[k];
+        size_t b0 = (size_t)sh->b0;
+        embedding_backward(s->g.word_emb, s->g.pos_emb, s->g.type_emb, sh->d1, b->ids + b0 * T,
+                           b->type_ids ? b->type_ids + b0 * T : NULL, c->pad_token_id,
+                           (size_t)sh->nb, T, H);
+    }
     return IC_OK;
 }

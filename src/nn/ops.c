@@ -58,9 +58,11 @@ static inline int keep_bit(uint64_t key, uint32_t thr, size_t idx)
     return (uint32_t)(z >> 32) >= thr;
 }
 
+/* keep_bit(drop_key(d), thr, i) == keep of element base + i of the site. */
 static inline uint64_t drop_key(const struct ic__dropout *d)
 {
-    return mix64(d->seed ^ ((uint64_t)d->stream * 0xD1B54A32D192ED03ull + 0x2545F4914F6CDD1Dull));
+    uint64_t k = mix64(d->seed ^ ((uint64_t)d->stream * 0xD1B54A32D192ED03ull + 0x2545F4914F6CDD1Dull));
+    return k + (uint64_t)d->base * 0x9E3779B97F4A7C15ull;
 }
 
 static inline uint32_t drop_thr(const struct ic__dropout *d)

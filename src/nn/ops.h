@@ -38,6 +38,8 @@ struct ic__dropout {
     float p;         /* drop probability in [0, 1) */
     uint64_t seed;   /* per forward call */
     uint32_t stream; /* distinct per site (layer, position in the layer) */
+    size_t base;     /* index of this tensor's element 0 in the whole batch's
+                        tensor (a slice of the batch sees the same mask) */
 };
 
 /* 1 if element idx of the site is kept. */

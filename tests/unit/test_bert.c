@@ -591,3 +591,71 @@ TEST(bert_forward_threads_share_model)
     }
     ic_bert_free(&t.m);
 }
+
+/* With several threads a large batch is split into one slice per thread
+ * (shards); the result must be the one-thread result, dropout included. */
+TEST(bert_sharded_batch_matches_single_thread)
+{
+    struct ic_bert_config c;
+    tiny_config(&c);
+    c.max_position = 40;
+    struct ic_bert m;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_bert_init(&m, &c, &err), err);
+    struct ic_rng rng;
+    ic_rng_seed(&rng, 21);
+    ic_bert_init_weights(&m, &rng);
+    for (size_t i = 0; i < m.num_params; i++)
+        m.params[i] += 0.05f * ic_rng_normal(&rng);
+    enum { B = 7, T = 40 }; /* 280 tokens: sharded with 2+ threads */
+    static int32_t ids[B * T], tt[B * T], mask[B * T], labels[B];
+    for (int b = 0; b < B; b++) {
+        int len = 5 + 5 * b;
+        for (int t = 0; t < T; t++) {
+            ids[b * T + t] = t < len ? 1 + (int32_t)ic_rng_below(&rng, 49) : 0;
+            tt[b * T + t] = t < len && t > len / 2;
+            mask[b * T + t] = t < len;
+        }
+        labels[b] = b % 3;
+    }
+    struct ic_batch batch = {B, T, ids, tt, mask, labels};
+    int saved = ic_get_threads();
+    struct ic_bert_state s1, s3;
+    ic_set_threads(1);
+    ASSERT_OK_ERR(ic_bert_state_init(&s1, &c, B, T, 1, &err), err);
+    ic_set_threads(3);
+    ASSERT_OK_ERR(ic_bert_state_init(&s3, &c, B, T, 1, &err), err);
+    int ok = 1;
+    char msg[256] = "";
+    for (int drop = 0; drop < 2 && ok; drop++) {
+        struct ic_rng r1, r3;
+        ic_rng_seed(&r1, 77);
+        ic_rng_seed(&r3, 77);
+        c.hidden_dropout = 0.1f; /* m.cfg keeps it; the rng decides */
+        ic_set_threads(1);
+        ic_bert_zero_grad(&s1);
+        ok = ic_bert_forward(&m, &s1, &batch, drop ? &r1 : NULL) == IC_OK &&
+             ic_bert_backward(&m, &s1, &batch) == IC_OK;
+        ic_set_threads(3);
+        ic_bert_zero_grad(&s3);
+        ok = ok && ic_bert_forward(&m, &s3, &batch, drop ? &r3 : NULL) == IC_OK &&
+             ic_bert_backward(&m, &s3, &batch) == IC_OK;
+        if (!ok) {
+            snprintf(msg, sizeof msg, "forward/backward failed");
+            break;
+        }
+        ok = close_enough("logits", s3.logits, s1.logits, B * 3, 1e-5, msg, sizeof msg) &&
+             close_enough("loss", &s3.loss, &s1.loss, 1, 1e-5, msg, sizeof msg);
+        for (size_t k = 0; ok && k < m.n_table; k++) {
+            const struct ic_param *p = &m.table[k];
+            ok = close_enough(p->name, s3.grads + p->offset, s1.grads + p->offset, p->numel, 1e-4,
+                              msg, sizeof msg);
+        }
+    }
+    ic_set_threads(saved);
+    ic_bert_state_free(&s1);
+    ic_bert_state_free(&s3);
+    ic_bert_free(&m);
+    if (!ok)
+        FAIL("%s", msg);
+}

@@ -151,7 +151,7 @@ TEST(ops_layernorm_backward_fd)
     randn(w, C, 1);
     randn(b, C, 1);
     randn(R, M * C, 1);
-    struct ln_ctx c = {x, NULL, w, b, NULL, mean, rstd, M, C, {0, 0, 0}, 0};
+    struct ln_ctx c = {x, NULL, w, b, NULL, mean, rstd, M, C, {0, 0, 0, 0}, 0};
     struct fd f = {ln_fwd, out, R, M * C, &c};
     ln_fwd(&f);
     float dx[M * C], dw[C] = {0}, db[C] = {0};
@@ -173,7 +173,7 @@ TEST(ops_residual_layernorm_dropout_backward_fd)
     randn(b, C, 1);
     randn(R, M * C, 1);
     for (int with_drop = 0; with_drop < 2; with_drop++) {
-        struct ln_ctx c = {x, y, w, b, r, mean, rstd, M, C, {with_drop ? 0.3f : 0.0f, 99, 4}, 1};
+        struct ln_ctx c = {x, y, w, b, r, mean, rstd, M, C, {with_drop ? 0.3f : 0.0f, 99, 4, 0}, 1};
         struct fd f = {ln_fwd, out, R, M * C, &c};
         ln_fwd(&f);
         if (with_drop) {
@@ -267,7 +267,7 @@ TEST(ops_tanh_dropout_backward_fd)
     float x[n], out[n], R[n], dx[n];
     randn(x, n, 1);
     randn(R, n, 1);
-    struct tanh_ctx c = {x, n, {0.25f, 5, 1}, 0};
+    struct tanh_ctx c = {x, n, {0.25f, 5, 1, 0}, 0};
     struct fd f = {tanh_fwd, out, R, n, &c};
     tanh_fwd(&f);
     tanh_backward(dx, R, out, n);
@@ -312,7 +312,7 @@ TEST(ops_attention_backward_fd)
         randn(qkv, B * T * 3 * C, 1);
         randn(R, B * T * C, 1);
         struct att_ctx c = {qkv, att, scratch, mask, B, T, C, NH,
-                            {with_drop ? 0.2f : 0.0f, 77, 3}};
+                            {with_drop ? 0.2f : 0.0f, 77, 3, 0}};
         struct fd f = {att_fwd, out, R, B * T * C, &c};
         att_fwd(&f);
         /* probabilities: masked keys get exactly 0, rows sum to 1 */

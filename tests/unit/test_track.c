@@ -739,7 +739,7 @@ TEST(track_rest_dropped_connection)
 TEST(track_rest_slow_server)
 {
     struct stub s;
-    START_STUB(s, "--slow", "runs/log-batch:2:1", NULL);
+    START_STUB(s, "--slow", "runs/log-batch:1:1", NULL);
     struct logcap cap = {0};
     ic_log_set(cap_fn, &cap);
     struct ic_tracker_opts o;

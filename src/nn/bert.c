@@ -30,6 +30,7 @@
 
 #define IGNORE_LABEL (-100) /* torch.nn.CrossEntropyLoss ignore_index */
 #define SHARD_MIN_TOKENS 256 /* below B*T of this, one shard (kernels split instead) */
+#define SHARD_GRAD_BYTES ((size_t)256 << 20) /* cap on the shards' private gradients */
 
 struct layer_acts {
     float *qkv;          /* (B,T,3H) */
@@ -215,11 +216,16 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
     im->nshard = im->nthr < max_batch ? im->nthr : max_batch;
     if ((size_t)max_batch * (size_t)max_seq < SHARD_MIN_TOKENS)
         im->nshard = 1;
-    im->cap = (max_batch + im->nshard - 1) / im->nshard;
     size_t H = (size_t)cfg->hidden_size;
     size_t head = ((size_t)cfg->vocab_size + (size_t)cfg->max_position +
                    (size_t)cfg->type_vocab_size) * H;
     im->tail = ic_bert_num_params(cfg) - head;
+    /* Each extra training shard holds a copy of the encoder's gradients:
+     * past SHARD_GRAD_BYTES of copies (large models), split kernels instead. */
+    while (with_grads && im->nshard > 1 &&
+           (size_t)(im->nshard - 1) * im->tail * sizeof(float) > SHARD_GRAD_BYTES)
+        im->nshard--;
+    im->cap = (max_batch + im->nshard - 1) / im->nshard;
     im->sh = ic_xcalloc((size_t)im->nshard, sizeof *im->sh);
     /* shard 0 may run a whole small batch alone: it gets room for max_batch
      * rows when that is under the sharding threshold */

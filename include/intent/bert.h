@@ -155,14 +155,24 @@ struct ic_bert_state {
     void *impl;         /* activations and scratch, owned */
 };
 
+/* Allocates a state for batches up to max_batch x max_seq (max_seq <=
+ * max_position). with_grads = 0 (inference) allocates no gradient memory and
+ * one set of layer buffers. The state is split for the calling thread's
+ * OpenMP thread count at this point (ic_set_threads first): large batches then
+ * run one slice per thread. IC_ERR_RANGE for unusable sizes. Free with
+ * ic_bert_state_free (safe on a zeroed state). A state is used by one thread
+ * at a time; several states may share one const struct ic_bert. */
 int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg, int max_batch,
                        int max_seq, int with_grads, struct ic_err *err) IC_WUR;
 void ic_bert_state_free(struct ic_bert_state *s);
 
 /* Runs the model on b (B <= max_batch, T <= max_seq). dropout_rng NULL means
- * evaluation mode (no dropout); otherwise dropout as configured, drawing from
- * dropout_rng. Fills s->logits and s->probs; with labels also s->loss.
- * No allocation. */
+ * evaluation mode (no dropout); otherwise dropout as configured, drawing one
+ * value from dropout_rng (same rng state, same masks, whatever the thread
+ * count). Fills s->logits and s->probs; with labels (-100 = ignored) also
+ * s->loss (mean over labelled rows). Returns IC_ERR_INVAL for a batch that
+ * does not fit the state or a model of another shape, IC_ERR_RANGE for ids,
+ * type ids or labels out of range. No allocation; reads m only. */
 int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b,
                     struct ic_rng *dropout_rng) IC_WUR;
 /* Back-propagates the mean cross-entropy of the last forward (which must have
@@ -170,7 +180,9 @@ int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const stru
 int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b) IC_WUR;
 void ic_bert_zero_grad(struct ic_bert_state *s);
 
-/* Sets the number of threads the kernels use (0 = all cores). */
+/* Sets the number of threads the kernels use from the calling thread (its
+ * OpenMP thread count) and OpenBLAS's count (0 = all cores). A server's
+ * worker threads call ic_set_threads(1). */
 void ic_set_threads(int n);
 int ic_get_threads(void);
 

@@ -60,8 +60,9 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
                              const char *const *labels, struct ic_rng *rng,
                              struct ic_err *err) IC_WUR;
 
-/* Saves m as out_dir/ config.json, model.safetensors, vocab.txt,
- * tokenizer_config.json, special_tokens_map.json, intent_classifier.pt, plus
+/* Saves m as out_dir/ config.json, model.safetensors, the tokenizer files
+ * (vocab.txt, tokenizer_config.json, special_tokens_map.json and whatever
+ * else ic_tokenizer_save_dir writes), intent_classifier.pt, plus
  * n_extra extra files (extra_names[i] -> extra_contents[i], NUL-terminated
  * text, e.g. "eval_report.json"). Everything is written into a temporary
  * sibling directory which is then renamed over out_dir: an existing out_dir

@@ -985,7 +985,7 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
         flags |= MHD_USE_IPv6;
     unsigned pool = 0;
     if (o->event_loop) {
-        flags |= MHD_USE_EPOLL | MHD_USE_TURBO;
+        flags |= MHD_USE_EPOLL;
         pool = (unsigned)s->n_workers;
     } else {
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;

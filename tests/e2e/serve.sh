@@ -376,7 +376,7 @@ start_server "$tmp/log2" --max-connections 2 --timeout 1
 U=http://127.0.0.1:$PORT
 exec 5<>/dev/tcp/127.0.0.1/$PORT
 exec 6<>/dev/tcp/127.0.0.1/$PORT
-sleep 0.1
+sleep 0.4
 code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$U/health")
 exec 5>&- 6>&-
 sleep 0.2

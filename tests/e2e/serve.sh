@@ -372,12 +372,12 @@ res sigterm_graceful
 
 # --- connection limit, bad model, bad option --------------------------------
 rm -rf "$tmp/model" && mv "$tmp/model.old" "$tmp/model"
-start_server "$tmp/log2" --max-connections 2 --timeout 1
+start_server "$tmp/log2" --max-connections 2 --timeout 3
 U=http://127.0.0.1:$PORT
 exec 5<>/dev/tcp/127.0.0.1/$PORT
 exec 6<>/dev/tcp/127.0.0.1/$PORT
 sleep 0.4
-code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$U/health")
+code=$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$U/health")
 exec 5>&- 6>&-
 sleep 0.2
 req GET /health

@@ -25,9 +25,9 @@ BLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 OPT ?= -O2
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -Isrc -Itests -fPIC \
-    -I$(BLAS_INC) $(shell pkg-config --cflags libcurl libmicrohttpd jansson libutf8proc yaml-0.1 2>/dev/null)
+    -I$(BLAS_INC) $(shell pkg-config --cflags libcurl libmicrohttpd jansson libutf8proc yaml-0.1 zlib libcrypto 2>/dev/null)
 LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas \
-    $(shell pkg-config --libs libcurl libmicrohttpd jansson libutf8proc yaml-0.1 2>/dev/null) \
+    $(shell pkg-config --libs libcurl libmicrohttpd jansson libutf8proc yaml-0.1 zlib libcrypto 2>/dev/null) \
     -lpthread -ldl -lm
 
 # ThreadSanitizer: OpenMP off by default (libgomp is not instrumented, its

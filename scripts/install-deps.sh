@@ -11,7 +11,7 @@ SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 pkgs=(build-essential pkg-config clang
       libopenblas-openmp-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
-      libutf8proc-dev libyaml-dev python3 python3-torch python3-numpy curl ca-certificates
+      libutf8proc-dev libyaml-dev zlib1g-dev libssl-dev python3 python3-torch python3-numpy curl ca-certificates
       libclang-rt-14-dev libomp-dev libopenblas-pthread-dev valgrind)
 if [ "${INTENT_DEPS_BENCH:-0}" = 1 ]; then
     pkgs+=(wrk hyperfine python3-fastapi python3-uvicorn python3-psutil libopenblas0-openmp

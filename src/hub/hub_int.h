@@ -26,12 +26,9 @@ char *hub_normalize_etag(const char *v);
 /* 1 when dir holds config.json and model.safetensors or pytorch_model.bin. */
 int hub_snapshot_complete(const char *dir);
 
-/* SHA-256, to check LFS blobs against their ETag (sha256.c). */
+/* SHA-256, to check LFS blobs against their ETag (sha256.c, on libcrypto). */
 struct hub_sha256 {
-    uint32_t h[8];
-    uint64_t len;
-    unsigned char buf[64];
-    size_t n;
+    void *ctx; /* EVP_MD_CTX */
 };
 void hub_sha256_init(struct hub_sha256 *s);
 void hub_sha256_update(struct hub_sha256 *s, const void *data, size_t len);

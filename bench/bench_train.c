@@ -138,7 +138,7 @@ static int bench_train(struct ic_bert *m, int B, int T, int windows, int breakdo
                 return 1;
             double g = ic_time_now();
             /* clip_grad_norm_(1.0) fused into the AdamW pass */
-            float coef = ic_grad_clip_coef(ic_grad_norm(s.grads, m->num_params), 1.0f);
+            float coef = ic_grad_clip_coef(ic_bert_grad_norm(&s), 1.0f);
             double c = ic_time_now();
             ic_adamw_step_scaled(&o, m, s.grads, ic_lr_linear(step, 0, total, ap.lr), coef);
             double e = ic_time_now();

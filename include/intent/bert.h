@@ -178,7 +178,13 @@ int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const stru
 /* Back-propagates the mean cross-entropy of the last forward (which must have
  * had labels) and ACCUMULATES into s->grads. No allocation. */
 int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b) IC_WUR;
+/* Clears s->grads. Word-embedding rows are tracked: only those a backward
+ * touched since the last zero_grad are cleared, so code that writes
+ * non-zero values into other rows of s->grads itself must clear them. */
 void ic_bert_zero_grad(struct ic_bert_state *s);
+/* Global L2 norm of s->grads, equal to ic_grad_norm(s->grads, num_params)
+ * but reading only the word-embedding rows a backward touched. */
+float ic_bert_grad_norm(const struct ic_bert_state *s);
 
 /* Sets the number of threads the kernels use from the calling thread (its
  * OpenMP thread count) and OpenBLAS's count (0 = all cores). A server's

@@ -26,6 +26,7 @@
 #include <omp.h>
 #endif
 
+#include "intent/optim.h"
 #include "nn/ops.h"
 
 #define IGNORE_LABEL (-100) /* torch.nn.CrossEntropyLoss ignore_index */
@@ -79,6 +80,7 @@ struct impl {
     int cap0;             /* rows shard 0 can take (>= cap) */
     int nthr;             /* threads the scratch is sized for */
     size_t tail;          /* floats of the non-embedding part of the layout */
+    unsigned char *touched; /* (V) word rows with gradient since the last zero_grad */
     /* the last forward */
     int B, T, nsh, labels_count, have_forward, dropout_on;
     int split_kernels;    /* 1: one shard, kernels split between threads */
@@ -190,6 +192,7 @@ static void free_impl(struct impl *im)
         ic_free(im->sh[k].layers);
     }
     ic_free(im->sh);
+    ic_free(im->touched);
     ic_free(im);
 }
 
@@ -264,6 +267,7 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
     s->probs = ic_alloc_aligned(Bm * (size_t)cfg->num_labels * sizeof(float));
     if (with_grads) {
         s->grads = ic_alloc_aligned(ic_bert_num_params(cfg) * sizeof(float));
+        im->touched = ic_xcalloc((size_t)cfg->vocab_size, 1);
         ic_bert_point(&s->g, s->grads, cfg);
         im->sh[0].g = s->g;
         for (int k = 1; k < im->nshard; k++)
@@ -288,8 +292,38 @@ void ic_bert_state_free(struct ic_bert_state *s)
 
 void ic_bert_zero_grad(struct ic_bert_state *s)
 {
-    if (s->grads)
-        memset(s->grads, 0, ic_bert_num_params(&s->cfg) * sizeof(float));
+    struct impl *im = s->impl;
+    if (!s->grads || !im)
+        return;
+    /* Word-embedding rows no backward touched are still zero: clear only
+     * the touched ones (the table is most of the parameters). */
+    size_t V = (size_t)s->cfg.vocab_size, H = (size_t)s->cfg.hidden_size;
+    for (size_t v = 0; v < V; v++)
+        if (im->touched[v]) {
+            memset(s->g.word_emb + v * H, 0, H * sizeof(float));
+            im->touched[v] = 0;
+        }
+    size_t rest = ic_bert_num_params(&s->cfg) - V * H;
+    memset(s->g.word_emb + V * H, 0, rest * sizeof(float));
+}
+
+float ic_bert_grad_norm(const struct ic_bert_state *s)
+{
+    const struct impl *im = s->impl;
+    if (!s->grads || !im)
+        return 0.0f;
+    size_t V = (size_t)s->cfg.vocab_size, H = (size_t)s->cfg.hidden_size;
+    double ss = (double)ic_grad_norm(s->g.word_emb + V * H, ic_bert_num_params(&s->cfg) - V * H);
+    ss *= ss;
+    for (size_t v = 0; v < V; v++)
+        if (im->touched[v]) {
+            const float *r = s->g.word_emb + v * H;
+            float acc = 0.0f;
+            for (size_t i = 0; i < H; i++)
+                acc += r[i] * r[i];
+            ss += acc;
+        }
+    return (float)sqrt(ss);
 }
 
 /* --- threads --------------------------------------------------------------- */
@@ -575,6 +609,9 @@ int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const str
         }
     }
     /* embedding tables: scatter every shard's rows (column-parallel inside) */
+    for (size_t i = 0; i < (size_t)b->B * T; i++)
+        if (b->ids[i] != c->pad_token_id)
+            im->touched[b->ids[i]] = 1;
     for (int k = 0; k < nsh; k++) {
         const struct shard *sh = &im->sh[k];
         size_t b0 = (size_t)sh->b0;

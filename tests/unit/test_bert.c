@@ -659,3 +659,27 @@ TEST(bert_sharded_batch_matches_single_thread)
     if (!ok)
         FAIL("%s", msg);
 }
+
+TEST(bert_zero_grad_and_grad_norm_track_touched_rows)
+{
+    struct tiny t;
+    tiny_init(&t, 6, 0.0f);
+    struct ic_batch b = tiny_batch(&t, 6);
+    struct ic_bert_state s;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_bert_state_init(&s, &t.c, 3, 6, 1, &err), err);
+    for (int round = 0; round < 3; round++) {
+        ic_bert_zero_grad(&s);
+        for (size_t i = 0; i < t.m.num_params; i++)
+            if (s.grads[i] != 0.0f)
+                FAIL("round %d: grads[%zu] = %g after zero_grad", round, i, (double)s.grads[i]);
+        t.ids[1] = 1 + round; /* different rows each round */
+        ASSERT_OK(ic_bert_forward(&t.m, &s, &b, NULL));
+        ASSERT_OK(ic_bert_backward(&t.m, &s, &b));
+        float full = ic_grad_norm(s.grads, t.m.num_params), fast = ic_bert_grad_norm(&s);
+        ASSERT(full > 0);
+        ASSERT_NEAR(fast, full, 1e-6 * full);
+    }
+    ic_bert_state_free(&s);
+    ic_bert_free(&t.m);
+}

@@ -107,12 +107,17 @@ deps:
 #   make fuzz-run FUZZ_SECONDS=60   each target for FUZZ_SECONDS
 #   make fuzz-smoke           seeds + regressions once, then 2 s per target
 FUZZ_SECONDS ?= 60
-.PHONY: fuzz fuzz-run fuzz-smoke tsan-test valgrind
+.PHONY: fuzz fuzz-run fuzz-smoke print-fuzz-flags tsan-test valgrind
 fuzz:
 	tests/fuzz/run.sh --build
 
 fuzz-run:
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# what tests/fuzz/run.sh links the fuzzers with (NO_OMP=1 there)
+print-fuzz-flags:
+	@echo "CFLAGS=$(CFLAGS_BASE)"
+	@echo "LIBS=$(LIBS)"
 
 fuzz-smoke:
 	tests/fuzz/run.sh --smoke

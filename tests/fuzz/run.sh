@@ -66,11 +66,14 @@ fi
 mkdir -p "$FB"
 exec 9>"$FB/.lock"
 flock 9 2>/dev/null || true
-MA=$(cc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-LIBS="-L/usr/lib/$MA/openblas-openmp -Wl,-rpath,/usr/lib/$MA/openblas-openmp -lopenblas \
-$(pkg-config --libs libcurl libmicrohttpd jansson libutf8proc yaml-0.1) -lpthread -ldl -lm"
-INC="-Iinclude -Isrc -Itests -I/usr/include/$MA/openblas-openmp \
-$(pkg-config --cflags libcurl libmicrohttpd jansson libutf8proc yaml-0.1)"
+# compile and link flags as the Makefile has them (libraries change as the
+# project grows)
+flags=$(make -s NO_OMP=1 print-fuzz-flags 2>/dev/null)
+LIBS=$(printf '%s\n' "$flags" | sed -n 's/^LIBS=//p')
+INC=$(printf '%s\n' "$flags" | sed -n 's/^CFLAGS=//p' | tr ' ' '\n' | grep -E '^-(I|D)' | tr '\n' ' ')
+if [ -z "$LIBS" ]; then
+    echo "FAIL fuzz_build: 'make print-fuzz-flags' gave no link flags"; exit 1
+fi
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 blog="$FB/build.log"
 if ! make -s -j"$JOBS" BUILD="$FB/lib" CC=clang NO_OMP=1 OPT=-O1 \

@@ -8,13 +8,17 @@
 #   - resident memory of each server after the load (VmRSS, and VmHWM = peak);
 #   - start-up: process spawn to the first 200 from GET /health (polled every
 #     millisecond), model loaded.
-# Each server is started fresh for every run; runs are interleaved (ours, ref,
-# ours, ref, ...). Figures are medians over BENCH_RUNS runs (default 3) with
-# their min-max spread. The reference runs at its best configuration from
-# the performance notes: OpenMP OpenBLAS (libopenblas0-openmp), torch 2
-# threads, uvloop + httptools when installed (else asyncio + h11), uvicorn's
-# default logging sent to /dev/null. It is skipped, saying so, when torch,
-# fastapi or uvicorn are missing.
+# Each server is started fresh for every run; runs are interleaved (ours,
+# ref, ours, ref, ...). Figures are medians over BENCH_RUNS runs (default 3)
+# with their min-max spread. The reference runs in the best configurations
+# from the performance notes: OpenMP OpenBLAS (libopenblas0-openmp), uvloop +
+# httptools when installed (else asyncio + h11), uvicorn's default logging
+# sent to /dev/null, torch with 2 threads and with 1 thread
+# (BENCH_SERVE_REF_THREADS, default "2 1"); the ratios use the better one.
+# The reference is skipped, saying so, when torch, fastapi or uvicorn are
+# missing. "other load" is the CPU (in cores) that processes other than the
+# server and wrk used during the measurement: on a shared machine figures
+# taken under other load are not comparable with quiet-machine ones.
 #   bench/bench_serve.sh [BUILD_DIR]
 # Environment: BENCH_RUNS, BENCH_SERVE_SECONDS (10), BENCH_SERVE_CONNS (16),
 # BENCH_SERVE_MODEL (a model directory to use instead of the one built here),
@@ -128,7 +132,7 @@ if [ -d "$OMPBLAS" ]; then
 else
     ref_cfg="$ref_cfg, Debian's default BLAS"
 fi
-ref_cfg="$ref_cfg, torch 2 threads"
+REF_THREADS=${BENCH_SERVE_REF_THREADS:-2 1}
 
 # start_server NAME PORT CMD... -> prints "PID STARTUP_MS" (spawn -> first 200 /health)
 start_server() {
@@ -160,23 +164,32 @@ EOF
 }
 
 mem_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run_one NAME PORT CMD... -> appends "rps p50 p99 rss hwm startup errors" to $work/NAME.res
+# run_one NAME PORT CMD... -> appends "rps p50 p99 rss hwm startup errors
+# other_load" to $work/NAME.res
 run_one() {
     local name=$1 port=$2; shift 2
     local out pid st
     out=$(start_server "$name" "$port" "$@") || { echo "bench_serve: $name did not start:"; tail -5 "$work/$name.log"; return 1; }
     read -r pid st <<<"$out"
     wrk -t2 -c"$CONNS" -d2s -s bench/post_classify.lua "http://127.0.0.1:$port/classify" >/dev/null 2>&1
-    wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s bench/post_classify.lua \
-        "http://127.0.0.1:$port/classify" >"$work/$name.wrk" 2>&1
-    local rss hwm
+    local b0 s0 b1 s1 t0 t1 other rss hwm
+    b0=$(busy_ticks); s0=$(proc_ticks "$pid"); t0=$(date +%s.%N)
+    TIMEFORMAT='%U %S'
+    { time wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s bench/post_classify.lua \
+        "http://127.0.0.1:$port/classify" >"$work/$name.wrk" 2>&1; } 2>"$work/$name.time"
+    b1=$(busy_ticks); s1=$(proc_ticks "$pid"); t1=$(date +%s.%N)
+    other=$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" \
+        -v t0="$t0" -v t1="$t1" '{ w = $1 + $2 } END { o = (b - s) / hz - w; if (o < 0) o = 0;
+        printf "%.2f", o / (t1 - t0) }' "$work/$name.time")
     rss=$(mem_kib "$pid" VmRSS)
     hwm=$(mem_kib "$pid" VmHWM)
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -9 "$pid" 2>/dev/null
-    $PY - "$work/$name.wrk" "$rss" "$hwm" "$st" >>"$work/$name.res" <<'EOF'
+    $PY - "$work/$name.wrk" "$rss" "$hwm" "$st" "$other" >>"$work/$name.res" <<'PYEOF'
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(v, u):
@@ -190,50 +203,63 @@ err += int(m.group(1)) if m else 0
 m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
 err += sum(int(x) for x in m.groups()) if m else 0
 print(rps, lat["50"], lat["99"], int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024,
-      float(sys.argv[4]), err)
-EOF
+      float(sys.argv[4]), err, float(sys.argv[5]))
+PYEOF
 }
 
-rm -f "$work/ours.res" "$work/ref.res"
+rm -f "$work"/ours.res "$work"/ref*.res
 echo "model: $model"
 echo "load: wrk -t2 -c$CONNS -d${DUR}s --latency, keep-alive, POST /classify ($(grep -o '"text": "[^"]*"' bench/post_classify.lua)), $RUNS runs, interleaved"
-if [ $ref = 1 ]; then echo "reference: bench/api_ref.py under uvicorn ($ref_cfg)"; else echo "reference: skipped ($ref_why)"; fi
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+if [ $ref = 1 ]; then
+    echo "reference: bench/api_ref.py under uvicorn ($ref_cfg; torch threads: $REF_THREADS)"
+else
+    echo "reference: skipped ($ref_why)"
+fi
 for r in $(seq 1 "$RUNS"); do
     # shellcheck disable=SC2086
     run_one ours "$PORT_OURS" "$BIN" serve --model "$model" --port "$PORT_OURS" ${BENCH_SERVE_ARGS:-} || exit 1
     if [ $ref = 1 ]; then
-        # shellcheck disable=SC2086
-        run_one ref "$PORT_REF" "${ref_env[@]}" REF_MODEL="$model" REF_TORCH_THREADS=2 \
-            "$PY" -m uvicorn api_ref:app --app-dir bench --host 127.0.0.1 --port "$PORT_REF" \
-            $ref_loop || ref=0
+        for th in $REF_THREADS; do
+            # shellcheck disable=SC2086
+            run_one "ref$th" "$PORT_REF" "${ref_env[@]}" REF_MODEL="$model" REF_TORCH_THREADS="$th" \
+                "$PY" -m uvicorn api_ref:app --app-dir bench --host 127.0.0.1 --port "$PORT_REF" \
+                $ref_loop || ref=0
+        done
     fi
 done
 
-$PY - "$work/ours.res" "$( [ $ref = 1 ] && echo "$work/ref.res" )" "$CONNS" <<'EOF'
-import statistics, sys
+refs=()
+if [ $ref = 1 ]; then for th in $REF_THREADS; do refs+=("$work/ref$th.res"); done; fi
+$PY - "$CONNS" "$work/ours.res" "${refs[@]}" <<'PYEOF'
+import os, statistics, sys
 def load(p):
     rows = [list(map(float, l.split())) for l in open(p) if l.strip()]
     return list(zip(*rows))
-ours = load(sys.argv[1])
-ref = load(sys.argv[2]) if sys.argv[2] else None
-conns = sys.argv[3]
+conns = sys.argv[1]
+ours = load(sys.argv[2])
+refs = [(os.path.basename(p)[3:-4], load(p)) for p in sys.argv[3:]]
 cols = [("req/s", 0, "%.0f"), ("p50 ms", 1, "%.2f"), ("p99 ms", 2, "%.2f"),
-        ("RSS MiB", 3, "%.1f"), ("peak RSS MiB", 4, "%.1f"), ("start-up ms", 5, "%.0f")]
+        ("RSS MiB", 3, "%.1f"), ("peak RSS MiB", 4, "%.1f"), ("start-up ms", 5, "%.0f"),
+        ("other load (cores)", 7, "%.2f")]
+med = statistics.median
 def cell(vals, fmt):
-    m = statistics.median(vals)
-    return (fmt % m) + " (" + (fmt % min(vals)) + "-" + (fmt % max(vals)) + ")"
+    return (fmt % med(vals)) + " (" + (fmt % min(vals)) + "-" + (fmt % max(vals)) + ")"
+def row(name, d):
+    print("| %s | " % name + " | ".join(cell(d[i], f) for _, i, f in cols) + " | %d |" % sum(d[6]))
 print()
 print("| server (%s connections) | " % conns + " | ".join(c[0] for c in cols) + " | errors |")
 print("|---" * (len(cols) + 2) + "|")
-print("| intent serve | " + " | ".join(cell(ours[i], f) for _, i, f in cols) +
-      " | %d |" % sum(ours[6]))
-if ref:
-    print("| FastAPI reference | " + " | ".join(cell(ref[i], f) for _, i, f in cols) +
-          " | %d |" % sum(ref[6]))
-    r = [statistics.median(ours[i]) / statistics.median(ref[i]) for _, i, _ in cols]
-    print("| ratio ours/ref | " + " | ".join("%.2fx" % x for x in r) + " | |")
+row("intent serve", ours)
+for th, d in refs:
+    row("FastAPI reference, torch %s thread%s" % (th, "" if th == "1" else "s"), d)
+if refs:
+    th, best = max(refs, key=lambda r: med(r[1][0]))
+    r = [med(ours[i]) / med(best[i]) for _, i, _ in cols[:6]]
+    print("| ratio ours / best reference (torch %s) | " % th +
+          " | ".join("%.2fx" % x for x in r) + " | | |")
     print()
-    print("throughput %.1fx the reference (target >= 10x); p99 %.2f ms (target < 5 ms); "
-          "memory %.1f%% of the reference's (target < 10%%); start-up %.0f ms (target < 50 ms)"
-          % (r[0], statistics.median(ours[2]), 100 * r[4], statistics.median(ours[5])))
-EOF
+    print("throughput %.1fx the best reference (target >= 10x); p99 %.2f ms (target < 5 ms); "
+          "memory %.1f%% of the reference's RSS (target < 10%%); start-up %.0f ms (target < 50 ms)"
+          % (r[0], med(ours[2]), 100 * r[3], med(ours[5])))
+PYEOF

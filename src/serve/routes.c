@@ -84,7 +84,7 @@ char *ic__py_float_repr(double v, char *buf)
     for (; *p && *p != 'e'; p++)
         if (isdigit((unsigned char)*p) && nd < 20)
             digits[nd++] = *p;
-    int x = *p == 'e' ? atoi(p + 1) : 0;
+    int x = *p == 'e' ? (int)strtol(p + 1, NULL, 10) : 0;
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
     digits[nd] = 0;

@@ -83,6 +83,13 @@ int ic__dropout_keep(const struct ic__dropout *d, size_t idx)
     return keep_bit(drop_key(d), drop_thr(d), idx);
 }
 
+IC_CLONES static void dropout_range(float *out, const float *inp, size_t n, uint64_t key,
+                                    uint32_t thr, float scale, size_t i0)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = keep_bit(key, thr, i0 + i) ? inp[i] * scale : 0.0f;
+}
+
 void dropout_forward(float *out, const float *inp, size_t n, const struct ic__dropout *d)
 {
     if (!drop_on(d)) {
@@ -93,9 +100,12 @@ void dropout_forward(float *out, const float *inp, size_t n, const struct ic__dr
     uint64_t key = drop_key(d);
     uint32_t thr = drop_thr(d);
     float scale = 1.0f / (1.0f - d->p);
+    size_t chunk = 16384, nblk = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        out[i] = keep_bit(key, thr, i) ? inp[i] * scale : 0.0f;
+    for (size_t k = 0; k < nblk; k++) {
+        size_t i0 = k * chunk, m = i0 + chunk < n ? chunk : n - i0;
+        dropout_range(out + i0, inp + i0, m, key, thr, scale, i0);
+    }
 }
 
 void dropout_backward(float *dinp, const float *dout, size_t n, const struct ic__dropout *d)
@@ -148,32 +158,75 @@ void embedding_backward(float *dword, float *dpos, float *dtype, const float *do
 
 /* --- layernorm ----------------------------------------------------------- */
 
+/* Row kernels for a range of rows, compiled per CPU level (IC_CLONES).
+ * Reductions carry `omp simd reduction` so they vectorise (the pragma allows
+ * reordering the sum, which plain -O3 may not do for floats). */
 static inline void ln_row(float *o, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, size_t C, float eps)
 {
     float m = 0.0f;
+#pragma omp simd reduction(+ : m)
     for (size_t i = 0; i < C; i++)
         m += x[i];
     m /= (float)C;
     float v = 0.0f;
+#pragma omp simd reduction(+ : v)
     for (size_t i = 0; i < C; i++) {
         float d = x[i] - m;
         v += d * d;
     }
     v /= (float)C;
-    float s = 1.0f / sqrtf(v + eps);
+    float sd = 1.0f / sqrtf(v + eps);
     for (size_t i = 0; i < C; i++)
-        o[i] = (x[i] - m) * s * w[i] + b[i];
+        o[i] = (x[i] - m) * sd * w[i] + b[i];
     *mean = m;
-    *rstd = s;
+    *rstd = sd;
+}
+
+IC_CLONES static void ln_rows(float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, size_t rows, size_t C, float eps)
+{
+    for (size_t r = 0; r < rows; r++)
+        ln_row(out + r * C, mean + r, rstd + r, inp + r * C, w, b, C, eps);
+}
+
+/* r = dropout(y) + x, then LayerNorm; row0 is the first row's index (mask). */
+IC_CLONES static void res_ln_rows(float *out, float *r, float *mean, float *rstd, const float *y,
+                                  const float *x, const float *w, const float *b, size_t row0,
+                                  size_t rows, size_t C, float eps, uint64_t key, uint32_t thr,
+                                  float scale, int on)
+{
+    for (size_t row = 0; row < rows; row++) {
+        float *rr = r + row * C;
+        const float *yy = y + row * C, *xx = x + row * C;
+        if (on) {
+            size_t base = (row0 + row) * C;
+            for (size_t i = 0; i < C; i++)
+                rr[i] = (keep_bit(key, thr, base + i) ? yy[i] * scale : 0.0f) + xx[i];
+        } else {
+            for (size_t i = 0; i < C; i++)
+                rr[i] = yy[i] + xx[i];
+        }
+        ln_row(out + row * C, mean + row, rstd + row, rr, w, b, C, eps);
+    }
+}
+
+/* Rows per task of the row-parallel loops below. */
+static size_t row_block(size_t C)
+{
+    size_t rows = 8192 / (C ? C : 1);
+    return rows ? rows : 1;
 }
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, size_t M, size_t C, float eps)
 {
+    size_t rb = row_block(C), nblk = (M + rb - 1) / rb;
 #pragma omp parallel for schedule(static) if (M * C > PAR_MIN)
-    for (size_t r = 0; r < M; r++)
-        ln_row(out + r * C, mean + r, rstd + r, inp + r * C, w, b, C, eps);
+    for (size_t k = 0; k < nblk; k++) {
+        size_t r0 = k * rb, n = r0 + rb < M ? rb : M - r0;
+        ln_rows(out + r0 * C, mean + r0, rstd + r0, inp + r0 * C, w, b, n, C, eps);
+    }
 }
 
 void residual_layernorm_forward(float *out, float *r, float *mean, float *rstd, const float *y,
@@ -184,40 +237,95 @@ void residual_layernorm_forward(float *out, float *r, float *mean, float *rstd, 
     uint64_t key = on ? drop_key(drop) : 0;
     uint32_t thr = on ? drop_thr(drop) : 0;
     float scale = on ? 1.0f / (1.0f - drop->p) : 1.0f;
+    size_t rb = row_block(C), nblk = (M + rb - 1) / rb;
 #pragma omp parallel for schedule(static) if (M * C > PAR_MIN)
-    for (size_t row = 0; row < M; row++) {
-        float *rr = r + row * C;
-        const float *yy = y + row * C, *xx = x + row * C;
-        if (on) {
-            for (size_t i = 0; i < C; i++)
-                rr[i] = (keep_bit(key, thr, row * C + i) ? yy[i] * scale : 0.0f) + xx[i];
-        } else {
-            for (size_t i = 0; i < C; i++)
-                rr[i] = yy[i] + xx[i];
-        }
-        ln_row(out + row * C, mean + row, rstd + row, rr, w, b, C, eps);
+    for (size_t k = 0; k < nblk; k++) {
+        size_t r0 = k * rb, n = r0 + rb < M ? rb : M - r0;
+        res_ln_rows(out + r0 * C, r + r0 * C, mean + r0, rstd + r0, y + r0 * C, x + r0 * C, w, b,
+                    r0, n, C, eps, key, thr, scale, on);
     }
 }
 
-/* One row of the LayerNorm backward: writes dx (or adds), adds to dw/db. */
-static inline void ln_back_row(float *dx, float *dw, float *db, const float *dy, const float *x,
-                               float mean, float rstd, const float *w, size_t C, int accumulate)
+/* LayerNorm backward for rows: writes dx (or adds), adds to dw/db; with dy
+ * set, also dy = dropout_backward(dx) (mask of rows from row0). */
+IC_CLONES static void ln_back_rows(float *dx, float *dy, float *dw, float *db, const float *dout,
+                                   const float *x, const float *mean, const float *rstd,
+                                   const float *w, size_t row0, size_t rows, size_t C,
+                                   int accumulate, uint64_t key, uint32_t thr, float scale,
+                                   int on)
 {
-    float s1 = 0.0f, s2 = 0.0f; /* mean(dxhat), mean(dxhat * xhat) */
-    for (size_t i = 0; i < C; i++) {
-        float xh = (x[i] - mean) * rstd;
-        float g = dy[i] * w[i];
-        s1 += g;
-        s2 += g * xh;
-        dw[i] += dy[i] * xh;
-        db[i] += dy[i];
+    for (size_t row = 0; row < rows; row++) {
+        const float *g = dout + row * C, *xr = x + row * C;
+        float *d = dx + row * C;
+        float mu = mean[row], sd = rstd[row];
+        float s1 = 0.0f, s2 = 0.0f; /* sums of g w and g w xhat */
+#pragma omp simd reduction(+ : s1, s2)
+        for (size_t i = 0; i < C; i++) {
+            float xh = (xr[i] - mu) * sd;
+            float gw = g[i] * w[i];
+            s1 += gw;
+            s2 += gw * xh;
+        }
+        for (size_t i = 0; i < C; i++) {
+            float xh = (xr[i] - mu) * sd;
+            dw[i] += g[i] * xh;
+            db[i] += g[i];
+        }
+        s1 /= (float)C;
+        s2 /= (float)C;
+        for (size_t i = 0; i < C; i++) {
+            float xh = (xr[i] - mu) * sd;
+            float v = (g[i] * w[i] - s1 - xh * s2) * sd;
+            d[i] = accumulate ? d[i] + v : v;
+        }
+        if (!dy)
+            continue;
+        float *e = dy + row * C;
+        if (on) {
+            size_t base = (row0 + row) * C;
+            for (size_t i = 0; i < C; i++)
+                e[i] = keep_bit(key, thr, base + i) ? d[i] * scale : 0.0f;
+        } else {
+            memcpy(e, d, C * sizeof(float));
+        }
     }
-    s1 /= (float)C;
-    s2 /= (float)C;
-    for (size_t i = 0; i < C; i++) {
-        float xh = (x[i] - mean) * rstd;
-        float v = (dy[i] * w[i] - s1 - xh * s2) * rstd;
-        dx[i] = accumulate ? dx[i] + v : v;
+}
+
+/* Shared body of the two LayerNorm backwards: rows split between threads,
+ * dw/db summed per thread in scratch (nthr * 2 * C) and added at the end. */
+static void ln_backward(float *dx, float *dy, float *dw, float *db, const float *dout,
+                        const float *x, const float *mean, const float *rstd, const float *w,
+                        size_t M, size_t C, int accumulate, const struct ic__dropout *drop,
+                        float *scratch, int nthr)
+{
+    int nt = (M * C > PAR_MIN) ? team_size(nthr) : 1;
+    int on = drop_on(drop);
+    uint64_t key = on ? drop_key(drop) : 0;
+    uint32_t thr = on ? drop_thr(drop) : 0;
+    float scale = on ? 1.0f / (1.0f - drop->p) : 1.0f;
+    if (nt == 1) {
+        ln_back_rows(dx, dy, dw, db, dout, x, mean, rstd, w, 0, M, C, accumulate, key, thr,
+                     scale, on);
+        return;
+    }
+    memset(scratch, 0, (size_t)nt * 2 * C * sizeof(float));
+    size_t rb = row_block(C), nblk = (M + rb - 1) / rb;
+#pragma omp parallel num_threads(nt)
+    {
+        float *pw = scratch + (size_t)thread_id() * 2 * C, *pb = pw + C;
+#pragma omp for schedule(static)
+        for (size_t k = 0; k < nblk; k++) {
+            size_t r0 = k * rb, n = r0 + rb < M ? rb : M - r0;
+            ln_back_rows(dx + r0 * C, dy ? dy + r0 * C : NULL, pw, pb, dout + r0 * C, x + r0 * C,
+                         mean + r0, rstd + r0, w, r0, n, C, accumulate, key, thr, scale, on);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        const float *pw = scratch + (size_t)t * 2 * C, *pb = pw + C;
+        for (size_t i = 0; i < C; i++) {
+            dw[i] += pw[i];
+            db[i] += pb[i];
+        }
     }
 }
 
@@ -225,24 +333,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
                         const float *mean, const float *rstd, const float *w, size_t M, size_t C,
                         int accumulate, float *scratch, int nthr)
 {
-    int nt = (M * C > PAR_MIN) ? team_size(nthr) : 1;
-    memset(scratch, 0, (size_t)nt * 2 * C * sizeof(float));
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int id = nt > 1 ? thread_id() : 0;
-        float *pw = scratch + (size_t)id * 2 * C, *pb = pw + C;
-#pragma omp for schedule(static)
-        for (size_t r = 0; r < M; r++)
-            ln_back_row(dinp + r * C, pw, pb, dout + r * C, inp + r * C, mean[r], rstd[r], w, C,
-                        accumulate);
-    }
-    for (int t = 0; t < nt; t++) {
-        const float *pw = scratch + (size_t)t * 2 * C, *pb = pw + C;
-        for (size_t i = 0; i < C; i++) {
-            dw[i] += pw[i];
-            db[i] += pb[i];
-        }
-    }
+    ln_backward(dinp, NULL, dw, db, dout, inp, mean, rstd, w, M, C, accumulate, NULL, scratch,
+                nthr);
 }
 
 void residual_layernorm_backward(float *dy, float *dx, float *dw, float *db, const float *dout,
@@ -250,38 +342,7 @@ void residual_layernorm_backward(float *dy, float *dx, float *dw, float *db, con
                                  const float *w, size_t M, size_t C,
                                  const struct ic__dropout *drop, float *scratch, int nthr)
 {
-    int nt = (M * C > PAR_MIN) ? team_size(nthr) : 1;
-    int on = drop_on(drop);
-    uint64_t key = on ? drop_key(drop) : 0;
-    uint32_t thr = on ? drop_thr(drop) : 0;
-    float scale = on ? 1.0f / (1.0f - drop->p) : 1.0f;
-    memset(scratch, 0, (size_t)nt * 2 * C * sizeof(float));
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int id = nt > 1 ? thread_id() : 0;
-        float *pw = scratch + (size_t)id * 2 * C, *pb = pw + C;
-#pragma omp for schedule(static)
-        for (size_t row = 0; row < M; row++) {
-            float *dxr = dx + row * C;
-            ln_back_row(dxr, pw, pb, dout + row * C, r + row * C, mean[row], rstd[row], w, C, 0);
-            if (!dy)
-                continue;
-            float *dyr = dy + row * C;
-            if (on) {
-                for (size_t i = 0; i < C; i++)
-                    dyr[i] = keep_bit(key, thr, row * C + i) ? dxr[i] * scale : 0.0f;
-            } else {
-                memcpy(dyr, dxr, C * sizeof(float));
-            }
-        }
-    }
-    for (int t = 0; t < nt; t++) {
-        const float *pw = scratch + (size_t)t * 2 * C, *pb = pw + C;
-        for (size_t i = 0; i < C; i++) {
-            dw[i] += pw[i];
-            db[i] += pb[i];
-        }
-    }
+    ln_backward(dx, dy, dw, db, dout, r, mean, rstd, w, M, C, 0, drop, scratch, nthr);
 }
 
 /* --- linear layers ------------------------------------------------------- */
@@ -547,6 +608,60 @@ static size_t key_len(const int32_t *m, size_t T, int *all_masked)
     return k == 0 ? T : k;
 }
 
+/* Masked softmax of rows i < T over keys j < kl (key j real iff mb[j]). */
+IC_CLONES static void softmax_rows(float *P, size_t T, size_t kl, const int32_t *mb)
+{
+    for (size_t i = 0; i < T; i++) {
+        float *row = P + i * T;
+        float mx = -FLT_MAX;
+#pragma omp simd reduction(max : mx)
+        for (size_t j = 0; j < kl; j++)
+            mx = mb[j] && row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < kl; j++) {
+            float e = mb[j] ? exp_fast(row[j] - mx) : 0.0f;
+            row[j] = e;
+            sum += e;
+        }
+        float inv = 1.0f / sum;
+        for (size_t j = 0; j < kl; j++)
+            row[j] *= inv;
+    }
+}
+
+/* Dropout on the (T, kl) block of a T x T tile whose element 0 has mask
+ * index idx0: out = in * keep * scale; with out2/in2 also out2 = in2 * keep
+ * * scale (the backward applies the mask to P and dP at once). */
+IC_CLONES static void dropout_rows(float *out, float *out2, const float *in, const float *in2,
+                                   size_t T, size_t kl, uint64_t key, uint32_t thr, float scale,
+                                   size_t idx0)
+{
+    for (size_t i = 0; i < T; i++)
+        for (size_t j = 0; j < kl; j++) {
+            size_t o = i * T + j;
+            int kp = keep_bit(key, thr, idx0 + o);
+            out[o] = kp ? in[o] * scale : 0.0f;
+            if (out2)
+                out2[o] = kp ? in2[o] * scale : 0.0f;
+        }
+}
+
+/* dP <- P * (dP - rowsum(P dP)) over keys j < kl. */
+IC_CLONES static void softmax_back_rows(float *dP, const float *P, size_t T, size_t kl)
+{
+    for (size_t i = 0; i < T; i++) {
+        const float *pr = P + i * T;
+        float *dr = dP + i * T;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (size_t j = 0; j < kl; j++)
+            dot += pr[j] * dr[j];
+        for (size_t j = 0; j < kl; j++)
+            dr[j] = pr[j] * (dr[j] - dot);
+    }
+}
+
 void attention_forward(float *ctx, float *att, const float *qkv, const int32_t *mask, size_t B,
                        size_t T, size_t C, size_t NH, const struct ic__dropout *drop,
                        float *scratch, int nthr)
@@ -574,31 +689,12 @@ void attention_forward(float *ctx, float *att, const float *qkv, const int32_t *
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)kl, (int)D, scale,
                         q, (int)C3, k, (int)C3, 0.0f, P, (int)T);
-            for (size_t i = 0; i < T; i++) {
-                float *row = P + i * T;
-                float mx = -FLT_MAX;
-                for (size_t j = 0; j < kl; j++)
-                    if (mb[j] && row[j] > mx)
-                        mx = row[j];
-                float sum = 0.0f;
-                for (size_t j = 0; j < kl; j++) {
-                    float e = mb[j] ? exp_fast(row[j] - mx) : 0.0f;
-                    row[j] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                for (size_t j = 0; j < kl; j++)
-                    row[j] *= inv;
-            }
+            softmax_rows(P, T, kl, mb);
         }
         const float *Pd = P;
         if (on) {
             float *S = scratch + (size_t)(nt > 1 ? thread_id() : 0) * 2 * T * T;
-            for (size_t i = 0; i < T; i++)
-                for (size_t j = 0; j < kl; j++) {
-                    size_t idx = (bh * T + i) * T + j;
-                    S[i * T + j] = keep_bit(key, thr, idx) ? P[i * T + j] * dscale : 0.0f;
-                }
+            dropout_rows(S, NULL, P, NULL, T, kl, key, thr, dscale, bh * T * T);
             Pd = S;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)kl, 1.0f, Pd,
@@ -635,28 +731,14 @@ void attention_backward(float *dqkv, const float *dctx, const float *att, const 
                     (int)C, v, (int)C3, 0.0f, dP, (int)T);
         const float *Pv = P;
         if (on) {
-            for (size_t i = 0; i < T; i++)
-                for (size_t j = 0; j < kl; j++) {
-                    size_t idx = (bh * T + i) * T + j;
-                    int kp = keep_bit(key, thr, idx);
-                    Pd[i * T + j] = kp ? P[i * T + j] * dscale : 0.0f;
-                    dP[i * T + j] = kp ? dP[i * T + j] * dscale : 0.0f;
-                }
+            dropout_rows(Pd, dP, P, dP, T, kl, key, thr, dscale, bh * T * T);
             Pv = Pd;
         }
         /* dV = Pd^T @ dctx */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kl, (int)D, (int)T, 1.0f, Pv,
                     (int)T, dc, (int)C, 0.0f, dv, (int)C3);
         /* softmax backward: dS = P * (dP - sum_j P dP) */
-        for (size_t i = 0; i < T; i++) {
-            const float *pr = P + i * T;
-            float *dr = dP + i * T;
-            float dot = 0.0f;
-            for (size_t j = 0; j < kl; j++)
-                dot += pr[j] * dr[j];
-            for (size_t j = 0; j < kl; j++)
-                dr[j] = pr[j] * (dr[j] - dot);
-        }
+        softmax_back_rows(dP, P, T, kl);
         /* dQ = scale dS @ K ; dK = scale dS^T @ Q */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)kl, scale, dP,
                     (int)T, k, (int)C3, 0.0f, dq, (int)C3);

@@ -96,6 +96,52 @@ for x, y in zip(a, b):
 ' "$tmp/stdin.out" "$tmp/bin.out"
 res pytorch_bin_same_as_safetensors
 
+# PyTorch parity: probabilities from model.safetensors and from
+# pytorch_model.bin match PyTorch's on real sentences within 1e-5 (PyTorch
+# runs on the ids of `intent tokenize`, padded to 16 with the mask)
+if $PY -c 'import torch, numpy' 2>/dev/null; then
+    cat >"$tmp/sent.txt" <<'EOF'
+quiero ver las noticias
+hola, buenos días
+¿qué tiempo hace hoy en Madrid?
+reservar una mesa para dos personas mañana por la noche
+cancela la alarma de las siete
+pon música de rock en el salón, por favor, y sube el volumen un poco más
+adiós
+gracias por todo
+¿me recuerdas comprar pan?
+EOF
+    "$BIN" tokenize --model "$M" --max-length 16 <"$tmp/sent.txt" >"$tmp/ids.jsonl" 2>"$tmp/err" &&
+        $PY tests/e2e/lib/torch_probs.py "$M/config.json" "$M/model.safetensors" \
+            <"$tmp/ids.jsonl" >"$tmp/torch_st.jsonl" 2>>"$tmp/err" &&
+        $PY tests/e2e/lib/torch_probs.py "$M/config.json" tests/golden/model/pytorch_model.bin \
+            <"$tmp/ids.jsonl" >"$tmp/torch_bin.jsonl" 2>>"$tmp/err" &&
+        "$BIN" predict --model "$M" --top-k 5 <"$tmp/sent.txt" >"$tmp/c_st.jsonl" 2>>"$tmp/err" &&
+        "$BIN" predict --model "$tmp/bin" --top-k 5 <"$tmp/sent.txt" >"$tmp/c_bin.jsonl" 2>>"$tmp/err"
+    rc=$?
+    LAST_WHY="rc $rc: $(head -c 400 "$tmp/err")"
+    [ $rc = 0 ] && $PY -c '
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+names = [cfg["id2label"][str(i)] for i in range(len(cfg["id2label"]))]
+worst = 0.0
+for c_file, t_file in ((sys.argv[2], sys.argv[3]), (sys.argv[4], sys.argv[5])):
+    cs = [json.loads(l) for l in open(c_file)]
+    ts = [json.loads(l) for l in open(t_file)]
+    assert len(cs) == len(ts) == 9, (len(cs), len(ts))
+    for c, t in zip(cs, ts):
+        got = {e["intent"]: e["confidence"] for e in c["top_k"]}
+        assert len(got) == len(names)
+        for i, n in enumerate(names):
+            worst = max(worst, abs(got[n] - t[i]))
+        assert names[max(range(len(t)), key=lambda i: t[i])] == c["intent"], (c, t)
+assert worst <= 1e-5, "max |p_c - p_torch| = %g" % worst
+' "$M/config.json" "$tmp/c_st.jsonl" "$tmp/torch_st.jsonl" "$tmp/c_bin.jsonl" "$tmp/torch_bin.jsonl"
+    res torch_parity
+else
+    echo "skip predict_torch_parity: python3-torch (Debian) is not installed"
+fi
+
 # a model trained by `intent train` (tiny, from scratch): its directory and
 # its intent_classifier.pt give the same output
 $PY -c '

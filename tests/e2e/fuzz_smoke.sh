@@ -7,7 +7,7 @@
 #   fuzz_smoke.sh BUILD_DIR
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-export FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-2}
+export FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-1}
 out=$(tests/fuzz/run.sh --smoke 2>&1); rc=$?
 printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip) '
 if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then

@@ -225,6 +225,28 @@ else
         kill -TERM "$SPID"; wait "$SPID"; rc=$?
         [ $rc -eq 0 ] && ok serve_exit_after_reloads || fail serve_exit_after_reloads "exit $rc"
     fi
+    # the files of a served directory truncated in place (no rename, no
+    # SIGHUP): the loaded model must not depend on them (no mapping kept)
+    cp -r "$T/ref1" "$T/srvdir"
+    "$BIN" serve --model "$T/srvdir" --host 127.0.0.1 --port 0 --threads 1 2>"$T/serve2.log" &
+    SPID=$!; PIDS+=("$SPID")
+    PORT=
+    for _ in $(seq 1 500); do
+        PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$T/serve2.log" | head -1)
+        [ -n "$PORT" ] && break
+        kill -0 "$SPID" 2>/dev/null || break
+        sleep 0.02
+    done
+    U="http://127.0.0.1:$PORT"
+    if [ -z "$PORT" ]; then fail serve_files_truncated_in_place "the server did not start"
+    else
+        for f in "$T/srvdir"/*; do : >"$f"; done
+        c1=$(classify); c2=$(classify)
+        if [ "$c1" = 200 ] && [ "$c2" = 200 ] && kill -0 "$SPID" 2>/dev/null; then
+            ok serve_files_truncated_in_place
+        else fail serve_files_truncated_in_place "answers $c1 $c2 after truncating the files; log: $(tail -2 "$T/serve2.log")"; fi
+        kill -TERM "$SPID"; wait "$SPID" 2>/dev/null
+    fi
 fi
 
 # --- the MLflow server dies mid-run ---------------------------------------------------------

@@ -20,6 +20,9 @@
 # input to tests/fuzz/regress/<x>/ once fixed (tests/unit/test_fuzz_regress.c
 # replays it in every test run).
 #
+# The fuzzers run at the lowest CPU priority (nice 19): the machine may be
+# shared with benchmarks.
+#
 # Output: one line per target, "ok fuzz_<x>: ...", "FAIL fuzz_<x>: ..." or
 # "skip fuzz: ..." when clang's libFuzzer is not available. Exit status is
 # non-zero when any target failed to build or crashed.
@@ -30,7 +33,7 @@ mode=time secs=
 case "${1:-}" in
 --smoke) mode=smoke; secs=${FUZZ_SMOKE_SECONDS:-2}; shift ;;
 --build) mode=build; shift ;;
-''|-h|--help) sed -n '2,26p' "$0"; exit 2 ;;
+''|-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2 ;;
 *) secs=$1; shift
    case "$secs" in ''|*[!0-9]*) echo "run.sh: SECONDS must be a number, not '$secs'" >&2; exit 2 ;; esac ;;
 esac
@@ -116,6 +119,7 @@ for t in "${built[@]}"; do
           -print_final_stats=1)
     [ -f "tests/fuzz/$t.dict" ] && opts+=(-dict="tests/fuzz/$t.dict")
     log=$FB/run_$t.log
+    [ "$mode" = smoke ] && log=$FB/smoke_$t.log
     rc=0
     if [ "$mode" = smoke ]; then
         # every committed input once (seeds and regressions), then a short run
@@ -124,14 +128,14 @@ for t in "${built[@]}"; do
             [ -d "$d" ] && for f in "$d"/*; do [ -f "$f" ] && files+=("$f"); done
         done
         if [ ${#files[@]} -gt 0 ]; then
-            "$bin" "${opts[@]}" -runs=1 "${files[@]}" >"$log" 2>&1 || rc=$?
+            nice -n 19 "$bin" "${opts[@]}" -runs=1 "${files[@]}" >"$log" 2>&1 || rc=$?
         fi
-        [ $rc -eq 0 ] && { "$bin" "${opts[@]}" -max_total_time="$secs" "${dirs[@]}" >>"$log" 2>&1 || rc=$?; }
+        [ $rc -eq 0 ] && { nice -n 19 "$bin" "${opts[@]}" -max_total_time="$secs" "${dirs[@]}" >>"$log" 2>&1 || rc=$?; }
     else
         # fork mode: keep fuzzing after a crash, so one known bug does not
         # hide the others; every crashing input is kept in $crashes
         touch "$FB/.mark_$t"
-        "$bin" "${opts[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+        nice -n 19 "$bin" "${opts[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
             -max_total_time="$secs" "${dirs[@]}" >"$log" 2>&1 || rc=$?
         new=$(find "$crashes" -type f -newer "$FB/.mark_$t" | wc -l)
         [ "$new" -gt 0 ] && rc=1

@@ -75,7 +75,7 @@ else
     echo "== building $B (clang, -fsanitize=thread, -fopenmp with libomp)"
     if ! make -s -j"$JOBS" BUILD=$B CC=clang SANITIZER=thread NO_OMP=0 \
             BLAS_DIR="/usr/lib/$MA/openblas-pthread" BLAS_INC="/usr/include/$MA/openblas-pthread" \
-            "$B/intent_test" >"$LOGD/build2.log" 2>&1; then
+            "$B/intent_test" "$B/intent" >"$LOGD/build2.log" 2>&1; then
         echo "FAIL tsan_openmp_build: see $LOGD/build2.log"; tail -n 20 "$LOGD/build2.log"; fail=1
     else
         export TSAN_OPTIONS="halt_on_error=0 ignore_noninstrumented_modules=1 log_path=$LOGD/r"
@@ -88,6 +88,23 @@ else
         fi
         [ $rc -ne 0 ] && { echo "FAIL tsan_openmp_unit: intent_test exited $rc"; tail -n 5 "$LOGD/unit2.err"; fail=1; }
         report openmp_unit
+        # a training run and batched prediction big enough for every parallel
+        # loop to take its threaded path (ops.c parallelises above 32768
+        # elements: hidden 64 x batch 32 x length 32)
+        echo "== intent train / predict with OpenMP under TSan + Archer (2 threads)"
+        tt=$(mktemp -d /tmp/intent-tsan-train.XXXXXX)
+        OMP_TOOL_LIBRARIES="$ARCHER" OPENBLAS_NUM_THREADS=1 HF_HOME="$tt/hf" HF_HUB_OFFLINE=1 \
+            $B/intent train --data tests/golden/data/train_small.json --output "$tt/m" --epochs 1 \
+            --no-tracking --threads 2 --batch-size 32 --max-length 32 --scratch-hidden-size 64 \
+            --scratch-layers 1 --scratch-heads 2 --scratch-intermediate-size 256 \
+            --scratch-vocab-size 300 >"$LOGD/train2.log" 2>&1; rc=$?
+        [ $rc -ne 0 ] && { echo "FAIL tsan_openmp_train: exit $rc"; tail -n 5 "$LOGD/train2.log"; fail=1; }
+        yes 'quiero saber que tiempo hace hoy en madrid por favor' | head -n 64 |
+            OMP_TOOL_LIBRARIES="$ARCHER" OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 \
+            $B/intent predict --model "$tt/m" >/dev/null 2>"$LOGD/predict2.log"; rc=$?
+        [ $rc -ne 0 ] && { echo "FAIL tsan_openmp_predict: exit $rc"; tail -n 5 "$LOGD/predict2.log"; fail=1; }
+        rm -rf "$tt"
+        report openmp_train_predict
     fi
 fi
 [ -z "${TSAN_LOG_DIR:-}" ] && [ $fail -eq 0 ] && rm -rf "$LOGD"

@@ -504,9 +504,12 @@ int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, i
                              "learning_rate", (long long)step + 1, (double)st.loss);
                 goto out;
             }
-            float gnorm = ic_grad_clip(st.grads, model.bert.num_params, (float)c->max_grad_norm);
+            /* clip_grad_norm_ fused into the AdamW step (grads only read); the norm
+             * reads only the embedding rows this batch touched. */
+            float gnorm = ic_bert_grad_norm(&st);
+            float coef = ic_grad_clip_coef(gnorm, (float)c->max_grad_norm);
             float lr = ic_lr_linear(step, warmup, total, (float)c->learning_rate);
-            ic_adamw_step(&opt, &model.bert, st.grads, lr);
+            ic_adamw_step_scaled(&opt, &model.bert, st.grads, lr, coef);
             step++;
             loss_acc += st.loss;
             steps_log++;

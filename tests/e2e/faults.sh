@@ -213,6 +213,26 @@ else
         if [ "$(grep -c 'reload refused' "$T/serve.log")" -gt "$n2" ] && [ "$(classify)" = 200 ]; then
             ok serve_reload_missing_refused
         else fail serve_reload_missing_refused "log: $(tail -2 "$T/serve.log")"; fi
+        # a config.json that claims an enormous model next to small weights
+        # (7.3 G parameters, under the 2^33 cap): refused from the files,
+        # without trying to allocate it first
+        mkdir -p "$T/srv/huge"
+        cp "$T/ref1/model.safetensors" "$T/ref1/vocab.txt" "$T/srv/huge/"
+        sed -e 's/"hidden_size": *[0-9]*/"hidden_size": 4096/' \
+            -e 's/"num_attention_heads": *[0-9]*/"num_attention_heads": 16/' \
+            -e 's/"num_hidden_layers": *[0-9]*/"num_hidden_layers": 36/' \
+            -e 's/"intermediate_size": *[0-9]*/"intermediate_size": 16384/' \
+            "$T/ref1/config.json" >"$T/srv/huge/config.json"
+        # bounded memory, so a build that does try cannot take the machine down
+        if nm "$BIN" 2>/dev/null | grep -q __asan_init; then
+            ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=4096:allocator_may_return_null=1" \
+                "$BIN" predict --model "$T/srv/huge" hola >/dev/null 2>"$T/huge.err"; rc=$?
+        else
+            ( ulimit -v 4000000; exec "$BIN" predict --model "$T/srv/huge" hola ) >/dev/null 2>"$T/huge.err"; rc=$?
+        fi
+        if [ $rc -eq 1 ] && grep -q 'config.json\|model.safetensors' "$T/huge.err"; then
+            ok predict_absurd_config_refused
+        else fail predict_absurd_config_refused "exit $rc (want 1 with a message naming the file): $(head -c 300 "$T/huge.err")"; fi
         # a good one again, then a burst of reloads under load
         cp "$T/ref1/intent_classifier.pt" "$T/srv/model.pt"
         for _ in 1 2 3 4 5; do kill -HUP "$SPID"; sleep 0.1; done

@@ -18,7 +18,9 @@
 # The reference is skipped, saying so, when torch, fastapi or uvicorn are
 # missing. "other load" is the CPU (in cores) that processes other than the
 # server and wrk used during the measurement: on a shared machine figures
-# taken under other load are not comparable with quiet-machine ones.
+# taken under other load are not comparable with quiet-machine ones. "server
+# CPU us/request" (the server's user + system time over the requests served)
+# depends much less on that load.
 #   bench/bench_serve.sh [BUILD_DIR]
 # Environment: BENCH_RUNS, BENCH_SERVE_SECONDS (10), BENCH_SERVE_CONNS (16),
 # BENCH_SERVE_MODEL (a model directory to use instead of the one built here),
@@ -184,12 +186,14 @@ run_one() {
     other=$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" \
         -v t0="$t0" -v t1="$t1" '{ w = $1 + $2 } END { o = (b - s) / hz - w; if (o < 0) o = 0;
         printf "%.2f", o / (t1 - t0) }' "$work/$name.time")
+    local scpu
+    scpu=$(awk -v s="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", s / hz }')
     rss=$(mem_kib "$pid" VmRSS)
     hwm=$(mem_kib "$pid" VmHWM)
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -9 "$pid" 2>/dev/null
-    $PY - "$work/$name.wrk" "$rss" "$hwm" "$st" "$other" >>"$work/$name.res" <<'PYEOF'
+    $PY - "$work/$name.wrk" "$rss" "$hwm" "$st" "$other" "$scpu" >>"$work/$name.res" <<'PYEOF'
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(v, u):
@@ -202,8 +206,9 @@ m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", t)
 err += int(m.group(1)) if m else 0
 m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
 err += sum(int(x) for x in m.groups()) if m else 0
+n = int(re.search(r"(\d+) requests in", t).group(1))
 print(rps, lat["50"], lat["99"], int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024,
-      float(sys.argv[4]), err, float(sys.argv[5]))
+      float(sys.argv[4]), err, float(sys.argv[5]), float(sys.argv[6]) / max(n, 1) * 1e6)
 PYEOF
 }
 
@@ -241,7 +246,7 @@ ours = load(sys.argv[2])
 refs = [(os.path.basename(p)[3:-4], load(p)) for p in sys.argv[3:]]
 cols = [("req/s", 0, "%.0f"), ("p50 ms", 1, "%.2f"), ("p99 ms", 2, "%.2f"),
         ("RSS MiB", 3, "%.1f"), ("peak RSS MiB", 4, "%.1f"), ("start-up ms", 5, "%.0f"),
-        ("other load (cores)", 7, "%.2f")]
+        ("server CPU us/request", 8, "%.0f"), ("other load (cores)", 7, "%.2f")]
 med = statistics.median
 def cell(vals, fmt):
     return (fmt % med(vals)) + " (" + (fmt % min(vals)) + "-" + (fmt % max(vals)) + ")"
@@ -255,11 +260,14 @@ for th, d in refs:
     row("FastAPI reference, torch %s thread%s" % (th, "" if th == "1" else "s"), d)
 if refs:
     th, best = max(refs, key=lambda r: med(r[1][0]))
-    r = [med(ours[i]) / med(best[i]) for _, i, _ in cols[:6]]
+    r = [med(ours[i]) / med(best[i]) for _, i, _ in cols[:7]]
     print("| ratio ours / best reference (torch %s) | " % th +
           " | ".join("%.2fx" % x for x in r) + " | | |")
     print()
     print("throughput %.1fx the best reference (target >= 10x); p99 %.2f ms (target < 5 ms); "
           "memory %.1f%% of the reference's RSS (target < 10%%); start-up %.0f ms (target < 50 ms)"
           % (r[0], med(ours[2]), 100 * r[3], med(ours[5])))
+    print("server CPU per request: %.0f us vs %.0f us (%.1fx less): the throughput ratio to "
+          "expect where the CPU, not other load, is the limit"
+          % (med(ours[8]), med(best[8]), med(best[8]) / med(ours[8])))
 PYEOF

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +154,10 @@ static const struct fuzz_entry *fuzz_find(const char *name)
 
 /* LeakSanitizer's check, present only in sanitizer builds. */
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+/* Present only in ASan / TSan builds (whose shadow memory rules out an
+ * address-space limit). */
+void __asan_init(void) __attribute__((weak));
+void __tsan_init(void) __attribute__((weak));
 
 /* What the parent holds while a child runs, kept in globals so that the
  * child's LeakSanitizer counts it as reachable. */
@@ -174,6 +179,12 @@ static int run_isolated(const struct fuzz_entry *e, const uint8_t *data, size_t 
         /* the parent's buffers stay reachable for LeakSanitizer */
         replay_live[0] = data;
         alarm(60);
+        if (!__asan_init && !__tsan_init) {
+            /* an input that makes a parser ask for absurd memory fails
+             * here instead of swapping the machine */
+            struct rlimit rl = {(rlim_t)8 << 30, (rlim_t)8 << 30};
+            setrlimit(RLIMIT_AS, &rl);
+        }
         e->fn(data, len);
         int leaks = 0;
         if (__lsan_do_recoverable_leak_check && getenv("IC_FUZZ_NO_LEAK_CHECK") == NULL)

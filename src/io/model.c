@@ -87,6 +87,20 @@ static int bert_from_tensors(struct ic_model *m, const struct ic_bert_config *cf
                              struct ic_err *err)
 {
     struct ic_rng local;
+    /* Refuse a config that describes a large model (over 64 M parameters)
+     * the weights cannot fill, before allocating it: only the pooler and the
+     * head may be missing. Smaller mismatches get the per-tensor message. */
+    size_t have = 0;
+    for (size_t i = 0; i < ts->n; i++)
+        have += (size_t)ic_tensor_numel(&ts->v[i]);
+    size_t H = (size_t)cfg->hidden_size, N = (size_t)cfg->num_labels;
+    size_t need = ic_bert_num_params(cfg);
+    size_t optional = H * H + H + N * H + N;
+    if (need > ((size_t)64 << 20) && need - optional > have)
+        return ic_errf(err, IC_ERR_FORMAT,
+                       "%s: config.json describes a model of %zu parameters but the weights "
+                       "hold only %zu values",
+                       source, need, have);
     int rc = ic_bert_init(&m->bert, cfg, err);
     if (rc) {
         ic_err_prefix(err, "%s", source);

@@ -21,8 +21,8 @@
 static const char *const ic_fuzz_vocab_texts[] = {
     "Hola, ¿qué tal? [CLS] mundo [UNK]",
     "",
-    "unaPalabraMuyLargaQueSuperaLosCienCaracteresunaPalabraMuyLargaQueSuperaLosCienCaracteres"
-    "unaPalabraMuyLargaQueSuperaLosCienCaracteres",
+    ("unaPalabraMuyLargaQueSuperaLosCienCaracteresunaPalabraMuyLargaQueSuperaLosCienCaracteres"
+     "unaPalabraMuyLargaQueSuperaLosCienCaracteres"),
     "中文 café naïve ₹100 😀 \xe2\x80\x8b zero-width",
 };
 

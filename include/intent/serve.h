@@ -39,10 +39,23 @@ struct ic_serve_opts {
     int max_length;          /* tokens per text; 0 = the model's max_length */
     int event_loop;          /* 0: a thread per connection (default); 1: an epoll
                               * event loop on `threads` threads */
+    char *owned_model_path;  /* storage for strings read from a file (internal) */
+    char *owned_host;
 };
 
 /* Defaults as documented above. */
 void ic_serve_default_opts(struct ic_serve_opts *o);
+/* Frees the strings ic_serve_opts_from_file stored (safe on defaults). */
+void ic_serve_opts_free(struct ic_serve_opts *o);
+
+/* Reads the serve_* keys of a YAML configuration file (the flat mapping of
+ * intent.yaml): serve_model, serve_host, serve_port, serve_threads,
+ * serve_max_body, serve_max_batch, serve_timeout, serve_max_connections,
+ * serve_coalesce, serve_max_length, serve_event_loop. Other keys belong to
+ * training and are ignored; an unknown serve_* key or a bad value is an
+ * error naming the file, line and key. o is unchanged on error. */
+int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
+                            struct ic_err *err) IC_WUR;
 
 /* Overrides fields from INTENT_SERVE_MODEL, _HOST, _PORT, _THREADS,
  * _MAX_BODY, _MAX_BATCH, _TIMEOUT, _MAX_CONNECTIONS, _COALESCE, _MAX_LENGTH,

@@ -19,7 +19,8 @@ static void usage(FILE *f)
     struct ic_serve_opts d;
     ic_serve_default_opts(&d);
     fprintf(f,
-            "usage: intent serve [--model PATH] [--host ADDR] [--port N] [--threads N]\n"
+            "usage: intent serve [--config FILE] [--model PATH] [--host ADDR] [--port N]\n"
+            "                    [--threads N]\n"
             "                    [--max-body BYTES] [--max-batch N] [--timeout S]\n"
             "                    [--max-connections N] [--coalesce N] [--max-length N]\n"
             "                    [--event-loop]\n\n"
@@ -28,7 +29,11 @@ static void usage(FILE *f)
             "GET /openapi.json, GET /docs (see docs/http_api.md). The model is loaded once,\n"
             "before the port opens; a line \"listening on http://ADDR:PORT\" on stderr says the\n"
             "server is ready.\n\n"
-            "options (environment variable in brackets; flags win over the environment):\n"
+            "Settings come from the defaults, then the serve_* keys of the configuration file\n"
+            "(serve_port: 8080, ...), then the environment, then the flags.\n\n"
+            "options (environment variable in brackets):\n"
+            "  --config FILE         YAML configuration file (default: ./intent.yaml if present);\n"
+            "                        its serve_<option> keys are read, the others ignored\n"
             "  --model PATH          model directory or .pt file [INTENT_SERVE_MODEL]\n"
             "                        (default: %s)\n"
             "  --host ADDR           address to bind [INTENT_SERVE_HOST] (default: %s)\n"
@@ -60,26 +65,54 @@ static void usage(FILE *f)
             d.max_connections, d.coalesce);
 }
 
-static const char *const value_opts[] = {"--model",   "--host",      "--port",
+static const char *const value_opts[] = {"--config", "--model",   "--host",      "--port",
                                          "--threads", "--max-body",  "--max-batch",
                                          "--timeout", "--max-connections", "--coalesce",
                                          "--max-length"};
 
+static int serve_main(int argc, char **argv, struct ic_serve_opts *opts);
+
 int cmd_serve(int argc, char **argv)
 {
     struct ic_serve_opts o;
-    struct ic_err err;
     ic_serve_default_opts(&o);
+    int rc = serve_main(argc, argv, &o);
+    ic_serve_opts_free(&o);
+    return rc;
+}
+
+static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
+{
+    struct ic_serve_opts o = *opts;
+    struct ic_err err;
+    /* defaults < configuration file < environment < flags */
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+    }
+    if (!config && ic_path_exists("intent.yaml"))
+        config = "intent.yaml";
+    if (config) {
+        int rc = ic_serve_opts_from_file(&o, config, &err);
+        *opts = o; /* hand the file's strings to the caller to free */
+        if (rc) {
+            cli_error("serve", "%s", err.msg);
+            return 2;
+        }
+    }
     if (ic_serve_opts_from_env(&o, &err)) {
         cli_error("serve", "%s", err.msg);
         return 2;
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
         if (strcmp(a, "--event-loop") == 0) {
             o.event_loop = 1;
             continue;
@@ -106,6 +139,8 @@ int cmd_serve(int argc, char **argv)
         }
         long v = 0;
         int bad = 0;
+        if (strcmp(name, "--config") == 0)
+            continue; /* read above */
         if (strcmp(name, "--model") == 0)
             o.model_path = val;
         else if (strcmp(name, "--host") == 0)

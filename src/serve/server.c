@@ -44,74 +44,6 @@
 /* --------------------------------------------------------------------------
  * Options. */
 
-void ic_serve_default_opts(struct ic_serve_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->model_path = "final_model";
-    o->host = "127.0.0.1";
-    o->port = 8000;
-    o->threads = 0;
-    o->max_body = 1u << 20;
-    o->max_batch = 256;
-    o->timeout = 30;
-    o->max_connections = 256;
-    o->coalesce = 16;
-    o->max_length = 0;
-    o->event_loop = 0;
-}
-
-struct env_opt {
-    const char *var;
-    int kind; /* 0 string, 1 int, 2 size */
-    size_t off;
-    long long lo, hi;
-};
-
-#define OPT_OFF(f) offsetof(struct ic_serve_opts, f)
-static const struct env_opt env_opts[] = {
-    {"INTENT_SERVE_MODEL", 0, OPT_OFF(model_path), 0, 0},
-    {"INTENT_SERVE_HOST", 0, OPT_OFF(host), 0, 0},
-    {"INTENT_SERVE_PORT", 1, OPT_OFF(port), 0, 65535},
-    {"INTENT_SERVE_THREADS", 1, OPT_OFF(threads), 0, 256},
-    {"INTENT_SERVE_MAX_BODY", 2, OPT_OFF(max_body), 1024, 1LL << 30},
-    {"INTENT_SERVE_MAX_BATCH", 1, OPT_OFF(max_batch), 1, 65536},
-    {"INTENT_SERVE_TIMEOUT", 1, OPT_OFF(timeout), 0, 86400},
-    {"INTENT_SERVE_MAX_CONNECTIONS", 1, OPT_OFF(max_connections), 1, 65536},
-    {"INTENT_SERVE_COALESCE", 1, OPT_OFF(coalesce), 1, 1024},
-    {"INTENT_SERVE_MAX_LENGTH", 1, OPT_OFF(max_length), 0, 1 << 20},
-    {"INTENT_SERVE_EVENT_LOOP", 1, OPT_OFF(event_loop), 0, 1},
-};
-
-int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err)
-{
-    struct ic_serve_opts t = *o;
-    for (size_t i = 0; i < sizeof env_opts / sizeof env_opts[0]; i++) {
-        const struct env_opt *e = &env_opts[i];
-        const char *v = getenv(e->var);
-        if (!v)
-            continue;
-        char *p = (char *)&t + e->off;
-        if (e->kind == 0) {
-            if (!*v)
-                return ic_errf(err, IC_ERR_INVAL, "%s: empty value", e->var);
-            *(const char **)p = v;
-            continue;
-        }
-        char *end;
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        if (errno || end == v || *end || x < e->lo || x > e->hi)
-            return ic_errf(err, IC_ERR_INVAL, "%s: \"%s\" is not a number in [%lld, %lld]",
-                           e->var, v, e->lo, e->hi);
-        if (e->kind == 1)
-            *(int *)p = (int)x;
-        else
-            *(size_t *)p = (size_t)x;
-    }
-    *o = t;
-    return IC_OK;
-}
-
 int ic_serve_opts_check(const struct ic_serve_opts *o, struct ic_err *err)
 {
     if (!o->model_path || !*o->model_path)
@@ -964,6 +896,7 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
     s->host = ic_xstrdup(o->host);
     s->o.model_path = s->model_path;
     s->o.host = s->host;
+    s->o.owned_model_path = s->o.owned_host = NULL; /* the caller's */
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

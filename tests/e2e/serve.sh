@@ -392,6 +392,33 @@ LAST_WHY="exit status $rc after SIGINT"
 [ $rc = 0 ]
 res sigint_exit0
 
+# configuration file (serve_* keys; training keys ignored) < environment < flags
+mkdir -p "$tmp/cwd"
+printf 'epochs: 3\nserve_model: %s\nserve_host: 127.0.0.1\nserve_port: 0\nserve_max_batch: 3\n' \
+    "$tmp/model" >"$tmp/cwd/intent.yaml"
+batch4='{"texts":["a","b","c","d"]}'
+(cd "$tmp/cwd" && exec "$BIN" serve) 2>"$tmp/log6" &
+PID=$!
+for _ in $(seq 1 250); do grep -q listening "$tmp/log6" && break; sleep 0.02; done
+U=http://127.0.0.1:$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/log6")
+req POST /classify/batch $J "$batch4"
+c1=$CODE
+kill -TERM "$PID"; wait "$PID"
+(cd "$tmp/cwd" && INTENT_SERVE_MAX_BATCH=4 exec "$BIN" serve) 2>"$tmp/log7" &
+PID=$!
+for _ in $(seq 1 250); do grep -q listening "$tmp/log7" && break; sleep 0.02; done
+U=http://127.0.0.1:$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/log7")
+req POST /classify/batch $J "$batch4"
+c2=$CODE
+kill -TERM "$PID"; wait "$PID"
+PID=
+printf 'serve_port: abc\n' >"$tmp/bad.yaml"
+"$BIN" serve --config "$tmp/bad.yaml" 2>"$tmp/log8"
+rc=$?
+LAST_WHY="file only: $c1 (want 422), file + env: $c2 (want 200), bad file rc $rc: $(cat "$tmp/log8")"
+[ "$c1" = 422 ] && [ "$c2" = 200 ] && [ $rc = 2 ] && grep -q 'bad.yaml:1: serve_port' "$tmp/log8"
+res config_file
+
 "$BIN" serve --model "$tmp/nonexistent" --port 0 2>"$tmp/log3"
 rc=$?
 LAST_WHY="rc $rc: $(cat "$tmp/log3")"

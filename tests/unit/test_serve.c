@@ -228,3 +228,53 @@ TEST(serve_opts_env_and_checks)
     ASSERT(s == NULL);
     ASSERT_CONTAINS(err.msg, "/nonexistent/model/dir");
 }
+
+TEST(serve_opts_from_file)
+{
+    struct ic_serve_opts o;
+    struct ic_err err;
+    char path[600];
+    snprintf(path, sizeof path, "%s/intent.yaml", test_tmpdir());
+    const char *good = "# training keys are not ours\nepochs: 3\nlearning_rate: 1e-4\n"
+                       "serve_model: /srv/model\nserve_host: 0.0.0.0\nserve_port: 9000\n"
+                       "serve_max_body: 2048\nserve_event_loop: true\n";
+    ASSERT_OK(ic_write_file_atomic(path, good, strlen(good), NULL));
+    ic_serve_default_opts(&o);
+    ASSERT_OK_ERR(ic_serve_opts_from_file(&o, path, &err), err);
+    ASSERT_STR_EQ(o.model_path, "/srv/model");
+    ASSERT_STR_EQ(o.host, "0.0.0.0");
+    ASSERT_EQ(o.port, 9000);
+    ASSERT_EQ(o.max_body, 2048);
+    ASSERT_EQ(o.event_loop, 1);
+    ASSERT_EQ(o.max_batch, 256); /* untouched */
+    /* a second file replaces the strings it sets and keeps the others */
+    const char *more = "serve_model: /srv/other\n";
+    ASSERT_OK(ic_write_file_atomic(path, more, strlen(more), NULL));
+    ASSERT_OK_ERR(ic_serve_opts_from_file(&o, path, &err), err);
+    ASSERT_STR_EQ(o.model_path, "/srv/other");
+    ASSERT_STR_EQ(o.host, "0.0.0.0");
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"serve_port: 70000\n", "intent.yaml:1: serve_port"},
+        {"epochs: 1\nserve_bogus: 1\n", "intent.yaml:2: unknown key \"serve_bogus\""},
+        {"serve_event_loop: maybe\n", "not a boolean"},
+        {"serve_host: [a, b]\n", "flat mapping"},
+        {"serve_port: \"abc\n", "YAML error"},
+        {"- a\n- b\n", "flat mapping"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_OK(ic_write_file_atomic(path, bad[i].text, strlen(bad[i].text), NULL));
+        int rc = ic_serve_opts_from_file(&o, path, &err);
+        if (rc == IC_OK || !strstr(err.msg, bad[i].msg)) {
+            ic_serve_opts_free(&o);
+            FAIL("%s: rc %d, message \"%s\"", bad[i].text, rc, err.msg);
+        }
+    }
+    ASSERT_STR_EQ(o.model_path, "/srv/other"); /* unchanged by the failures */
+    ASSERT_EQ(o.port, 9000);
+    ic_serve_opts_free(&o);
+    snprintf(path, sizeof path, "%s/missing.yaml", test_tmpdir());
+    ASSERT(ic_serve_opts_from_file(&o, path, &err) != IC_OK);
+    ASSERT_CONTAINS(err.msg, "missing.yaml");
+}

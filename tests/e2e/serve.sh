@@ -384,6 +384,15 @@ req GET /health
 LAST_WHY="third connection got $code; after closing: $CODE"
 [ "$code" != 200 ] && [ "$CODE" = 200 ]
 res connection_limit
+# an idle connection is closed after --timeout (3 s here): reading it ends
+exec 7<>/dev/tcp/127.0.0.1/$PORT
+timeout 15 cat <&7 >/dev/null
+rc=$?
+exec 7>&-
+LAST_WHY="an idle connection was still open after 15 s (timeout rc $rc)"
+[ $rc = 0 ]
+res idle_timeout
+
 kill -INT "$PID"
 wait "$PID"
 rc=$?

@@ -8,8 +8,9 @@
  * requests in flight finish on the model they started with. Inference runs
  * on a fixed pool of contexts (opts.threads); single /classify requests that
  * arrive while the pool is busy are merged into one batched forward (up to
- * opts.coalesce texts), which raises throughput without adding a wait: a
- * request never waits for others to arrive.
+ * opts.coalesce texts). A request that finds the server idle runs at once;
+ * under concurrent load the leader of the next batch waits up to
+ * opts.gather_us for it to fill as far as the last one did.
  *
  * The library does not install signal handlers; the caller decides when to
  * reload or stop (intent serve uses sigwait on SIGHUP / SIGTERM / SIGINT).
@@ -39,6 +40,10 @@ struct ic_serve_opts {
     int max_length;          /* tokens per text; 0 = the model's max_length */
     int event_loop;          /* 0: a thread per connection (default); 1: an epoll
                               * event loop on `threads` threads */
+    int gather_us;           /* under concurrent load (the last merged batch held
+                              * several requests), wait up to this many
+                              * microseconds for the next batch to assemble as
+                              * large (200; 0 = never wait) */
     char *owned_model_path;  /* storage for strings read from a file (internal) */
     char *owned_host;
 };
@@ -59,7 +64,7 @@ int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
 
 /* Overrides fields from INTENT_SERVE_MODEL, _HOST, _PORT, _THREADS,
  * _MAX_BODY, _MAX_BATCH, _TIMEOUT, _MAX_CONNECTIONS, _COALESCE, _MAX_LENGTH,
- * _EVENT_LOOP.
+ * _EVENT_LOOP, _GATHER_US.
  * String values are borrowed from the environment. Errors name the variable
  * (IC_ERR_INVAL: not a number or out of range); o is unchanged on error. */
 int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err) IC_WUR;

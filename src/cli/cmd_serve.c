@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "                    [--threads N]\n"
             "                    [--max-body BYTES] [--max-batch N] [--timeout S]\n"
             "                    [--max-connections N] [--coalesce N] [--max-length N]\n"
-            "                    [--event-loop]\n\n"
+            "                    [--gather-us N] [--event-loop]\n\n"
             "Serves a model over a JSON HTTP API compatible with the original FastAPI service:\n"
             "GET /health, POST /classify, POST /classify/batch, GET /intents, GET /metrics,\n"
             "GET /openapi.json, GET /docs (see docs/http_api.md). The model is loaded once,\n"
@@ -54,6 +54,9 @@ static void usage(FILE *f)
             "                        (default: %d)\n"
             "  --max-length N        tokens per text incl. [CLS]/[SEP]; longer texts are\n"
             "                        truncated [INTENT_SERVE_MAX_LENGTH] (default: the model's)\n"
+            "  --gather-us N         under concurrent load, let the next merged batch gather\n"
+            "                        for up to N microseconds; 0 = never wait\n"
+            "                        [INTENT_SERVE_GATHER_US] (default: %d)\n"
             "  --event-loop          serve connections from an epoll loop on --threads threads\n"
             "                        instead of one thread per connection\n"
             "                        [INTENT_SERVE_EVENT_LOOP=1]\n"
@@ -62,13 +65,13 @@ static void usage(FILE *f)
             "refused and the old one keeps serving); SIGTERM and SIGINT finish the requests\n"
             "in flight and exit 0.\n",
             d.model_path, d.host, d.port, d.max_body, d.max_batch, d.timeout,
-            d.max_connections, d.coalesce);
+            d.max_connections, d.coalesce, d.gather_us);
 }
 
 static const char *const value_opts[] = {"--config", "--model",   "--host",      "--port",
                                          "--threads", "--max-body",  "--max-batch",
                                          "--timeout", "--max-connections", "--coalesce",
-                                         "--max-length"};
+                                         "--max-length", "--gather-us"};
 
 static int serve_main(int argc, char **argv, struct ic_serve_opts *opts);
 
@@ -161,6 +164,8 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
             bad = cli_parse_int("serve", name, val, 1, 1024, &v), o.coalesce = (int)v;
         else if (strcmp(name, "--max-length") == 0)
             bad = cli_parse_int("serve", name, val, 0, 1 << 20, &v), o.max_length = (int)v;
+        else if (strcmp(name, "--gather-us") == 0)
+            bad = cli_parse_int("serve", name, val, 0, 100000, &v), o.gather_us = (int)v;
         if (bad)
             return 2;
     }

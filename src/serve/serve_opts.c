@@ -30,6 +30,7 @@ void ic_serve_default_opts(struct ic_serve_opts *o)
     o->coalesce = 16;
     o->max_length = 0;
     o->event_loop = 0;
+    o->gather_us = 200;
 }
 
 void ic_serve_opts_free(struct ic_serve_opts *o)
@@ -60,6 +61,7 @@ static const struct opt opts[] = {
     {"coalesce", K_INT, OPT_OFF(coalesce), 1, 1024},
     {"max_length", K_INT, OPT_OFF(max_length), 0, 1 << 20},
     {"event_loop", K_BOOL, OPT_OFF(event_loop), 0, 1},
+    {"gather_us", K_INT, OPT_OFF(gather_us), 0, 100000},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 

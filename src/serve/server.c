@@ -109,7 +109,13 @@ struct mref {
     struct worker **free_w;
     int n_workers, n_free;
     struct job *qhead, *qtail;
+    int q_texts;            /* texts queued */
     int coalesce;
+    int gather_us;          /* wait for a batch to assemble (0 = never) */
+    int gathering;          /* a would-be leader is waiting for more jobs */
+    int gather_target;      /* ... until this many texts are queued */
+    pthread_cond_t *gather_cond;
+    int last_batch;         /* texts in the last merged batch */
     atomic_ullong n_batches, n_batch_texts;
 };
 
@@ -154,6 +160,7 @@ static int mref_load(const char *path, const struct ic_serve_opts *o, int n_work
     atomic_init(&r->refs, 1);
     r->path = ic_xstrdup(path);
     r->coalesce = o->coalesce;
+    r->gather_us = o->gather_us;
     ic_model_init(&r->model);
     rc = ic_model_load(&r->model, path, err);
     if (rc)
@@ -268,8 +275,34 @@ static void run_job(struct mref *r, struct job *j)
     else
         r->qhead = j;
     r->qtail = j;
+    r->q_texts += j->n;
+    if (r->gathering && r->q_texts >= r->gather_target)
+        pthread_cond_signal(r->gather_cond);
     while (j->state != JOB_DONE) {
-        if (r->n_free > 0 && r->qhead) {
+        if (r->n_free > 0 && r->qhead && !r->gathering) {
+            /* Under concurrent load (the last batch merged several requests)
+             * give the batch a moment to assemble as large as the last one. */
+            if (r->gather_us > 0 && r->last_batch > 1 && r->q_texts < r->last_batch &&
+                r->q_texts < r->coalesce) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += (long)r->gather_us * 1000;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                r->gathering = 1;
+                r->gather_target = r->last_batch < r->coalesce ? r->last_batch : r->coalesce;
+                r->gather_cond = j->cond;
+                while (r->q_texts < r->gather_target &&
+                       pthread_cond_timedwait(j->cond, &r->mu, &ts) == 0)
+                    ;
+                r->gathering = 0;
+                r->last_batch = 1; /* gather at most once per batch that follows */
+                if (j->state == JOB_DONE)
+                    break;
+                continue;
+            }
             /* Lead: take queued jobs in order, up to coalesce texts (always at
              * least one job, however many texts it has). */
             struct worker *w = r->free_w[--r->n_free];
@@ -282,6 +315,8 @@ static void run_job(struct mref *r, struct job *j)
             r->qhead = last->next;
             if (!r->qhead)
                 r->qtail = NULL;
+            r->q_texts -= total;
+            r->last_batch = total;
             last->next = NULL;
             for (struct job *x = first; x; x = x->next)
                 x->state = JOB_RUNNING;
@@ -302,7 +337,7 @@ static void run_job(struct mref *r, struct job *j)
         pthread_cond_wait(j->cond, &r->mu);
     }
     /* A context may be free while jobs wait: make sure one of them leads. */
-    if (r->n_free > 0 && r->qhead)
+    if (r->n_free > 0 && r->qhead && !r->gathering)
         pthread_cond_signal(r->qhead->cond);
     pthread_mutex_unlock(&r->mu);
 }

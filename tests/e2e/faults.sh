@@ -224,8 +224,10 @@ else
             -e 's/"intermediate_size": *[0-9]*/"intermediate_size": 16384/' \
             "$T/ref1/config.json" >"$T/srv/huge/config.json"
         # bounded memory, so a build that does try cannot take the machine down
-        if nm "$BIN" 2>/dev/null | grep -q __asan_init; then
+        if nm "$BIN" 2>/dev/null | grep -q '__[at]san_init'; then
+            # sanitizer builds reserve huge shadow mappings: no ulimit -v there
             ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=4096:allocator_may_return_null=1" \
+            TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}max_allocation_size_mb=4096:allocator_may_return_null=1" \
                 "$BIN" predict --model "$T/srv/huge" hola >/dev/null 2>"$T/huge.err"; rc=$?
         else
             ( ulimit -v 4000000; exec "$BIN" predict --model "$T/srv/huge" hola ) >/dev/null 2>"$T/huge.err"; rc=$?

@@ -115,8 +115,9 @@ const struct ic_param *ic_bert_find_param(const struct ic_bert *m, const char *n
 void ic_bert_free(struct ic_bert *m);
 
 /* Copies weights from a tensor list (a loaded checkpoint) into m by table name.
- * Call ic_bert_init_weights first: a tolerated missing tensor (pooler, head)
- * keeps that initialisation.
+ * Every body tensor must be present; a missing pooler is initialised as
+ * Hugging Face does (seeded), a missing head is left for the caller
+ * (ic_bert_init_head). No full initialisation is needed beforehand.
  * Accepts legacy names (LayerNorm.gamma/beta), keys with or without the
  * "bert." prefix, and ignores position_ids buffers and pretraining heads
  * (cls.*). Missing encoder weights are an error naming the tensor; a missing

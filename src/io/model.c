@@ -110,7 +110,10 @@ static int bert_from_tensors(struct ic_model *m, const struct ic_bert_config *cf
         ic_rng_seed(&local, 42);
         rng = &local;
     }
-    ic_bert_init_weights(&m->bert, rng);
+    /* No full random initialisation first: every body tensor comes from the
+     * checkpoint (a missing pooler is initialised by ic_bert_load_tensors), and
+     * the caller gives a missing or mismatched head a fresh one. This keeps
+     * loading (and server start-up) at I/O speed. */
     rc = ic_bert_load_tensors(&m->bert, ts, source, head_missing, head_mismatch, err);
     if (rc)
         return rc;

@@ -355,8 +355,18 @@ int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const c
             continue;
         }
         if (strncmp(m->table[i].name, "bert.pooler.", 12) == 0) {
-            /* Some BertModel exports have no pooler: transformers initialises it. */
-            ic_log(IC_LOG_WARN, "%s: no %s, initialised fresh", source, m->table[i].name);
+            /* Some BertModel exports have no pooler: transformers initialises it
+             * (weight N(0, initializer_range), bias 0); so do we, seeded. */
+            const struct ic_param *p = &m->table[i];
+            float *d = m->params + p->offset;
+            if (p->ndim == 2) {
+                struct ic_rng rng;
+                ic_rng_seed(&rng, 42);
+                fill_normal(d, p->numel, m->cfg.initializer_range, &rng);
+            } else {
+                memset(d, 0, p->numel * sizeof(float));
+            }
+            ic_log(IC_LOG_WARN, "%s: no %s, initialised fresh", source, p->name);
             continue;
         }
         rc = ic_errf(err, IC_ERR_FORMAT, "%s: missing tensor %s", source, m->table[i].name);

@@ -54,11 +54,11 @@ $B/intent_test >"$LOGD/unit1.out" 2>"$LOGD/unit1.err"; rc=$?
 grep '^FAIL' "$LOGD/unit1.out"
 [ $rc -ne 0 ] && { echo "FAIL tsan_unit: intent_test exited $rc"; tail -n 5 "$LOGD/unit1.err"; fail=1; }
 report unit
-export IC_TEST_CLI="$B/intent" IC_TEST_GOLDEN=tests/golden
+export IC_TEST_CLI="$PWD/$B/intent" IC_TEST_GOLDEN=tests/golden
 for t in serve train faults; do
     [ -f tests/e2e/$t.sh ] || continue
     echo "== tests/e2e/$t.sh under TSan"
-    out=$(bash tests/e2e/$t.sh $B 2>"$LOGD/$t.err"); rc=$?
+    out=$(bash tests/e2e/$t.sh "$PWD/$B" 2>"$LOGD/$t.err"); rc=$?
     printf '%s\n' "$out" | grep -E '^(FAIL|skip) '
     if [ $rc -ne 0 ] || printf '%s\n' "$out" | grep -q '^FAIL '; then
         echo "FAIL tsan_e2e_$t: failures above (exit $rc)"; fail=1

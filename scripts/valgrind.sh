@@ -11,8 +11,9 @@
 # "still reachable" blocks from pthread_create); those are not counted. The
 # run uses OMP_NUM_THREADS=2 so the threaded kernels are still exercised.
 set -u
-cd "$(dirname "$0")/.." || exit 2
 B=${1:-build}
+[ -d "$B" ] && B=$(cd "$B" && pwd)
+cd "$(dirname "$0")/.." || exit 2
 BIN="$B/intent"
 if ! command -v valgrind >/dev/null; then echo "skip valgrind: valgrind is not installed"; exit 0; fi
 if nm "$BIN" 2>/dev/null | grep -q '__asan_init\|__tsan_init'; then

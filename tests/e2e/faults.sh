@@ -19,6 +19,7 @@
 #   bash tests/e2e/faults.sh BUILD_DIR
 set -u
 B=${1:-build}
+B=$(cd "$B" 2>/dev/null && pwd) || { echo "FAIL faults: no build directory ${1:-build}"; exit 1; }
 cd "$(dirname "$0")/../.." || exit 1
 BIN="$B/intent"
 PY=/usr/bin/python3

@@ -265,6 +265,7 @@ int ic_config_load_file(struct ic_config *c, const char *path, struct ic_err *er
     int have_ev = 0, depth = 0, in_map = 0;
     char *key = NULL;
     size_t key_line = 0;
+    int skip_value = 0; /* the current key is intent serve's: ignore its value */
     unsigned char seen[N_KEYS];
     memset(seen, 0, sizeof seen);
     if (!yaml_parser_initialize(&p)) {
@@ -319,6 +320,14 @@ int ic_config_load_file(struct ic_config *c, const char *path, struct ic_err *er
             }
             if (!key) {
                 long i = key_index(val);
+                if (i < 0 && strncmp(val, "serve_", 6) == 0) {
+                    /* intent serve's keys share the file (see docs/http_api.md);
+                     * training reads past them. */
+                    key = ic_xstrdup(val);
+                    key_line = line;
+                    skip_value = 1;
+                    break;
+                }
                 if (i < 0) {
                     rc = ic_errf(err, IC_ERR_NOTFOUND, "%s:%zu: unknown key \"%s\"", path, line,
                                  val);
@@ -332,6 +341,12 @@ int ic_config_load_file(struct ic_config *c, const char *path, struct ic_err *er
                 seen[i] = 1;
                 key = ic_xstrdup(keys[i].name);
                 key_line = line;
+                break;
+            }
+            if (skip_value) {
+                skip_value = 0;
+                ic_free(key);
+                key = NULL;
                 break;
             }
             int is_null = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&

@@ -174,3 +174,26 @@ TEST(config_errors_name_file_line_key)
     ASSERT_EQ(greater, 0);
     ic_config_free(&c);
 }
+
+TEST(config_file_shared_with_serve)
+{
+    /* intent serve's serve_* keys may sit in the same intent.yaml. */
+    char *p = write_tmp("s.yaml", "epochs: 4\nserve_port: 9000\nserve_max_body: 1024\n");
+    ASSERT(p);
+    struct ic_config c;
+    struct ic_err err;
+    ic_config_init(&c);
+    int rc = ic_config_load_file(&c, p, &err);
+    int epochs = c.epochs;
+    ic_config_free(&c);
+    ic_free(p);
+    ASSERT_OK_ERR(rc, err);
+    ASSERT_EQ(epochs, 4);
+    p = write_tmp("t.yaml", "serve_port: [1]\n");
+    ic_config_init(&c);
+    rc = ic_config_load_file(&c, p, &err);
+    ic_config_free(&c);
+    ic_free(p);
+    ASSERT_EQ(rc, IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "serve_port");
+}

@@ -42,7 +42,7 @@ start_server() {
     "$BIN" serve --model "$tmp/model" --host 127.0.0.1 --port 0 "$@" 2>"$log" &
     PID=$!
     PORT=
-    for _ in $(seq 1 500); do
+    for _ in $(seq 1 1500); do
         PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -1)
         [ -n "$PORT" ] && break
         kill -0 "$PID" 2>/dev/null || break
@@ -336,7 +336,7 @@ res concurrent_load
 # --- SIGHUP: reload a good model, refuse a broken one --------------------
 rm -rf "$tmp/model.old" && mv "$tmp/model" "$tmp/model.old" && cp -r "$tmp/model2" "$tmp/model"
 kill -HUP "$PID"
-for _ in $(seq 1 250); do grep -q 'reloaded' "$tmp/log" && break; sleep 0.02; done
+for _ in $(seq 1 1500); do grep -q 'reloaded' "$tmp/log" && break; sleep 0.02; done
 req GET /intents
 LAST_WHY="$CODE $BODY"
 [ "$BODY" = '{"intents":["new_saludo","new_despedida","new_reservar","new_cancelar","new_clima"]}' ]
@@ -344,7 +344,7 @@ res reload_good
 
 printf 'not a safetensors file' >"$tmp/model/model.safetensors"
 kill -HUP "$PID"
-for _ in $(seq 1 250); do grep -q 'reload refused' "$tmp/log" && break; sleep 0.02; done
+for _ in $(seq 1 1500); do grep -q 'reload refused' "$tmp/log" && break; sleep 0.02; done
 req POST /classify $J '{"text":"hola"}'
 LAST_WHY="$CODE $BODY; log: $(tail -2 "$tmp/log")"
 grep -q 'reload refused.*model.safetensors' "$tmp/log" &&
@@ -408,14 +408,14 @@ printf 'epochs: 3\nserve_model: %s\nserve_host: 127.0.0.1\nserve_port: 0\nserve_
 batch4='{"texts":["a","b","c","d"]}'
 (cd "$tmp/cwd" && exec "$BIN" serve) 2>"$tmp/log6" &
 PID=$!
-for _ in $(seq 1 250); do grep -q listening "$tmp/log6" && break; sleep 0.02; done
+for _ in $(seq 1 1500); do grep -q listening "$tmp/log6" && break; sleep 0.02; done
 U=http://127.0.0.1:$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/log6")
 req POST /classify/batch $J "$batch4"
 c1=$CODE
 kill -TERM "$PID"; wait "$PID"
 (cd "$tmp/cwd" && INTENT_SERVE_MAX_BATCH=4 exec "$BIN" serve) 2>"$tmp/log7" &
 PID=$!
-for _ in $(seq 1 250); do grep -q listening "$tmp/log7" && break; sleep 0.02; done
+for _ in $(seq 1 1500); do grep -q listening "$tmp/log7" && break; sleep 0.02; done
 U=http://127.0.0.1:$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/log7")
 req POST /classify/batch $J "$batch4"
 c2=$CODE

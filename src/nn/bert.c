@@ -349,7 +349,11 @@ int ic_get_threads(void)
     return n > 0 ? n : ic__threads_now();
 }
 
-/* Makes the kernels of the calling (shard) thread single-threaded. */
+/* Makes the kernels of the calling shard thread single-threaded. Only
+ * called inside an active parallel region: there OpenBLAS runs on the
+ * calling thread (omp_in_parallel) and never re-sizes its global thread
+ * buffers, which it would do (not thread-safely) if it saw a thread count
+ * of 1 at the top level. */
 static void serial_kernels(void)
 {
 #ifdef _OPENMP
@@ -469,19 +473,24 @@ int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const stru
     im->have_forward = 0;
     im->dropout_on = dropout_rng != NULL;
     im->seed = dropout_rng ? ic_rng_u64(dropout_rng) : 0;
-    /* one slice per thread, unless the batch is small enough for shard 0 */
+    /* One slice per thread, unless the batch is small enough for shard 0.
+     * Inference (no backward to share the thread start-up with) asks for
+     * more tokens per slice. */
+    size_t min_tokens = s->with_grads ? SHARD_MIN_TOKENS : 4 * SHARD_MIN_TOKENS;
     int nsh = im->nshard < b->B ? im->nshard : b->B;
-    if ((size_t)b->B * (size_t)b->T < SHARD_MIN_TOKENS && b->B <= im->cap0)
+    if ((size_t)b->B * (size_t)b->T < min_tokens && b->B <= im->cap0)
         nsh = 1;
     im->nsh = nsh;
     for (int k = 0; k < nsh; k++)
         shard_rows(b->B, nsh, k, &im->sh[k].b0, &im->sh[k].nb);
-    /* Threads inside the kernels only for one big slice; a small batch runs
-     * on the calling thread alone (a team of one: per-kernel thread
-     * start-up and barriers would cost more than they save). */
-    im->split_kernels = nsh == 1 && (size_t)b->B * (size_t)b->T >= SHARD_MIN_TOKENS;
+    /* One slice: the kernels split their own work when it is large enough
+     * (a small batch stays on the calling thread: the element-wise kernels
+     * are under their thresholds and OpenBLAS keeps small products on one
+     * thread). Several slices: one per thread, kernels single-threaded. */
+    im->split_kernels = nsh == 1;
     if (im->split_kernels) {
-        forward_shard(m, s, im, &im->sh[0], b, im->nthr);
+        int big = (size_t)b->B * (size_t)b->T >= SHARD_MIN_TOKENS;
+        forward_shard(m, s, im, &im->sh[0], b, big ? im->nthr : 1);
     } else {
 #pragma omp parallel for schedule(static, 1) num_threads(nsh)
         for (int k = 0; k < nsh; k++) {
@@ -588,7 +597,8 @@ int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const str
     size_t T = (size_t)b->T, H = (size_t)c->hidden_size;
     int nsh = im->nsh;
     if (im->split_kernels) {
-        backward_shard(m, s, im, &im->sh[0], b, im->nthr);
+        int big = (size_t)b->B * (size_t)b->T >= SHARD_MIN_TOKENS;
+        backward_shard(m, s, im, &im->sh[0], b, big ? im->nthr : 1);
     } else {
 #pragma omp parallel for schedule(static, 1) num_threads(nsh)
         for (int k = 0; k < nsh; k++) {

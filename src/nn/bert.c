@@ -19,6 +19,7 @@
  * so threads may share one struct ic_bert.
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -329,6 +330,7 @@ float ic_bert_grad_norm(const struct ic_bert_state *s)
 /* --- threads --------------------------------------------------------------- */
 
 static int g_threads; /* 0: not set */
+static pthread_mutex_t g_blas_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void ic_set_threads(int n)
 {
@@ -339,7 +341,13 @@ void ic_set_threads(int n)
 #else
     n = 1;
 #endif
-    openblas_set_num_threads(n);
+    /* openblas_set_num_threads re-sizes OpenBLAS's global buffers and is not
+     * thread-safe: serialise it, and skip it when OpenBLAS already has that
+     * count (server workers all asking for 1 then touch nothing). */
+    pthread_mutex_lock(&g_blas_lock);
+    if (openblas_get_num_threads() != n)
+        openblas_set_num_threads(n);
+    pthread_mutex_unlock(&g_blas_lock);
     __atomic_store_n(&g_threads, n, __ATOMIC_RELAXED);
 }
 

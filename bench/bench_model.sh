@@ -108,7 +108,21 @@ if g:
     if peak:
         line += ", %.0f%% of %s GFLOP/s measured now (%s threads)" % (100 * g[0] / float(peak), peak, threads)
     print(line)
+    if float(nominal) > 0:
+        print("  target >= 60%% of the FMA peak: %s" % ("met" if 100 * g[0] / float(nominal) >= 60 else "NOT met"))
     gr = stat("ref", ("train", 32, 64), "gflop_s") if ref else None
     if gr:
         print("                         ref  %.1f GFLOP/s = %.0f%% of %s" % (gr[0], 100 * gr[0] / float(nominal), nominal))
+def ratio(key):
+    o, rr = stat("ours", key, "ms"), stat("ref", key, "ms") if ref else None
+    return rr[0] / o[0] if o and rr else None
+print()
+print("issue targets (ratios of this run):")
+for key, want in ((("train", 32, 32), 2), (("train", 32, 64), 2), (("infer", 1, 16), 3)):
+    x = ratio(key)
+    if x is not None:
+        print("  %s b=%d s=%d: %.2fx, target >= %dx: %s" % (key + (x, want, "met" if x >= want else "NOT met")))
+o = stat("ours", ("infer", 1, 16), "ms")
+if o:
+    print("  infer b=1 s=16: %.3f ms, target < 0.2 ms: %s" % (o[0], "met" if o[0] < 0.2 else "NOT met"))
 PYEOF

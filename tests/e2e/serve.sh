@@ -8,9 +8,10 @@
 #   bash tests/e2e/serve.sh BUILD_DIR
 set -u
 build=${1:-build}
+cd "$(dirname "$0")/../.."
+case $build in /*) ;; *) build=$PWD/$build ;; esac # some checks run from another directory
 BIN=$build/intent
 PY=/usr/bin/python3
-cd "$(dirname "$0")/../.."
 source tests/e2e/lib/serve_model.sh
 
 tmp=$(mktemp -d /tmp/intent-serve-e2e.XXXXXX)

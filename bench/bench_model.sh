@@ -32,8 +32,6 @@ bin=$build/bench
 bench_cc "$build" bench/bench_train.c "$bin/bench_train" || { echo "bench_model: cannot build bench_train"; exit 1; }
 bench_cc "$build" bench/bench_infer.c "$bin/bench_infer" || { echo "bench_model: cannot build bench_infer"; exit 1; }
 
-peak=""
-
 ref=1
 ref_why=""
 if [ "${BENCH_MODEL_SKIP_REF:-0}" = 1 ]; then
@@ -54,9 +52,9 @@ for r in $(seq 1 "$RUNS"); do
 done
 load1=$(cat /proc/loadavg)
 
-"$PY" - "$out" "$RUNS" "$ref" "$ref_why" "${peak:-}" "$PEAK_NOMINAL" "$THREADS" "$load0" "$load1" <<'PYEOF'
+"$PY" - "$out" "$RUNS" "$ref" "$ref_why" "$PEAK_NOMINAL" "$THREADS" "$load0" "$load1" <<'PYEOF'
 import glob, os, re, statistics, sys
-out, runs, ref, why, peak, nominal, threads, load0, load1 = sys.argv[1:10]
+out, runs, ref, why, nominal, threads, load0, load1 = sys.argv[1:9]
 ref = ref == "1"
 rows = {}   # (side, kind, b, s) -> list of dicts
 heads = {}
@@ -103,10 +101,8 @@ for key in keys:
 print()
 g = stat("ours", ("train", 32, 64), "gflop_s")
 if g:
-    line = "training step b=32 s=64: ours %.1f GFLOP/s (matmul FLOPs) = %.0f%% of the %s GFLOP/s FMA peak of the notes" % (
+    line = "training step b=32 s=64: ours %.1f GFLOP/s (matmul FLOPs) = %.0f%% of the %s GFLOP/s FMA peak (FMA_PEAK_GFLOPS)" % (
         g[0], 100 * g[0] / float(nominal), nominal)
-    if peak:
-        line += ", %.0f%% of %s GFLOP/s measured now (%s threads)" % (100 * g[0] / float(peak), peak, threads)
     print(line)
     if float(nominal) > 0:
         print("  target >= 60%% of the FMA peak: %s" % ("met" if 100 * g[0] / float(nominal) >= 60 else "NOT met"))

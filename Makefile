@@ -111,6 +111,10 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	tests/fuzz/run.sh --build
 
+# tests/unit/test_fuzz_regress.c includes every tests/fuzz/fuzz_*.c there is:
+# a new target must rebuild it
+$(BUILD)/obj/tests/unit/test_fuzz_regress.o: $(wildcard tests/fuzz/fuzz_*.c tests/fuzz/fuzz_common.h)
+
 fuzz-run:
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 

@@ -150,6 +150,8 @@ for t in "${built[@]}"; do
         echo "ok fuzz_$t: ${runs:-?} runs in ${secs}s, coverage ${cov:-?} edges"
     else
         art=$(grep -a 'Test unit written to' "$log" | tail -n 1 | sed 's/.*Test unit written to //')
+        # replaying committed files: the one that was running
+        [ -n "$art" ] || art=$(grep -a '^Running: ' "$log" | tail -n 1 | sed 's/^Running: //')
         why=$(grep -a -m1 -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|fuzz invariant broken|ALARM|out-of-memory' "$log" | head -c 300)
         if [ "$mode" = time ]; then
             echo "FAIL fuzz_$t: $new crashing input(s) in $crashes/ (first: ${why:-?}); log: $log"

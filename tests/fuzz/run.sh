@@ -138,6 +138,7 @@ for t in "${built[@]}"; do
         nice -n 19 "$bin" "${opts[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
             -max_total_time="$secs" "${dirs[@]}" >"$log" 2>&1 || rc=$?
         new=$(find "$crashes" -type f -newer "$FB/.mark_$t" | wc -l)
+        first=$(find "$crashes" -type f -newer "$FB/.mark_$t" | head -n 1)
         [ "$new" -gt 0 ] && rc=1
     fi
     if [ "$mode" = time ]; then # fork mode: "#N: cov: C ft: ..."
@@ -154,7 +155,7 @@ for t in "${built[@]}"; do
         [ -n "$art" ] || art=$(grep -a '^Running: ' "$log" | tail -n 1 | sed 's/^Running: //')
         why=$(grep -a -m1 -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|fuzz invariant broken|ALARM|out-of-memory' "$log" | head -c 300)
         if [ "$mode" = time ]; then
-            echo "FAIL fuzz_$t: $new crashing input(s) in $crashes/ (first: ${why:-?}); log: $log"
+            echo "FAIL fuzz_$t: $new crashing input(s) in $crashes/ (e.g. $first; replay: $bin $first)${why:+: $why}"
         else
             echo "FAIL fuzz_$t: ${why:-exit $rc}; input: ${art:-?}; log: $log"
         fi

@@ -436,10 +436,13 @@ float ic__act_grad(float x, enum ic_act act)
 /* exp(x): x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^7
  * (truncation < 1e-8 relative), 2^n through the exponent bits. Inputs are
  * clamped to [-87, 88] (results stay normal floats). */
-static inline float exp_fast(float x)
+static inline float exp_fast(float xin)
 {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
+    /* Written so that NaN clamps too (both comparisons false -> -87): the
+     * integer conversion below never sees NaN; NaN is passed through at the
+     * end, so a NaN input still gives a NaN result. */
+    float x = xin > -87.0f ? xin : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
     float r = x - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
     float p = 1.0f / 5040.0f;
@@ -455,7 +458,8 @@ static inline float exp_fast(float x)
         float f;
     } sc;
     sc.u = (uint32_t)((int32_t)n + 127) << 23;
-    return p * sc.f;
+    float y = p * sc.f;
+    return xin == xin ? y : xin;
 }
 
 /* erfc(z) for z >= 0 as t exp(-z^2 + P(t)), t = 1 / (1 + z/2), P a degree-9

@@ -46,7 +46,7 @@ CFLAGS_BASE += -Wno-unknown-pragmas
 endif
 
 ifeq ($(SANITIZER),address)
-SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANFLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else ifeq ($(SANITIZER),undefined)
 SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined
 else ifeq ($(SANITIZER),thread)

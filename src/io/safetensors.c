@@ -412,8 +412,8 @@ int ic_safetensors_save(const char *path, const struct ic_tensors *ts, const str
     ic_buf_init(&b, 0);
     int rc = ic_safetensors_serialize(ts, meta, n_meta, &b, err);
     if (rc == IC_OK)
-        rc = ic_write_file_atomic(path, b.data, b.len, err);
-    if (rc && err)
+        rc = ic_write_file_atomic(path, b.data, b.len, err); /* its message names path */
+    else if (err)
         ic_err_prefix(err, "%s", path);
     ic_buf_free(&b);
     return rc;

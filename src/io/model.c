@@ -18,7 +18,9 @@
  * BINFLOAT opcode; every other value is a plain Python type, so
  * torch.load(path, weights_only=True) opens it on torch 1.13 and 2.x.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -643,6 +645,48 @@ out:
     return rc;
 }
 
+/* Removes "<dir>.tmp.<pid>" and "<dir>.old.<pid>" siblings whose process is
+ * gone: what a save killed half-way leaves behind. A live process's (or
+ * another user's) siblings are left alone. */
+static void remove_stale_siblings(const char *dir)
+{
+    char *parent_buf = ic_xstrdup(dir);
+    char *slash = strrchr(parent_buf, '/');
+    const char *parent = ".", *base = dir;
+    if (slash) {
+        *slash = 0;
+        parent = slash == parent_buf ? "/" : parent_buf;
+        base = dir + (slash - parent_buf) + 1;
+    }
+    size_t bl = strlen(base);
+    DIR *d = opendir(parent);
+    if (!d) {
+        ic_free(parent_buf);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0)
+            continue;
+        const char *rest = n + bl;
+        if (strncmp(rest, ".tmp.", 5) != 0 && strncmp(rest, ".old.", 5) != 0)
+            continue;
+        char *end;
+        long pid = strtol(rest + 5, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *path = ic_path_join(parent, n);
+        ic_log(IC_LOG_INFO, "%s: removing what an interrupted save left", path);
+        ic_rmtree(path);
+        ic_free(path);
+    }
+    closedir(d);
+    ic_free(parent_buf);
+}
+
 static int valid_extra_name(const char *s)
 {
     return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
@@ -673,6 +717,7 @@ int ic_model_save(const struct ic_model *m, const char *out_dir, const char *con
             goto out;
         }
     }
+    remove_stale_siblings(dir);
     ic_rmtree(tmp);
     if ((rc = ic_mkdirs(tmp, err)))
         goto out;

@@ -5,6 +5,8 @@
  * and the model engineer's golden directory in both weight formats.
  */
 #include <math.h>
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -448,4 +450,41 @@ TEST(model_pt_broken_parts)
         ASSERT_CONTAINS(err.msg, bad);
         ASSERT_CONTAINS(err.msg, cases[i].expect);
     }
+}
+
+TEST(model_save_removes_stale_siblings_of_dead_saves)
+{
+    /* A save killed half-way leaves final_model.tmp.<pid>; the next save of
+     * the same directory removes it when that process is gone, and leaves a
+     * live process's sibling alone. */
+    long dead = 0;
+    for (long pid = 4194000; pid > 4000000; pid--) {
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            dead = pid;
+            break;
+        }
+    }
+    if (!dead)
+        SKIP("no unused pid found");
+    char out[512], stale[600], live[600];
+    snprintf(out, sizeof out, "%s/final_model", test_tmpdir());
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", out, dead);
+    snprintf(live, sizeof live, "%s.tmp.1", out); /* init: always alive */
+    ASSERT_OK(ic_mkdirs(stale, NULL));
+    ASSERT_OK(ic_mkdirs(live, NULL));
+    char *junk = ic_path_join(stale, "model.safetensors");
+    ASSERT_OK(ic_write_file_atomic(junk, "half", 4, NULL));
+    ic_free(junk);
+    struct ic_model m;
+    struct ic_err err = {0};
+    struct ic_rng rng;
+    const char *labels[2] = {"a", "b"};
+    ic_rng_seed(&rng, 3);
+    ASSERT_OK_ERR(ic_model_load_pretrained(&m, golden("io/legacy_bert"), 2, labels, &rng, &err), err);
+    int rc = ic_model_save(&m, out, NULL, NULL, 0, &err);
+    ic_model_free(&m);
+    ASSERT_OK_ERR(rc, err);
+    ASSERT(!ic_path_exists(stale));
+    ASSERT(ic_is_dir(live));
+    ASSERT(ic_is_dir(out));
 }

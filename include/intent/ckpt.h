@@ -42,6 +42,11 @@ int ic_safetensors_load(const char *path, struct ic_tensors *out, struct ic_kv *
 /* Same from memory; data is only read (borrowed), name is used in messages. */
 int ic_safetensors_load_mem(const void *data, size_t len, const char *name, struct ic_tensors *out,
                             struct ic_kv **meta, size_t *n_meta, struct ic_err *err) IC_WUR;
+/* Same checks, without copying: every tensor's data points into data, which
+ * the caller keeps alive (e.g. a mapped file) until out is freed. Used to load
+ * a model with one copy of the weights instead of two. */
+int ic_safetensors_view(const void *data, size_t len, const char *name, struct ic_tensors *out,
+                        struct ic_err *err) IC_WUR;
 /* Serialises ts as the reference writer does: tensors sorted by dtype
  * alignment (descending) then name, packed from offset 0, header with
  * "__metadata__" first ({"format": "pt"} plus meta), padded with spaces to a

@@ -40,7 +40,8 @@ struct ic_tensor {
     int64_t shape[IC_TENSOR_MAX_DIMS];
     void *data;     /* row-major, little-endian, contiguous */
     size_t nbytes;
-    int owned;      /* 1: name and data are freed by ic_tensors_free */
+    int owned;      /* 1: name and data are freed by ic_tensors_free;
+                       2: only the name (data borrowed from a mapped file) */
 };
 
 struct ic_tensors {

@@ -30,7 +30,8 @@ void ic_tensors_free(struct ic_tensors *ts)
     for (size_t i = 0; i < ts->n; i++) {
         if (ts->v[i].owned) {
             ic_free(ts->v[i].name);
-            ic_free(ts->v[i].data);
+            if (ts->v[i].owned == 1)
+                ic_free(ts->v[i].data);
         }
     }
     ic_free(ts->v);

@@ -135,15 +135,22 @@ static int check_vocab(const struct ic_model *m, const char *source, struct ic_e
     return IC_OK;
 }
 
-/* Loads weights from dir/model.safetensors, else dir/pytorch_model.bin. */
-static int load_dir_weights(const char *dir, struct ic_tensors *ts, char **source,
-                            struct ic_err *err)
+/* Loads weights from dir/model.safetensors, else dir/pytorch_model.bin.
+ * safetensors tensors borrow from *map (the mapped file): free ts, then
+ * ic__map_free(map). */
+static int load_dir_weights(const char *dir, struct ic_tensors *ts, struct ic__map *map,
+                            char **source, struct ic_err *err)
 {
     char *st = ic_path_join(dir, "model.safetensors");
     char *pt = ic_path_join(dir, "pytorch_model.bin");
     int rc;
+    map->data = NULL;
+    map->len = 0;
+    map->mapped = 0;
     if (ic_path_exists(st)) {
-        rc = ic_safetensors_load(st, ts, NULL, NULL, err);
+        rc = ic__map_file(st, IC_CKPT_MAX_FILE, map, err);
+        if (rc == IC_OK)
+            rc = ic_safetensors_view(map->data, map->len, st, ts, err);
         *source = st;
         ic_free(pt);
     } else if (ic_path_exists(pt)) {
@@ -163,6 +170,7 @@ static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
 {
     struct ic_hfconfig hc;
     struct ic_tensors ts;
+    struct ic__map map = {0};
     char *cfg_path = ic_path_join(dir, "config.json");
     char *source = NULL;
     int hm = 0, hx = 0;
@@ -170,11 +178,12 @@ static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
     int rc = ic_hfconfig_load(cfg_path, &hc, err);
     if (rc)
         goto out;
-    if ((rc = load_dir_weights(dir, &ts, &source, err)))
+    if ((rc = load_dir_weights(dir, &ts, &map, &source, err)))
         goto out;
     if ((rc = bert_from_tensors(m, &hc.cfg, &ts, source, 1, NULL, &hm, &hx, err)))
         goto out;
     ic_tensors_free(&ts);
+    ic__map_free(&map);
     if ((rc = ic_tokenizer_load_dir(&m->tok, dir, err)))
         goto out;
     if ((rc = check_vocab(m, dir, err)))
@@ -188,6 +197,7 @@ static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
     m->from_scratch = hc.from_scratch;
 out:
     ic_tensors_free(&ts);
+    ic__map_free(&map);
     ic_hfconfig_free(&hc);
     ic_free(cfg_path);
     ic_free(source);
@@ -499,6 +509,7 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
 {
     struct ic_hfconfig hc;
     struct ic_tensors ts;
+    struct ic__map map = {0};
     char *source = NULL;
     int hm = 0, hx = 0;
     struct ic_rng local;
@@ -519,11 +530,12 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
     int old_labels = hc.cfg.num_labels;
     struct ic_bert_config cfg = hc.cfg; /* hc keeps its own label count for ic_hfconfig_free */
     cfg.num_labels = num_labels;
-    if ((rc = load_dir_weights(dir, &ts, &source, err)))
+    if ((rc = load_dir_weights(dir, &ts, &map, &source, err)))
         goto out;
     if ((rc = bert_from_tensors(m, &cfg, &ts, source, 0, rng, &hm, &hx, err)))
         goto out;
     ic_tensors_free(&ts);
+    ic__map_free(&map);
     if (hm || hx) {
         ic_bert_init_head(&m->bert, rng);
         if (hx)
@@ -545,6 +557,7 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
     m->from_scratch = 0;
 out:
     ic_tensors_free(&ts);
+    ic__map_free(&map);
     ic_hfconfig_free(&hc);
     ic_free(cfg_path);
     ic_free(source);

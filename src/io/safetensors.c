@@ -158,8 +158,8 @@ static int parse_entry(const char *name, const char *key, json_t *v, uint64_t bu
     return IC_OK;
 }
 
-int ic_safetensors_load_mem(const void *data, size_t len, const char *name, struct ic_tensors *out,
-                            struct ic_kv **meta, size_t *n_meta, struct ic_err *err)
+static int load_mem(const void *data, size_t len, const char *name, struct ic_tensors *out,
+                    struct ic_kv **meta, size_t *n_meta, int copy, struct ic_err *err)
 {
     const uint8_t *p = data;
     json_t *root = NULL;
@@ -280,6 +280,13 @@ int ic_safetensors_load_mem(const void *data, size_t len, const char *name, stru
     const uint8_t *buf = p + 8 + hlen;
     for (size_t i = 0; i < n; i++) {
         struct st_entry *e = &ents[i];
+        if (!copy) {
+            struct ic_tensor *t =
+                ic_tensors_add(out, e->name, e->dtype, e->ndim, e->shape, buf + e->begin, 0);
+            t->name = ic_xstrdup(e->name);
+            t->owned = 2;
+            continue;
+        }
         struct ic_tensor *t =
             ic_tensors_add(out, e->name, e->dtype, e->ndim, e->shape, NULL, 1);
         if (t->nbytes)
@@ -301,6 +308,18 @@ out:
     ic_free(ents);
     json_decref(root);
     return rc;
+}
+
+int ic_safetensors_load_mem(const void *data, size_t len, const char *name, struct ic_tensors *out,
+                            struct ic_kv **meta, size_t *n_meta, struct ic_err *err)
+{
+    return load_mem(data, len, name, out, meta, n_meta, 1, err);
+}
+
+int ic_safetensors_view(const void *data, size_t len, const char *name, struct ic_tensors *out,
+                        struct ic_err *err)
+{
+    return load_mem(data, len, name, out, NULL, NULL, 0, err);
 }
 
 int ic_safetensors_load(const char *path, struct ic_tensors *out, struct ic_kv **meta,

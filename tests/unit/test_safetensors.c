@@ -151,3 +151,47 @@ TEST(safetensors_reads_independent_writer)
     ASSERT(ok);
     ASSERT_EQ(n, 13);
 }
+
+TEST(safetensors_view_borrows_the_buffer)
+{
+    /* ic_safetensors_view gives the same tensors as the copying loader, with
+     * data pointing into the caller's buffer, and frees only the names. */
+    struct ic_tensors a, copied, viewed;
+    struct ic_buf buf;
+    struct ic_err err = {0};
+    ic_tensors_init(&a);
+    ic_tensors_init(&copied);
+    ic_tensors_init(&viewed);
+    ic_buf_init(&buf, 0);
+    add_sample(&a);
+    int rc = ic_safetensors_serialize(&a, NULL, 0, &buf, &err);
+    ic_tensors_free(&a);
+    if (rc == IC_OK)
+        rc = ic_safetensors_load_mem(buf.data, buf.len, "mem", &copied, NULL, NULL, &err);
+    if (rc == IC_OK)
+        rc = ic_safetensors_view(buf.data, buf.len, "mem", &viewed, &err);
+    int same = rc == IC_OK && copied.n == viewed.n && copied.n > 0;
+    int inside = same;
+    for (size_t i = 0; same && i < copied.n; i++) {
+        const struct ic_tensor *c = &copied.v[i], *v = &viewed.v[i];
+        same = strcmp(c->name, v->name) == 0 && c->nbytes == v->nbytes &&
+               (c->nbytes == 0 || memcmp(c->data, v->data, c->nbytes) == 0);
+        inside = inside && v->owned == 2 &&
+                 (v->nbytes == 0 || ((const char *)v->data >= buf.data &&
+                                     (const char *)v->data + v->nbytes <= buf.data + buf.len));
+    }
+    /* a truncated buffer is refused by the view exactly as by the loader */
+    struct ic_tensors bad;
+    ic_tensors_init(&bad);
+    int rc_bad = rc == IC_OK ? ic_safetensors_view(buf.data, buf.len - 1, "cut", &bad, &err)
+                             : IC_OK;
+    ic_tensors_free(&bad);
+    ic_tensors_free(&copied);
+    ic_tensors_free(&viewed);
+    ic_buf_free(&buf);
+    ASSERT_OK(rc);
+    ASSERT(same);
+    ASSERT(inside);
+    ASSERT_EQ(rc_bad, IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "cut");
+}

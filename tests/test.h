@@ -29,6 +29,17 @@ const char *test_tmpdir(void);
 /* Path to the built CLI binary (for tests that run it). */
 const char *test_cli_path(void);
 
+/* Starts a helper server for a test (the MLflow and Hub stubs): execs argv
+ * (argv[0] is the program's path, NULL-terminated) with a clean signal state,
+ * dying with the test process, and reads its first stdout line "PORT <n>"
+ * (10 s at most). With stdin_fd, *stdin_fd receives the write end of a pipe to
+ * its stdin (a stub that watches stdin exits when it closes). Returns 0 and
+ * fills *pid and *port, or -1 when it cannot start or announce its port. */
+int test_spawn_server(const char *const *argv, int *pid, int *port, int *stdin_fd);
+/* Stops it: closes stdin_fd (when >= 0), sends SIGTERM, waits up to 2 s, then
+ * SIGKILL. */
+void test_stop_server(int pid, int stdin_fd);
+
 #define TEST(name)                                                   \
     static void test_##name(void);                                  \
     __attribute__((constructor)) static void test_reg_##name(void)  \

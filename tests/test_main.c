@@ -2,8 +2,14 @@
  * test_main.c - runs every registered TEST, or those whose name starts with
  * one of the arguments. Exits non-zero if any failed.
  */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "intent/ic.h"
@@ -75,6 +81,87 @@ const char *test_tmpdir(void)
         IC_ASSERT(ic_mkdirs(cur_tmp, NULL) == IC_OK);
     }
     return cur_tmp;
+}
+
+int test_spawn_server(const char *const *argv, int *pid_out, int *port, int *stdin_fd)
+{
+    int in[2] = {-1, -1}, out[2];
+    *pid_out = 0;
+    *port = 0;
+    if (access(argv[0], X_OK) != 0 || pipe2(out, O_CLOEXEC) != 0)
+        return -1;
+    if (stdin_fd && pipe2(in, O_CLOEXEC) != 0) {
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGTERM, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (stdin_fd)
+            dup2(in[0], 0);
+        dup2(out[1], 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    if (stdin_fd) {
+        close(in[0]);
+        *stdin_fd = in[1];
+    }
+    char buf[128] = {0};
+    size_t got = 0;
+    while (got < sizeof buf - 1 && !strchr(buf, '\n')) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        if (poll(&p, 1, 10000) <= 0)
+            break;
+        ssize_t r = read(out[0], buf + got, sizeof buf - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(out[0]);
+    if (sscanf(buf, "PORT %d", port) != 1) {
+        test_stop_server(pid, stdin_fd ? *stdin_fd : -1);
+        if (stdin_fd)
+            *stdin_fd = -1;
+        return -1;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+/* Waits up to 2 s for pid to exit; 1 when it did. */
+static int wait_exit(int pid)
+{
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return 1;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+void test_stop_server(int pid, int stdin_fd)
+{
+    if (stdin_fd >= 0)
+        close(stdin_fd); /* a stub watching stdin finishes its log and exits */
+    if (pid <= 0)
+        return;
+    if (stdin_fd >= 0 && wait_exit(pid))
+        return;
+    kill(pid, SIGTERM);
+    if (wait_exit(pid))
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 static int cmp_tests(const void *a, const void *b)

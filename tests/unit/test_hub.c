@@ -45,18 +45,7 @@ static void stop_live(void)
 {
     if (live_pid <= 0)
         return;
-    close(live_fd); /* the stub exits when its stdin closes */
-    int status;
-    int gone = 0;
-    for (int i = 0; i < 200 && !gone; i++) { /* up to 2 s, then force */
-        gone = waitpid(live_pid, &status, WNOHANG) == live_pid;
-        if (!gone)
-            usleep(10000);
-    }
-    if (!gone) {
-        kill(live_pid, SIGKILL);
-        waitpid(live_pid, &status, 0);
-    }
+    test_stop_server(live_pid, live_fd); /* the stub exits when its stdin closes */
     live_pid = 0;
     live_fd = -1;
 }
@@ -78,9 +67,6 @@ static int stub_start(struct stub *s, const char *dir, const char *const *extra)
         return -1;
     snprintf(s->log, sizeof s->log, "%s/stub-%d.log", test_tmpdir(), (int)getpid());
     unlink(s->log);
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
-        return -1;
     const char *argv[32];
     int n = 0;
     argv[n++] = PY;
@@ -92,39 +78,13 @@ static int stub_start(struct stub *s, const char *dir, const char *const *extra)
     for (int i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        execv(PY, (char *const *)argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    s->pid = pid;
-    s->in_fd = in[1];
-    live_pid = pid;
-    live_fd = in[1];
-    char line[64] = {0};
-    size_t len = 0;
-    while (len < sizeof line - 1) {
-        ssize_t r = read(out[0], line + len, 1);
-        if (r <= 0 || line[len] == '\n')
-            break;
-        len++;
-    }
-    close(out[0]);
-    line[len] = 0;
-    if (sscanf(line, "PORT %d", &s->port) != 1) {
-        stub_stop(s);
+    int pid, fd = -1;
+    if (test_spawn_server(argv, &pid, &s->port, &fd) != 0)
         return -2;
-    }
+    s->pid = pid;
+    s->in_fd = fd;
+    live_pid = pid;
+    live_fd = fd;
     snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
     return 0;
 }

@@ -8,12 +8,10 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,9 +63,6 @@ static int stub_start(struct stub *s, const char *const *extra)
         return -1;
     static int seq;
     snprintf(s->record, sizeof s->record, "%s/record-%d.json", test_tmpdir(), seq++);
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
     const char *argv[32];
     int n = 0;
     argv[n++] = PY;
@@ -77,61 +72,17 @@ static int stub_start(struct stub *s, const char *const *extra)
     for (int i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0)
+    int pid;
+    if (test_spawn_server(argv, &pid, &s->port, NULL) != 0)
         return -1;
-    if (pid == 0) {
-        /* a clean signal state, and die with the test process */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGTERM, SIG_DFL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(PY, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[128] = {0};
-    size_t got = 0;
-    while (got < sizeof buf - 1 && !strchr(buf, '\n')) {
-        struct pollfd p = {fds[0], POLLIN, 0};
-        if (poll(&p, 1, 10000) <= 0)
-            break;
-        ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fds[0]);
     s->pid = pid;
-    if (sscanf(buf, "PORT %d", &s->port) != 1) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        s->pid = 0;
-        return -1;
-    }
     snprintf(s->uri, sizeof s->uri, "http://127.0.0.1:%d", s->port);
     return 0;
 }
 
 static void stub_stop(struct stub *s)
 {
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-            s->pid = 0;
-            return;
-        }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
+    test_stop_server(s->pid, -1);
     s->pid = 0;
 }
 

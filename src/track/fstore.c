@@ -100,6 +100,22 @@ static char *path_to_uri(const char *path)
     return ic_buf_take(&b);
 }
 
+/* Writes all len bytes (retrying short writes and EINTR); 0, or -1 with errno. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 /* Writes data to dir/name via a temporary file in tmpdir (same filesystem). */
 static int write_atomic_via(struct ic__fstore *fs, const char *tmpdir, const char *path,
                             const char *data, size_t len, struct ic_err *err)
@@ -111,18 +127,11 @@ static int write_atomic_via(struct ic__fstore *fs, const char *tmpdir, const cha
         rc = ic_errf(err, IC_ERR_IO, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            rc = ic_errf(err, IC_ERR_IO, "%s: write: %s", path, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            goto out;
-        }
-        off += (size_t)w;
+    if (write_all(fd, data, len) != 0) {
+        rc = ic_errf(err, IC_ERR_IO, "%s: write: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        goto out;
     }
     if (close(fd) != 0 || rename(tmp, path) != 0) {
         rc = ic_errf(err, IC_ERR_IO, "%s: %s", path, strerror(errno));
@@ -402,9 +411,8 @@ enum ic__trk_res ic__fs_log_batch(struct ic_tracker *t, struct ic__trk_item *ite
         int rc = mkparents(path, &err);
         if (rc == IC_OK) {
             int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-            if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len) {
+            if (fd < 0 || write_all(fd, b.data, b.len) != 0)
                 rc = ic_errf(&err, IC_ERR_IO, "%s: %s", path, strerror(errno));
-            }
             if (fd >= 0)
                 close(fd);
         }
@@ -479,16 +487,9 @@ enum ic__trk_res ic__fs_copy_file(struct ic_tracker *t, const char *local_path, 
         }
         if (r == 0)
             break;
-        ssize_t off = 0;
-        while (off < r) {
-            ssize_t w = write(outfd, buf + off, (size_t)(r - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                rc = ic_errf(&err, IC_ERR_IO, "%s: write: %s", dst, strerror(errno));
-                goto out;
-            }
-            off += w;
+        if (write_all(outfd, buf, (size_t)r) != 0) {
+            rc = ic_errf(&err, IC_ERR_IO, "%s: write: %s", dst, strerror(errno));
+            goto out;
         }
         ic__trk_progress(t);
         if (ic__trk_should_stop(t)) {

@@ -9,11 +9,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
+#include "core/yamlflat.h"
 #include "intent/serve.h"
 
 void ic_serve_default_opts(struct ic_serve_opts *o)
@@ -127,90 +128,47 @@ int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err)
 /* Largest configuration file read (it is a handful of lines). */
 #define SERVE_FILE_MAX (1u << 20)
 
+struct file_ctx {
+    struct ic_serve_opts t;
+    const char *path;
+    char *model, *host; /* owned copies of the string options read */
+};
+
+static int file_pair(void *ud, const char *key, size_t key_line, const char *val,
+                     size_t value_line, int is_null, struct ic_err *err)
+{
+    struct file_ctx *f = ud;
+    /* Only serve_* keys are ours; the rest belongs to training. */
+    if (strncmp(key, "serve_", 6) != 0)
+        return IC_OK;
+    const struct opt *e = NULL;
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (strcmp(key + 6, opts[i].name) == 0)
+            e = &opts[i];
+    char where[600];
+    snprintf(where, sizeof where, "%s:%zu: %s", f->path, key_line, key);
+    if (!e)
+        return ic_errf(err, IC_ERR_NOTFOUND, "%s:%zu: unknown key \"%s\"", f->path, key_line,
+                       key);
+    if (e->kind == K_STR) {
+        if (!*val)
+            return ic_errf(err, IC_ERR_INVAL, "%s: empty value", where);
+        char **own = e->off == OPT_OFF(model_path) ? &f->model : &f->host;
+        ic_free(*own);
+        *own = ic_xstrdup(val);
+        *(const char **)((char *)&f->t + e->off) = *own;
+        return IC_OK;
+    }
+    return set_value(&f->t, e, val, where, err);
+}
+
 int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path, struct ic_err *err)
 {
-    char *text = NULL, *key = NULL, *model = NULL, *host = NULL;
-    size_t len = 0, key_line = 0;
-    int rc = ic_read_file(path, SERVE_FILE_MAX, &text, &len, err);
-    if (rc)
-        return rc;
-    struct ic_serve_opts t = *o;
-    yaml_parser_t p;
-    yaml_event_t ev;
-    int have_ev = 0, in_map = 0;
-    if (!yaml_parser_initialize(&p)) {
-        ic_free(text);
-        return ic_errf(err, IC_ERR_NOMEM, "%s: cannot initialise the YAML parser", path);
-    }
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    for (;;) {
-        if (!yaml_parser_parse(&p, &ev)) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: YAML error: %s", path,
-                         (size_t)p.problem_mark.line + 1, p.problem ? p.problem : "syntax error");
-            goto out;
-        }
-        have_ev = 1;
-        size_t line = (size_t)ev.start_mark.line + 1;
-        if (ev.type == YAML_STREAM_END_EVENT)
-            break;
-        if (ev.type == YAML_MAPPING_START_EVENT && !in_map && !key) {
-            in_map = 1;
-        } else if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
-                   ev.type == YAML_ALIAS_EVENT) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: expected a flat mapping of key: value",
-                         path, line);
-            goto out;
-        } else if (ev.type == YAML_SCALAR_EVENT && in_map) {
-            const char *val = (const char *)ev.data.scalar.value;
-            if (!key) {
-                key = ic_xstrdup(val);
-                key_line = line;
-            } else {
-                /* Only serve_* keys are ours; the rest belongs to training. */
-                if (strncmp(key, "serve_", 6) == 0) {
-                    const struct opt *e = NULL;
-                    for (size_t i = 0; i < N_OPTS; i++)
-                        if (strcmp(key + 6, opts[i].name) == 0)
-                            e = &opts[i];
-                    char where[600];
-                    snprintf(where, sizeof where, "%s:%zu: %s", path, key_line, key);
-                    if (!e) {
-                        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s:%zu: unknown key \"%s\"", path,
-                                     key_line, key);
-                        goto out;
-                    }
-                    if (e->kind == K_STR) {
-                        if (!*val) {
-                            rc = ic_errf(err, IC_ERR_INVAL, "%s: empty value", where);
-                            goto out;
-                        }
-                        char **own = e->off == OPT_OFF(model_path) ? &model : &host;
-                        ic_free(*own);
-                        *own = ic_xstrdup(val);
-                        *(const char **)((char *)&t + e->off) = *own;
-                    } else {
-                        rc = set_value(&t, e, val, where, err);
-                        if (rc)
-                            goto out;
-                    }
-                }
-                ic_free(key);
-                key = NULL;
-            }
-        } else if (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.length > 0) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: expected a mapping of key: value", path,
-                         line);
-            goto out;
-        }
-        yaml_event_delete(&ev);
-        have_ev = 0;
-    }
-out:
-    if (have_ev)
-        yaml_event_delete(&ev);
-    yaml_parser_delete(&p);
-    ic_free(text);
-    ic_free(key);
+    struct file_ctx f = {.t = *o, .path = path};
+    const struct ic__yaml_flat_opts yo = {.on_pair = file_pair};
+    int rc = ic__yaml_flat_read(path, SERVE_FILE_MAX, &yo, &f, err);
+    struct ic_serve_opts t = f.t;
+    char *model = f.model, *host = f.host;
     if (rc) {
         ic_free(model);
         ic_free(host);

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "intent/config.h"
+#include "core/yamlflat.h"
 
 #define OFF(f) offsetof(struct ic_config, f)
 #define S IC_CONFIG_STR
@@ -252,140 +252,54 @@ int ic_config_set(struct ic_config *c, const char *key, const char *value,
 
 #define CONFIG_FILE_MAX (1u << 20)
 
+struct file_ctx {
+    struct ic_config *c;
+    const char *path;
+    unsigned char seen[N_KEYS];
+};
+
+static int file_key(void *ud, char *key, size_t line, struct ic_err *err)
+{
+    struct file_ctx *f = ud;
+    long i = key_index(key);
+    /* intent serve's keys share the file (see docs/http_api.md); training
+     * reads past them. */
+    if (i < 0 && strncmp(key, "serve_", 6) == 0)
+        return IC_OK;
+    if (i < 0)
+        return ic_errf(err, IC_ERR_NOTFOUND, "%s:%zu: unknown key \"%s\"", f->path, line, key);
+    if (f->seen[i])
+        return ic_errf(err, IC_ERR_FORMAT, "%s:%zu: key \"%s\" given twice", f->path, line, key);
+    f->seen[i] = 1;
+    memcpy(key, keys[i].name, strlen(keys[i].name)); /* canonical spelling, same length */
+    return IC_OK;
+}
+
+static int file_pair(void *ud, const char *key, size_t key_line, const char *val,
+                     size_t line, int is_null, struct ic_err *err)
+{
+    struct file_ctx *f = ud;
+    long i = key_index(key);
+    if (i < 0) /* a serve_* key (file_key let only those through) */
+        return IC_OK;
+    if (is_null) {
+        if (keys[i].type != IC_CONFIG_STR)
+            return ic_errf(err, IC_ERR_INVAL, "%s:%zu: key \"%s\": a value is required",
+                           f->path, key_line, key);
+        val = "";
+    }
+    char *where = ic_xasprintf("%s:%zu", f->path, line);
+    int rc = set_index(f->c, (size_t)i, val, IC_CONFIG_FILE, where, err);
+    ic_free(where);
+    return rc;
+}
+
 int ic_config_load_file(struct ic_config *c, const char *path, struct ic_err *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int rc = ic_read_file(path, CONFIG_FILE_MAX, &text, &len, err);
-    if (rc != IC_OK)
-        return rc;
-
-    yaml_parser_t p;
-    yaml_event_t ev;
-    int have_ev = 0, depth = 0, in_map = 0;
-    char *key = NULL;
-    size_t key_line = 0;
-    int skip_value = 0; /* the current key is intent serve's: ignore its value */
-    unsigned char seen[N_KEYS];
-    memset(seen, 0, sizeof seen);
-    if (!yaml_parser_initialize(&p)) {
-        ic_free(text);
-        return ic_errf(err, IC_ERR_NOMEM, "%s: cannot initialise the YAML parser", path);
-    }
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    for (;;) {
-        if (!yaml_parser_parse(&p, &ev)) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: YAML error: %s", path,
-                         (size_t)p.problem_mark.line + 1, p.problem ? p.problem : "syntax error");
-            goto out;
-        }
-        have_ev = 1;
-        size_t line = (size_t)ev.start_mark.line + 1;
-        if (ev.type == YAML_STREAM_END_EVENT)
-            break;
-        switch (ev.type) {
-        case YAML_STREAM_START_EVENT:
-        case YAML_DOCUMENT_START_EVENT:
-        case YAML_DOCUMENT_END_EVENT:
-            break;
-        case YAML_MAPPING_START_EVENT:
-            if (depth == 0 && !in_map) {
-                in_map = 1;
-                depth = 1;
-                break;
-            }
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: %s%s%sexpected a plain value, not a mapping",
-                         path, line, key ? "key \"" : "", key ? key : "", key ? "\": " : "");
-            goto out;
-        case YAML_SEQUENCE_START_EVENT:
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: %s%s%sexpected a plain value, not a list",
-                         path, line, key ? "key \"" : "", key ? key : "", key ? "\": " : "");
-            goto out;
-        case YAML_MAPPING_END_EVENT:
-            depth = 0;
-            break;
-        case YAML_ALIAS_EVENT:
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: aliases are not supported", path, line);
-            goto out;
-        case YAML_SCALAR_EVENT: {
-            const char *val = (const char *)ev.data.scalar.value;
-            if (!in_map) {
-                /* A document that is only a scalar: allow an empty/null one. */
-                if (ev.data.scalar.length == 0 || strcmp(val, "~") == 0 ||
-                    strcmp(val, "null") == 0)
-                    break;
-                rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: expected a mapping of key: value", path,
-                             line);
-                goto out;
-            }
-            if (!key) {
-                long i = key_index(val);
-                if (i < 0 && strncmp(val, "serve_", 6) == 0) {
-                    /* intent serve's keys share the file (see docs/http_api.md);
-                     * training reads past them. */
-                    key = ic_xstrdup(val);
-                    key_line = line;
-                    skip_value = 1;
-                    break;
-                }
-                if (i < 0) {
-                    rc = ic_errf(err, IC_ERR_NOTFOUND, "%s:%zu: unknown key \"%s\"", path, line,
-                                 val);
-                    goto out;
-                }
-                if (seen[i]) {
-                    rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: key \"%s\" given twice", path, line,
-                                 val);
-                    goto out;
-                }
-                seen[i] = 1;
-                key = ic_xstrdup(keys[i].name);
-                key_line = line;
-                break;
-            }
-            if (skip_value) {
-                skip_value = 0;
-                ic_free(key);
-                key = NULL;
-                break;
-            }
-            int is_null = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                          (ev.data.scalar.length == 0 || strcmp(val, "~") == 0 ||
-                           strcmp(val, "null") == 0);
-            long i = key_index(key);
-            if (is_null) {
-                if (keys[i].type != IC_CONFIG_STR) {
-                    rc = ic_errf(err, IC_ERR_INVAL, "%s:%zu: key \"%s\": a value is required",
-                                 path, key_line, key);
-                    goto out;
-                }
-                val = "";
-            }
-            char *where = ic_xasprintf("%s:%zu", path, line);
-            rc = set_index(c, (size_t)i, val, IC_CONFIG_FILE, where, err);
-            if (rc != IC_OK) {
-                ic_free(where);
-                goto out;
-            }
-            ic_free(where);
-            ic_free(key);
-            key = NULL;
-            break;
-        }
-        default:
-            break;
-        }
-        yaml_event_delete(&ev);
-        have_ev = 0;
-    }
-    rc = IC_OK;
-out:
-    if (have_ev)
-        yaml_event_delete(&ev);
-    ic_free(key);
-    yaml_parser_delete(&p);
-    ic_free(text);
-    return rc;
+    struct file_ctx f = {.c = c, .path = path};
+    const struct ic__yaml_flat_opts o = {
+        .detailed_errors = 1, .null_document_ok = 1, .on_key = file_key, .on_pair = file_pair};
+    return ic__yaml_flat_read(path, CONFIG_FILE_MAX, &o, &f, err);
 }
 
 // --- environment ------------------------------------------------------------

@@ -24,8 +24,9 @@ int ic_read_file(const char *path, size_t max_size, char **out, size_t *len,
         return ic_errf(err, errno == ENOENT ? IC_ERR_NOTFOUND : IC_ERR_IO, "%s: %s", path,
                        strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    int st_ok = fstat(fd, &st) == 0;
+    if (!st_ok || S_ISDIR(st.st_mode)) {
+        int e = st_ok ? EISDIR : errno;
         close(fd);
         return ic_errf(err, IC_ERR_IO, "%s: %s", path, strerror(e));
     }
@@ -80,11 +81,11 @@ int ic_read_file(const char *path, size_t max_size, char **out, size_t *len,
 int ic_write_file_atomic(const char *path, const void *data, size_t len, struct ic_err *err)
 {
     char *tmp = ic_xasprintf("%s.tmp.%ld", path, (long)getpid());
+    int rc = IC_OK;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        int rc = ic_errf(err, IC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        ic_free(tmp);
-        return rc;
+        rc = ic_errf(err, IC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto out;
     }
     const char *p = data;
     size_t left = len;
@@ -93,32 +94,34 @@ int ic_write_file_atomic(const char *path, const void *data, size_t len, struct 
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            int e = errno;
+            rc = ic_errf(err, IC_ERR_IO, "%s: write: %s", path, strerror(errno));
             close(fd);
-            unlink(tmp);
-            int rc = ic_errf(err, IC_ERR_IO, "%s: write: %s", path, strerror(e));
-            ic_free(tmp);
-            return rc;
+            goto fail;
         }
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        int rc = ic_errf(err, IC_ERR_IO, "%s: write: %s", path, strerror(e));
-        ic_free(tmp);
-        return rc;
+    /* close even when fsync fails, so the descriptor never leaks */
+    int synced = fsync(fd) == 0;
+    int e = errno;
+    if (close(fd) != 0 && synced) {
+        synced = 0;
+        e = errno;
+    }
+    if (!synced) {
+        rc = ic_errf(err, IC_ERR_IO, "%s: write: %s", path, strerror(e));
+        goto fail;
     }
     if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        int rc = ic_errf(err, IC_ERR_IO, "%s: rename: %s", path, strerror(e));
-        ic_free(tmp);
-        return rc;
+        rc = ic_errf(err, IC_ERR_IO, "%s: rename: %s", path, strerror(errno));
+        goto fail;
     }
+    goto out;
+fail:
+    unlink(tmp);
+out:
     ic_free(tmp);
-    return IC_OK;
+    return rc;
 }
 
 int ic_mkdirs(const char *path, struct ic_err *err)

@@ -697,7 +697,9 @@ static int fsync_path(const char *path)
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
+    int e = errno;
     close(fd);
+    errno = e; /* the caller reports fsync's errno */
     return rc;
 }
 
@@ -799,7 +801,11 @@ static int fetch_blob(struct hub *h, const char *name, const char *etag, long lo
             goto out;
         }
     }
-    if (fsync_path(tmp) != 0 || rename(tmp, blob) != 0) {
+    if (fsync_path(tmp) != 0) {
+        rc = ic_errf(err, IC_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, blob) != 0) {
         rc = ic_errf(err, IC_ERR_IO, "%s: rename: %s", blob, strerror(errno));
         goto out;
     }

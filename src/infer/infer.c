@@ -122,11 +122,17 @@ out:
     return rc;
 }
 
+/* The name of label i of m, or "?" where it has none. */
+static const char *model_label(const struct ic_model *m, int i)
+{
+    if (!m->labels || i < 0 || i >= m->bert.cfg.num_labels || !m->labels[i])
+        return "?";
+    return m->labels[i];
+}
+
 const char *ic_infer_label(const struct ic_infer *c, int i)
 {
-    if (!c || !c->model || !c->model->labels || i < 0 || i >= c->num_labels)
-        return "?";
-    return c->model->labels[i] ? c->model->labels[i] : "?";
+    return c && c->model ? model_label(c->model, i) : "?";
 }
 
 char *ic_format_prob(float p, char *buf)
@@ -282,9 +288,7 @@ int ic_prediction_json(struct ic_buf *b, const struct ic_model *m, const char *t
                         size_t len, const struct ic_prediction *p)
 {
     char num[32];
-    int n_labels = m->bert.cfg.num_labels;
-    const char *label = p->label >= 0 && p->label < n_labels && m->labels && m->labels[p->label]
-                            ? m->labels[p->label] : "?";
+    const char *label = model_label(m, p->label);
     int rc = buf_lit(b, "{\"text\":");
     rc |= ic_buf_json_str(b, text, len);
     rc |= buf_lit(b, ",\"intent\":");
@@ -293,10 +297,10 @@ int ic_prediction_json(struct ic_buf *b, const struct ic_model *m, const char *t
     if (p->n_top > 0) {
         rc |= buf_lit(b, ",\"top_k\":[");
         for (int k = 0; k < p->n_top; k++) {
-            int li = p->top[k].label;
-            const char *name = li >= 0 && li < n_labels && m->labels && m->labels[li]
-                                   ? m->labels[li] : "?";
-            rc |= ic_buf_append(b, k ? ",{\"intent\":" : "{\"intent\":", k ? 11 : 10);
+            const char *name = model_label(m, p->top[k].label);
+            if (k)
+                rc |= buf_lit(b, ",");
+            rc |= buf_lit(b, "{\"intent\":");
             rc |= ic_buf_json_str(b, name, strlen(name));
             rc |= ic_buf_printf(b, ",\"confidence\":%s}", ic_format_prob(p->top[k].prob, num));
         }

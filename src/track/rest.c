@@ -410,6 +410,25 @@ static void add_tag(json_t *arr, const char *k, const char *v)
     json_array_append_new(arr, json_pack("{s:s,s:s}", "key", k, "value", v));
 }
 
+/* Appends "/<segment>" for each non-empty segment of path, each one
+ * percent-escaped (the slashes are kept). */
+static int append_escaped_path(struct ic__rest *r, struct ic_buf *b, const char *path)
+{
+    int rc = IC_OK;
+    const char *p = path;
+    while (*p && rc == IC_OK) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len) {
+            char *e = curl_easy_escape(r->curl, p, (int)len);
+            rc = ic_buf_printf(b, "/%s", e ? e : "");
+            curl_free(e);
+        }
+        p += len + (slash ? 1 : 0);
+    }
+    return rc;
+}
+
 /* Decides where artifacts go from the run's artifact_uri. */
 static void resolve_artifacts(struct ic_tracker *t)
 {
@@ -430,17 +449,8 @@ static void resolve_artifacts(struct ic_tracker *t)
         struct ic_buf b;
         ic_buf_init(&b, 0);
         int rc = ic_buf_printf(&b, "%s/api/2.0/mlflow-artifacts/artifacts", r->base);
-        /* escape each segment, keep the slashes */
-        while (*p && rc == IC_OK) {
-            const char *slash = strchr(p, '/');
-            size_t len = slash ? (size_t)(slash - p) : strlen(p);
-            if (len) {
-                char *e = curl_easy_escape(r->curl, p, (int)len);
-                rc = ic_buf_printf(&b, "/%s", e ? e : "");
-                curl_free(e);
-            }
-            p += len + (slash ? 1 : 0);
-        }
+        if (rc == IC_OK)
+            rc = append_escaped_path(r, &b, p);
         r->art_base = ic_buf_take(&b);
         r->art_mode = 1;
     } else if (strncmp(a, "http://", 7) == 0 || strncmp(a, "https://", 8) == 0) {
@@ -662,17 +672,8 @@ enum ic__trk_res ic__rest_artifact(struct ic_tracker *t, const char *local_path,
     struct ic_buf u;
     ic_buf_init(&u, 0);
     int rc = ic_buf_printf(&u, "%s", r->art_base);
-    const char *p = rel_path;
-    while (*p && rc == IC_OK) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len) {
-            char *e = curl_easy_escape(r->curl, p, (int)len);
-            rc = ic_buf_printf(&u, "/%s", e ? e : "");
-            curl_free(e);
-        }
-        p += len + (slash ? 1 : 0);
-    }
+    if (rc == IC_OK)
+        rc = append_escaped_path(r, &u, rel_path);
     char errbuf[CURL_ERROR_SIZE];
     struct body b;
     long code;

@@ -60,10 +60,17 @@ static uint32_t hash_key(const char *s, size_t n, uint32_t cont)
 
 /* Bit filter in front of the table: most failed lookups (prefixes that are
  * not tokens) stop here without touching the large table. */
-static inline int filter_has(const struct ic_tokenizer *t, uint32_t h)
+static inline void filter_pos(const struct ic_tokenizer *t, uint32_t h, size_t *b1, size_t *b2)
 {
     size_t m = t->filter_bits - 1;
-    size_t b1 = (h >> 6) & m, b2 = ((h >> 19) ^ (h << 7)) & m;
+    *b1 = (h >> 6) & m;
+    *b2 = ((h >> 19) ^ (h << 7)) & m;
+}
+
+static inline int filter_has(const struct ic_tokenizer *t, uint32_t h)
+{
+    size_t b1, b2;
+    filter_pos(t, h, &b1, &b2);
     return (t->filter[b1 >> 6] >> (b1 & 63)) & (t->filter[b2 >> 6] >> (b2 & 63)) & 1;
 }
 
@@ -87,16 +94,7 @@ static int32_t lookup(const struct ic_tokenizer *t, const char *key, size_t n, u
 {
     if (!t->slots)
         return -1;
-    uint32_t h = hash_key(key, n, cont);
-    size_t mask = t->n_slots - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const struct ic_tok_slot *s = &t->slots[i];
-        if (s->hash == 0)
-            return -1;
-        if (s->hash == h && s->len == n && s->cont == cont &&
-            memcmp(t->tokens[s->id] + s->off, key, n) == 0)
-            return s->id;
-    }
+    return lookup_hash(t, key, n, cont, hash_key(key, n, cont));
 }
 
 static void insert(struct ic_tokenizer *t, int32_t id, uint32_t off, size_t len, uint32_t cont)
@@ -115,8 +113,8 @@ static void insert(struct ic_tokenizer *t, int32_t id, uint32_t off, size_t len,
             s->off = off;
             s->len = (uint16_t)len;
             s->cont = (uint16_t)cont;
-            size_t m = t->filter_bits - 1;
-            size_t b1 = (h >> 6) & m, b2 = ((h >> 19) ^ (h << 7)) & m;
+            size_t b1, b2;
+            filter_pos(t, h, &b1, &b2);
             t->filter[b1 >> 6] |= (uint64_t)1 << (b1 & 63);
             t->filter[b2 >> 6] |= (uint64_t)1 << (b2 & 63);
             if (len > t->max_token_len)

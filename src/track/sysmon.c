@@ -99,7 +99,7 @@ static int read_mem(double *total, double *used)
     if (!f)
         return 0;
     char line[256];
-    double tot = -1, avail = -1, fre = -1, buffers = 0, cached = 0, sreclaim = 0;
+    double tot = -1, fre = -1, buffers = 0, cached = 0, sreclaim = 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long long kb;
         char key[64];
@@ -108,8 +108,6 @@ static int read_mem(double *total, double *used)
         double b = (double)kb * 1024.0;
         if (!strcmp(key, "MemTotal"))
             tot = b;
-        else if (!strcmp(key, "MemAvailable"))
-            avail = b;
         else if (!strcmp(key, "MemFree"))
             fre = b;
         else if (!strcmp(key, "Buffers"))
@@ -127,7 +125,6 @@ static int read_mem(double *total, double *used)
     double u = tot - fre - buffers - cached - sreclaim;
     if (u < 0)
         u = tot - fre;
-    (void)avail;
     *total = tot;
     *used = u;
     return 1;

@@ -939,15 +939,16 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
      * rest is left to the connection threads and, often, the clients. */
     s->n_workers = o->threads > 0 ? o->threads : (ncpu > 1 ? (int)ncpu / 2 : 1);
 
-    rc = mref_load(s->model_path, &s->o, s->n_workers, &s->cur, err);
-    if (rc)
-        goto fail;
-
+    /* The address first: a mistyped host fails before the model is loaded. */
     struct sockaddr_storage ss;
     int v6 = 0;
     rc = resolve_host(s->host, o->port, &ss, &v6, err);
     if (rc)
         goto fail;
+    rc = mref_load(s->model_path, &s->o, s->n_workers, &s->cur, err);
+    if (rc)
+        goto fail;
+
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;

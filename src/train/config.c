@@ -16,6 +16,7 @@
 
 #include "intent/config.h"
 #include "core/yamlflat.h"
+#include "text/unicode.h"
 
 #define OFF(f) offsetof(struct ic_config, f)
 #define S IC_CONFIG_STR
@@ -400,35 +401,17 @@ static int yaml_printable(uint32_t c)
            (c >= 0xE000 && c <= 0xFFFD && c != 0xFEFF) || (c >= 0x10000 && c <= 0x10FFFF);
 }
 
-/* Decodes one code point of valid UTF-8 at s; returns its length. */
-static int utf8_next(const unsigned char *s, uint32_t *cp)
-{
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if ((s[0] & 0xE0) == 0xC0) {
-        *cp = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
-        return 2;
-    }
-    if ((s[0] & 0xF0) == 0xE0) {
-        *cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        return 3;
-    }
-    *cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-          ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-    return 4;
-}
-
 /* Appends s as a YAML double-quoted scalar (s is valid UTF-8). */
 static int yaml_quote(struct ic_buf *b, const char *s)
 {
     int rc = ic_buf_append(b, "\"", 1);
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     while (rc == IC_OK && *p) {
-        uint32_t c;
-        int n = utf8_next(p, &c);
-        if (c == '"' || c == '\\')
+        uint32_t c = 0;
+        int n = ic__utf8_decode(p, (size_t)(end - p), &c);
+        if (n == 0) /* not UTF-8 (values are checked when set, so not expected) */
+            rc = ic_buf_printf(b, "\\x%02X", (unsigned)*p), n = 1;
+        else if (c == '"' || c == '\\')
             rc = ic_buf_printf(b, "\\%c", (char)c);
         else if (c == '\n')
             rc = ic_buf_append(b, "\\n", 2);
@@ -448,11 +431,13 @@ static int yaml_quote(struct ic_buf *b, const char *s)
 
 static int needs_quotes(const char *s)
 {
+    const unsigned char *s_end = (const unsigned char *)s + strlen(s);
     for (const unsigned char *q = (const unsigned char *)s; *q;) {
         uint32_t c;
-        q += utf8_next(q, &c);
-        if (!yaml_printable(c) || c == 0x85 || c == 0xA0)
+        int n = ic__utf8_decode(q, (size_t)(s_end - q), &c);
+        if (n == 0 || !yaml_printable(c) || c == 0x85 || c == 0xA0)
             return 1;
+        q += n;
     }
     if (!*s)
         return 1;

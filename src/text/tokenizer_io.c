@@ -295,8 +295,10 @@ out:
 
 static int put_file(const char *dir, const char *name, json_t *j, struct ic_err *err)
 {
-    char *path = ic_path_join(dir, name);
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!s)
+        return ic_errf(err, IC_ERR_NOMEM, "%s/%s: cannot encode the JSON", dir, name);
+    char *path = ic_path_join(dir, name);
     int rc = ic_write_file_atomic(path, s, strlen(s), err);
     free(s); /* jansson's allocator */
     ic_free(path);

@@ -107,6 +107,11 @@ static int parse_id(const char *s, long *out)
     return 1;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_hfconfig *c,
                       struct ic_err *err)
 {
@@ -247,13 +252,18 @@ int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_
             c->id2label[id] = ic_xstrdup(json_string_value(v));
         }
         c->has_labels = 1;
-        for (int i = 0; i < nl; i++)
-            for (int j = 0; j < i; j++)
-                if (strcmp(c->id2label[i], c->id2label[j]) == 0) {
-                    rc = ic_errf(err, IC_ERR_FORMAT, "%s: field \"id2label\": label \"%s\" appears twice",
-                                 name, c->id2label[i]);
-                    goto out;
-                }
+        /* Duplicate names: sort a copy of the pointers (n log n: num_labels
+         * may be up to 100000) and compare neighbours. */
+        char **sorted = ic_xcalloc((size_t)nl, sizeof *sorted);
+        memcpy(sorted, c->id2label, (size_t)nl * sizeof *sorted);
+        qsort(sorted, (size_t)nl, sizeof *sorted, cmp_str);
+        for (int i = 1; i < nl && rc == IC_OK; i++)
+            if (strcmp(sorted[i], sorted[i - 1]) == 0)
+                rc = ic_errf(err, IC_ERR_FORMAT, "%s: field \"id2label\": label \"%s\" appears twice",
+                             name, sorted[i]);
+        ic_free(sorted);
+        if (rc)
+            goto out;
     } else {
         for (int i = 0; i < nl; i++)
             c->id2label[i] = ic_xasprintf("LABEL_%d", i);
@@ -307,9 +317,18 @@ static void float32_str(float f, char *out, size_t n)
         strncat(out, ".0", n - strlen(out) - 1);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* label2id is written sorted by label; equal labels (refused on parse) keep
+ * id order. */
+struct label_id {
+    const char *label;
+    int id;
+};
+
+static int cmp_label_id(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const struct label_id *x = a, *y = b;
+    int c = strcmp(x->label, y->label);
+    return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
 int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err *err)
@@ -374,17 +393,16 @@ int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err 
     char **labs = ic_xcalloc((size_t)n, sizeof *labs);
     for (int i = 0; i < n; i++)
         labs[i] = c->id2label && c->id2label[i] ? ic_xstrdup(c->id2label[i]) : ic_xasprintf("LABEL_%d", i);
-    char **sorted = ic_xcalloc((size_t)n, sizeof *sorted);
-    memcpy(sorted, labs, (size_t)n * sizeof *sorted);
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+    struct label_id *sorted = ic_xcalloc((size_t)n, sizeof *sorted);
+    for (int i = 0; i < n; i++) {
+        sorted[i].label = labs[i];
+        sorted[i].id = i;
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_label_id);
     for (int k = 0; k < n; k++) {
-        int id = 0;
-        for (int i = 0; i < n; i++)
-            if (labs[i] == sorted[k])
-                id = i;
         rc |= ic_buf_printf(&o, "%s\n    ", k ? "," : "");
-        rc |= ic_buf_json_str(&o, sorted[k], strlen(sorted[k]));
-        rc |= ic_buf_printf(&o, ": %d", id);
+        rc |= ic_buf_json_str(&o, sorted[k].label, strlen(sorted[k].label));
+        rc |= ic_buf_printf(&o, ": %d", sorted[k].id);
     }
     rc |= ic_buf_printf(&o,
                         "\n  },\n"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # intent - the only build. Targets:
 #   make                      build/intent, build/libintent.a, build/intent_test
 #   make test                 build, then the whole suite (tests/run.sh)

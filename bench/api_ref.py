@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """api_ref.py - the reference side of bench/bench_serve.sh: a small FastAPI +
 PyTorch service shaped like the original api.py (model loaded once in the
 lifespan, GET /health, POST /classify {"text"} -> {"text", "intent",

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_epoch.sh - one whole training epoch on fb_mtod_es train.json (3,616
 # Spanish texts, 12 intents), batch 32, dynamic padding (each batch padded to
 # its longest text), from scratch, bert-tiny shape (H 128, L 2, heads 2, I 512;

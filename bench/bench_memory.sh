@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_memory.sh - peak resident memory (VmHWM / getrusage max RSS) of
 #   - training: `intent train` fine-tuning the benchmark model for one epoch
 #     on data/dataset_v2.json (batch 32) vs bench/train_ref.py (PyTorch

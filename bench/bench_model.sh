@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_model.sh - the BERT core side by side with the PyTorch reference, at
 # bert-tiny shape (V 30522, H 128, L 2, heads 2, I 512, 8 labels):
 #   - training step at batch 32, sequence 32 and 64 (bench/bench_train.c vs

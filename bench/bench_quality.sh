@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_quality.sh - model quality of the DEFAULT training settings on
 # fb_mtod_es (Spanish alarm/reminder/weather intents, 12 intents):
 # trains offline from scratch on train.json, chooses the best epoch on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_serve.sh - `intent serve` against the reference FastAPI + PyTorch
 # service (bench/api_ref.py under uvicorn) on the same trained bert-tiny-shaped
 # model, on this machine, in the same run:

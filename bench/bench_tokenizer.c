@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_tokenizer.c - BERT WordPiece encoding speed on one core: tokens per
  * second and MB of UTF-8 text per second over the texts of a dataset

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_tokenizer.sh - builds bench/bench_tokenizer.c against BUILD_DIR's
 # libintent.a and runs it on fb_mtod_es with the bert-base-uncased
 # vocabulary: tokens/s and MB/s on one core (fastest round and mean).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_train.c - speed of the BERT core at bert-tiny shape (V 30522, H 128,
  * L 2, heads 2, I 512, 8 labels): a whole training step (zero_grad, forward

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # common.sh - shell helpers shared by the bench/bench_*.sh scripts (sourced).
 # Sets: PY (Debian's python3 with torch when present), OMPBLAS (the OpenMP
 # OpenBLAS directory the reference runs with), RUNS (BENCH_RUNS, default 3).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """epoch_ref.py - the PyTorch reference for bench/bench_epoch.sh: one whole
 training epoch, as Hugging Face's Trainer runs it, on already tokenised data.
 

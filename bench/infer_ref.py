@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """infer_ref.py - the PyTorch reference for bench/bench_infer.c.
 
 Inference of the bert-tiny shape (V 30522, H 128, L 2, heads 2, I 512,

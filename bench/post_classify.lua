@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- post_classify.lua - wrk script for bench/bench_serve.sh: keep-alive POST
 -- /classify with a short Spanish sentence (13 words), as the original
 -- service's clients send it.

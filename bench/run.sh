@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every benchmark in bench/ and prints their tables. Each benchmark runs
 # ours and the reference (PyTorch / FastAPI from Debian packages) side by side,
 # interleaved, and reports medians, spread and the ratio. Benchmarks whose

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """train_ref.py - the PyTorch reference for bench/bench_train.c.
 
 The same measurements as bench_train.c, on the same bert-tiny shape (V 30522,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what intent needs to build and test on Debian 12 (run as root or
 # with sudo available). Runtime: OpenBLAS (OpenMP build), libcurl,
 # libmicrohttpd, jansson, utf8proc. Tests: clang (libFuzzer: libclang-rt-14-dev),

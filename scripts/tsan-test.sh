@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tsan-test.sh - ThreadSanitizer runs of everything that uses threads:
 #
 #  1. gcc, SANITIZER=thread NO_OMP=1 (build/thread/): the whole unit suite

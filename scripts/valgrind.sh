@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # valgrind.sh - runs a tiny `intent train`, `intent predict` (arguments and
 # stdin, directory and .pt) and `intent serve` (every route, a reload, a
 # malformed request, SIGTERM) under valgrind --leak-check=full and reports

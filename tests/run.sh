@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the whole suite: the C unit tests (build/intent_test) and every
 # tests/e2e/*.sh script. Each prints "ok NAME", "FAIL NAME: why" or
 # "skip NAME: why" lines; a script that exits non-zero without printing a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test.h - the unit-test runner's API. A test is a function declared with
  * TEST(name); it registers itself at start-up (no central list to edit).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_main.c - runs every registered TEST, or those whose name starts with
  * one of the arguments. Exits non-zero if any failed.

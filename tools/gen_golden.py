@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """gen_golden.py - PyTorch reference for the C BERT classifier (golden fixtures).
 
 Builds a small seeded random BertForSequenceClassification, written here in

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the checkpoint-I/O fixtures in tests/golden/io/ with Debian's torch 1.13.
 
 Run from the repository root:  /usr/bin/python3 tools/gen_io_golden.py

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gen_tok_golden.mjs - reference data for the tokenizer tests, produced by
 // Hugging Face's Rust tokenizer (npm `tokenizers` 0.23.2, the same Rust code
 // AutoTokenizer runs). Not needed to build or test: the outputs are

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks a model directory saved by `intent train` against PyTorch (torch 1.13+).
 
 usage: interop_check.py MODEL_DIR TOKENS_JSONL PREDICT_JSONL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tok_uni_probe.c - prints, for every code point, what src/text/unicode.c
  * gives at each BERT normaliser stage, in the format of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bert.h - BertForSequenceClassification as Hugging Face defines it:
  * embeddings + post-LN encoder + tanh pooler on [CLS] + linear classifier.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ckpt.h - checkpoint formats: safetensors, PyTorch's torch.save zip archive
  * (zip + the pickle subset a state_dict uses), and Hugging Face config.json.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * data.h - labelled intent datasets: loading, validation, label ids and the
  * stratified train/eval split.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hub.h - resolving a model reference ("org/name" or a directory) to a local
  * directory the way Hugging Face users expect: a local directory, else the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ic.h - the core of libintent: status codes, error detail, logging,
  * allocation and small file helpers shared by every module.

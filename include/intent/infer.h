@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * infer.h - batched inference over a shared, read-only saved model.
  *

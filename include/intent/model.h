@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * model.h - the saved-model bundle used by train, eval, predict and serve:
  * BERT weights + tokenizer + label names + inference settings + provenance.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * optim.h - AdamW as torch.optim.AdamW with Hugging Face Trainer's parameter
  * groups (no weight decay on biases and LayerNorm weights), global-norm

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * serve.h - the JSON HTTP API (libmicrohttpd): a drop-in for the original
  * FastAPI service. docs/http_api.md describes the routes, status codes,

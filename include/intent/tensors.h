@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tensors.h - a named list of host tensors, the interchange type between the
  * checkpoint readers/writers (safetensors, PyTorch zip/pickle) and the model.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tokenizer.h - Hugging Face's BERT WordPiece tokenizer (the Rust
  * `tokenizers` behaviour that AutoTokenizer runs), vocabulary loading and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * track.h - run tracking in MLflow: parameters, metrics, tags, artifacts and
  * system metrics (CPU, RAM, disk, network, NVIDIA GPUs), logged so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * train.h - fine-tuning and evaluating a BERT intent classifier, as Hugging
  * Face's Trainer does it: seeded per-epoch shuffling, dynamic padding,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.h - the command-line program's commands. Each cmd_<name>.c parses its
  * own options, prints its own --help, and returns the process exit status

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_download.c - `intent download MODEL`: fetch a model from the Hugging
  * Face Hub into the cache (or find it there) and print its directory. */
 #include <stdio.h>

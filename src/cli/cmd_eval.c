@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_eval.c - `intent eval --model PATH --data FILE`: evaluates a saved
  * model (directory or intent_classifier.pt) on any labelled file and prints

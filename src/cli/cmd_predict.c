@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_predict.c - `intent predict`: classify texts given as arguments, or one
  * per line on stdin (in batches), printing one JSON object per text. With no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_serve.c - `intent serve`: the JSON HTTP API (docs/http_api.md).
  * Options come from the defaults, then INTENT_SERVE_* variables, then flags.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_tokenize.c - `intent tokenize`: runs the BERT WordPiece tokenizer over
  * stdin, one text per line (or one JSON object per line with a "text"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_train.c - `intent train`: builds the configuration (defaults <
  * intent.yaml or --config FILE < INTENT_* environment < flags), optionally

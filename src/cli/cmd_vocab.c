@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_vocab.c - `intent vocab`: trains a WordPiece vocabulary (vocab.txt)
  * from a dataset's texts, for training a model without a pretrained

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - `intent <command> [options]`: dispatch to the commands in cli.h.
  */

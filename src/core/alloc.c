@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * alloc.c - the only place that calls malloc/free directly, plus the capped
  * growable buffer. Allocation failure aborts: every size that comes from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fs.c - whole-file reads with a size cap, atomic writes (temporary name,
  * fsync, rename), mkdir -p, path helpers, UTF-8 validation and clocks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rng.c - explicit-state xoshiro256** generator seeded with splitmix64.
  * Deterministic across platforms; used for init, shuffles, splits, dropout.

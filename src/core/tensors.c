@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tensors.c - the named tensor list shared by checkpoint I/O and the model.
  */

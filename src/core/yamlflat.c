@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * yamlflat.c - one reader for the flat key: value YAML configuration file
  * (see yamlflat.h); intent train (src/train/config.c) and intent serve

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * yamlflat.h - internal: reads a YAML file that is one flat mapping of
  * key: value (intent.yaml, shared by intent train and intent serve).

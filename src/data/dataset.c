@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dataset.c - reads labelled intent data (JSON array, JSON Lines, CSV/TSV),
  * validates every record, assigns label ids in sorted order, reports

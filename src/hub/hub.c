@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hub.c - model resolution: a local directory, else the Hugging Face cache,
  * else a download from the Hub into that cache (the layout huggingface_hub

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hub_int.h - internals of src/hub shared with the unit tests: environment
  * parsing and the validation of names that become cache paths.

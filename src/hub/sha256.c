@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sha256.c - SHA-256 of downloaded blobs (an LFS file's ETag is the SHA-256
  * of its content), on OpenSSL's libcrypto EVP interface.

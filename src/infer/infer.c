@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * infer.c - batched inference for predict and serve (see intent/infer.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * common.c - helpers shared by the checkpoint readers: a read-only whole-file
  * mapping with a size cap, and CRC-32 (zip's polynomial 0xEDB88320).

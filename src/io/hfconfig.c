@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hfconfig.c - Hugging Face config.json for BERT (BertConfig plus the
  * PretrainedConfig fields a classifier uses) and our provenance keys.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * inflate.c - raw DEFLATE (RFC 1951) decoding of deflated zip entries, on
  * zlib. Never writes past out_len; returns -1 on a malformed or oversized

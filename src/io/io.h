@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * io.h - internals shared by the checkpoint readers and writers in src/io/:
  * read-only file mapping, little-endian helpers, CRC-32, the zip container

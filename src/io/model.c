@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * model.c - the saved-model bundle: loading a Hugging Face directory or our
  * intent_classifier.pt, loading a pretrained base for fine-tuning, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pickle.c - the subset of Python's pickle that torch.save uses for
  * state_dicts and plain containers: a small VM (reader) and an emitter.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * torch.c - PyTorch checkpoints written by torch.save (zip format, torch
  * >= 1.6): <folder>/data.pkl (the pickled object), <folder>/data/<key> (raw

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bert.c - forward and backward of BertForSequenceClassification on the
  * kernels of ops.c, and the per-call state that holds their activations.

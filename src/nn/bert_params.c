@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bert_params.c - the parameter table: layout of the one weight block, the
  * Hugging Face names that map onto it, initialisation, and copying weights in

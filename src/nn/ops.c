@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops.c - forward and backward kernels of the BERT classifier (see ops.h for
  * the conventions and docs/model.md for the backward math).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops.h - the BERT kernels, llm.c style: free functions on plain float
  * arrays, `<op>_forward(out, inp, weight, bias, dims)` and

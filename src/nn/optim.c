@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * optim.c - AdamW exactly as torch.optim.AdamW (single-tensor path of torch
  * 1.13/2.x) with Hugging Face Trainer's no-decay groups, clip_grad_norm_,

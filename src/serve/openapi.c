@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * openapi.c - the static documents the server hands out: the OpenAPI 3
  * description of every route (GET /openapi.json) and a self-contained HTML

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * routes.c - JSON request validation and response bodies for the HTTP API
  * (see routes.h). Parsing is jansson's; this file only reproduces FastAPI /

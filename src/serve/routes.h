@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * routes.h - request bodies in, JSON bodies out, for the HTTP API: no
  * sockets here, so the parsers can be unit-tested and fuzzed directly.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * serve_opts.c - the server's options: defaults, the serve_* keys of the
  * YAML configuration file, and INTENT_SERVE_* environment variables. One

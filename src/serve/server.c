@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.c - the HTTP server: libmicrohttpd plumbing, the reference-counted
  * model, the inference pool with cross-request batching, metrics, reload and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tok_internal.h - pieces of the tokenizer shared by tokenizer.c (vocabulary,
  * encoding), tokenizer_io.c (checkpoint directories) and vocab_train.c.

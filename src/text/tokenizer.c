@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tokenizer.c - BERT WordPiece tokenizer: vocabulary table, normalisation,
  * pre-tokenisation, WordPiece and encoding for the model, following Hugging

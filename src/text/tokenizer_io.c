@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tokenizer_io.c - tokenizer files of a Hugging Face checkpoint directory.
  * Reads tokenizer.json (WordPiece model, BertNormalizer options, added

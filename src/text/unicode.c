@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * unicode.c - character classes and mappings for the BERT tokenizer, on
  * utf8proc. Each function reproduces what Hugging Face's Rust tokenizer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * unicode.h - the character classes and mappings the BERT tokenizer needs,
  * as Hugging Face's Rust `tokenizers` defines them, built on utf8proc plus a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vocab_train.c - WordPiece vocabulary trainer, the way Hugging Face's
  * WordPieceTrainer builds one (a BPE-style merge loop with "##"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fstore.c - MLflow's FileStore layout written directly (the format that
  * `mlflow ui`, `mlflow server --backend-store-uri <dir>` and MlflowClient

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rest.c - the MLflow REST back end (libcurl + jansson). Called only from
  * the tracker's sender thread, one request at a time on one curl handle.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sysmon.c - system metrics with the names and units of MLflow's own
  * monitor (mlflow/system_metrics/metrics/): CPU and memory from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * track.c - the public tracker API (include/intent/track.h): URI resolution,
  * the queue that every logging call appends to, the sender thread that does

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * track_int.h - internals shared by the tracker's files: the queued items,
  * the tracker struct, the two back ends (REST in rest.c, FileStore in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * track_util.c - small helpers for the tracker: MLflow key validation,
  * number formatting for metric files, ids and run names, the login name, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - the training configuration: one key table, defaults, the YAML
  * file (libyaml, flat mapping of scalars), INTENT_* environment variables,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.c - confusion matrix, accuracy, per-intent precision/recall/F1,
  * macro averages (scikit-learn's conventions) and the eval_report.json text.

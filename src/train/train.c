@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * train.c - the training job: data -> base model (pretrained or from
  * scratch) -> Trainer-style loop -> best model saved with its evaluation

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # faults.sh - fault tests: what happens to a saved model and a running server
 # when the world misbehaves.
 #   - the output disk full during a save (a small tmpfs when we may mount

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # fuzz_smoke.sh - a short run of every libFuzzer target (tests/fuzz/run.sh
 # --smoke: each committed seed and regression input once, then a brief
 # fuzzing run per target). Skips, saying so, when clang's libFuzzer is not

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # hub.sh - `intent download` against tests/tools/hub_stub.py (a local stand-in
 # for the Hugging Face Hub on 127.0.0.1): prints the snapshot directory, works
 # offline from the cache, fails in one line when the model cannot be had.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # interop_torch.sh - the saved model against real PyTorch (Debian's
 # python3-torch 1.13): `intent train` fine-tunes the small legacy-named
 # checkpoint in tests/golden/io/legacy_bert (LayerNorm.gamma/beta,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # mlflow_peer.sh BUILD_DIR - the tracker against a REAL MLflow server (2.12.2).
 #
 # 1. writes a run into a FileStore with our C writer (intent_test track_peer_fs),

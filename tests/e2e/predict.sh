@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # predict.sh - end-to-end tests of `intent predict`: texts as arguments,
 # stdin in batches (order kept, same answers as arguments), --top-k, the
 # sample-sentence mode on a terminal with the default model path, a .pt

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # serve.sh - end-to-end tests of `intent serve`: starts the server on an
 # ephemeral port on 127.0.0.1 and checks every route, status code and error
 # body (the FastAPI shapes recorded from the original stack), limits,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tokenize.sh - `intent tokenize` and `intent vocab` end to end: golden
 # texts (Hugging Face's Rust tokenizer output, tests/golden/tokenizer/),
 # --max-length padding, --json-input, --cased, --model DIR, invalid UTF-8

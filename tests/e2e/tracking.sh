@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tracking.sh BUILD_DIR - run tracking end to end: `intent train` on a tiny
 # from-scratch model logging to the stub MLflow server
 # (tests/tools/mlflow_stub.py, which validates every request) and to a

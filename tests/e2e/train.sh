@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # train.sh - `intent train` / `intent eval` end to end, offline, on a tiny
 # from-scratch model and the small fixtures in tests/golden/data/:
 # configuration precedence, data errors, the saved directory, the report,

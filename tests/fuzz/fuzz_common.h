@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_common.h - helpers for the libFuzzer targets in tests/fuzz/.
  *

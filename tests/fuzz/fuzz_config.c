@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_config.c - libFuzzer target for the training configuration
  * (include/intent/config.h): the YAML file (intent.yaml / --config) and the

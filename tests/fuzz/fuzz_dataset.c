@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_dataset.c - libFuzzer target for the dataset parser (JSON array, JSON
  * Lines, CSV, TSV; include/intent/data.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_hfconfig.c - libFuzzer target for Hugging Face config.json parsing
  * (ic_hfconfig_parse, include/intent/ckpt.h).

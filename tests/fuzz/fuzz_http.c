@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_http.c - libFuzzer target for the HTTP API's request-body parsers
  * (src/serve/routes.h): the /classify and /classify/batch bodies as FastAPI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_model.c - libFuzzer target for loading a saved model
  * (ic_model_load, include/intent/model.h): the cross-file checks between

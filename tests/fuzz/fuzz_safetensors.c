@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_safetensors.c - libFuzzer target for the safetensors reader
  * (ic_safetensors_load_mem, include/intent/ckpt.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_tokenizer.c - libFuzzer target for the BERT tokenizer. The first byte
  * picks the mode: bit 7 set -> the rest is a vocab.txt to load, then a fixed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_torch.c - libFuzzer target for the PyTorch checkpoint reader: zip
  * directory, DEFLATE, the restricted pickle VM and tensor rebuilding

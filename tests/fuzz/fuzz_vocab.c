@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_vocab.c - libFuzzer target for tokenizer files (include/intent/
  * tokenizer.h): vocab.txt, and a checkpoint directory's tokenizer.json and

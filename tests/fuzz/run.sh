@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run.sh - builds every libFuzzer target tests/fuzz/fuzz_<x>.c (clang,
 # ASan + UBSan) and runs each one in turn.
 #

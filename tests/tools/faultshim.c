@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * faultshim.c - an LD_PRELOAD library for the fault tests (tests/e2e/
  * faults.sh): makes file writes fail or kills the process at a chosen point

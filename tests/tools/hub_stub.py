@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """hub_stub.py - a small stand-in for the Hugging Face Hub, for tests.
 
 Serves the files of one directory as the repository REPO in the Hub's URL

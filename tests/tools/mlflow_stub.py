@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """mlflow_stub.py - a stub MLflow tracking server for the tracker's tests.
 
 Python 3 standard library only (runs under Debian's /usr/bin/python3).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_bert.c - BERT forward/backward: smoke checks, determinism, padding
  * invariance, dropout, and golden parity with the PyTorch reference
  * (tests/golden/model, written by tools/gen_golden.py). */

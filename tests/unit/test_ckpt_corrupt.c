@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ckpt_corrupt.c - every checkpoint reader refuses corrupt input with
  * the expected status and a message naming the file and the problem, and

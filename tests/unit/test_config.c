@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_config.c - defaults, YAML file, environment, flags, errors, printing. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_core.c - status strings, error detail, buffers, files, RNG, UTF-8. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_data.c - dataset formats, errors naming file and record, warnings,
  * label order and the stratified split. */
 #include "intent/data.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_fuzz_regress.c - replays every committed fuzz input through the same
  * entry points the libFuzzer targets use (tests/fuzz/fuzz_<x>.c, included

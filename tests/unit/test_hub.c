@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_hub.c - model resolution against tests/tools/hub_stub.py, a local
  * stand-in for the Hugging Face Hub on 127.0.0.1 (an ephemeral port). The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_infer.c - the batched predictor (intent/infer.h) on the committed
  * golden BERT (tests/golden/model, 5 labels, max_position 16) with a small

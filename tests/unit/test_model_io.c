@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_model_io.c - config.json parsing/writing, the saved-model bundle
  * (save -> load round trips through the directory and the .pt), pretrained

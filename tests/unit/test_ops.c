@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ops.c - every kernel's backward against central finite differences
  * of its forward, on tiny shapes. The scalar checked is L = sum(out * R)

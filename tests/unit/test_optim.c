@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_optim.c - AdamW against the torch.optim.AdamW update written out in
  * double, weight decay only where the table allows it, clip_grad_norm_ and
  * get_linear_schedule_with_warmup values. (The golden AdamW trajectory

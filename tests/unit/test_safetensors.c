@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_safetensors.c - safetensors writer/reader round trip, the writer's
  * layout (sorted, packed, header padded to 8, __metadata__ format pt) and

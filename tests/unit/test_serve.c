@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_serve.c - the server library in-process: requests from several
  * client threads (libcurl, keep-alive) while the model is reloaded again and

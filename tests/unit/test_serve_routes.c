@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_serve_routes.c - request validation of the HTTP API against the
  * bodies and status codes FastAPI 0.92 / pydantic 1 give for the same

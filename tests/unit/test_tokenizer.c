@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tokenizer.c - the BERT tokenizer against goldens produced by Hugging
  * Face's Rust tokenizer (tools/gen_tok_golden.mjs): per-code-point Unicode

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_torch.c - PyTorch zip/pickle reader against archives torch 1.13
  * wrote (tests/golden/io, from tools/gen_io_golden.py): views of shared

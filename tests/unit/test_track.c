@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_track.c - the tracker against tests/tools/mlflow_stub.py (a stub MLflow
  * server that validates every request and records it) and the FileStore

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_track_fs.c - the tracker's FileStore output, field by field: the
  * experiment and run meta.yaml (against the tests/golden/track YAML files, with the

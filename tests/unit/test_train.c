@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_train.c - metrics (scikit-learn conventions), the report JSON, and
  * that every configuration key is documented. Training itself is covered
  * end to end by tests/e2e/train.sh. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # serve_model.sh - sourced by the serving and predict end-to-end tests: makes a
 # small servable model directory from the committed golden BERT
 # (tests/golden/model: config.json + model.safetensors, 5 Spanish intents,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """torch_probs.py - PyTorch's answer for tests/e2e/predict.sh: the softmax
 probabilities of a Hugging Face BertForSequenceClassification checkpoint
 (config.json + model.safetensors or pytorch_model.bin) on token ids given as

@@ -175,6 +175,77 @@ int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_
 }
 
 // --- the job ----------------------------------------------------------------
+/*
+ * ic_train_run is the outline of the job, read top to bottom as llm.c's main:
+ * each phase is a static function below, in the order it runs, on one
+ * caller-owned struct train_run. A phase returns a status; whatever it
+ * allocated stays in the run and run_end releases it, so a failing phase
+ * needs no clean-up of its own. Where things belong:
+ *   prepare_data        load, split (or load eval_data), index lists
+ *   resolve_base_model  pick and create the model: pretrained checkpoint or
+ *                       from scratch (the architecture choice lives here)
+ *   allocate            tokenise, activations, optimizer, step buffers,
+ *                       the schedule's step counts
+ *   log_params          start the tracked run, log params and tags
+ *   train_epoch         one pass: order, then train_step per batch
+ *   train_step          forward, backward, clip, AdamW, progress log
+ *   evaluate_select     epoch-end evaluation, best-epoch copy, early stop
+ *   final_metrics       restore the best epoch, the metrics reported
+ *   save_model          eval_report.json, the saved model, artifacts
+ */
+
+struct train_run {
+    /* arguments of ic_train_run (borrowed) */
+    const struct ic_config *c;
+    const volatile sig_atomic_t *stop;
+    ic_train_cb cb;
+    void *ud;
+    struct ic_train_result *res;
+    struct ic_err *err;
+    const char *best_name;         /* metric_for_best_model, "eval_" stripped */
+    int greater;                   /* 1: a larger best_name is better */
+    struct ic_rng rng_init, rng_shuffle, rng_drop;
+    enum ic_run_status status;     /* what the tracked run ends as */
+
+    /* prepare_data */
+    struct ic_dataset d;           /* training data; its labels are the model's */
+    struct ic_dataset de;          /* eval_data, when given */
+    const struct ic_dataset *evd;  /* &d (split) or &de */
+    uint32_t *tr, *ev;             /* (ntr) indices into d, (nev) into *evd */
+    size_t ntr, nev;
+
+    /* resolve_base_model */
+    struct ic_model model;
+    char *base_dir;                /* resolved pretrained directory; NULL from scratch */
+    int max_len;                   /* max_length capped by the model's positions */
+
+    /* allocate */
+    struct ic_encoded etr, eev;    /* tokenised train / eval sets */
+    int B;                         /* batch size */
+    struct ic_bert_state st;       /* activations and grads for B x longest text */
+    struct ic_adamw opt;
+    int32_t *bids, *bmask, *blab;  /* (B, Tmax), (B, Tmax), (B): one step's batch */
+    uint32_t *order;               /* (ntr) this epoch's order of tr */
+    float *best_params;            /* (num_params) weights of the best epoch */
+    int64_t steps_per_epoch, total_steps, warmup_steps;
+
+    /* log_params */
+    struct ic_tracker *trk;        /* NULL with tracking off */
+
+    /* the loop */
+    struct ic_train_event evt;     /* the last event sent (END repeats its fields) */
+    int64_t step;                  /* optimizer steps done */
+    int stopped;                   /* *stop was seen */
+    double t_start, t_log;         /* run start; last progress log (eval time excluded) */
+    double loss_acc;               /* train loss summed since the last log */
+    int64_t steps_log, ex_log, ex_total; /* steps / examples since the last log, in all */
+
+    /* evaluate_select, final_metrics */
+    struct ic_metrics cur, best;   /* this epoch's evaluation; the best one */
+    int have_best, bad_evals;
+    double best_val;
+    const char *split;             /* what best was measured on */
+};
 
 void ic_train_result_free(struct ic_train_result *r)
 {
@@ -197,6 +268,85 @@ static void log_param_int(struct ic_tracker *t, const char *k, long long v)
     char b[32];
     snprintf(b, sizeof b, "%lld", v);
     ic_tracker_log_param(t, k, b);
+}
+
+static int stop_requested(const struct train_run *r)
+{
+    return r->stop && *r->stop;
+}
+
+static const char *eval_split_name(const struct train_run *r)
+{
+    return r->evd == &r->de ? "eval_data" : "eval_split";
+}
+
+/* Zeroes the run, checks the configuration, seeds the three streams. */
+static int run_init(struct train_run *r, const struct ic_config *c,
+                    const volatile sig_atomic_t *stop, ic_train_cb cb, void *ud,
+                    struct ic_train_result *res, struct ic_err *err)
+{
+    memset(r, 0, sizeof *r);
+    memset(res, 0, sizeof *res);
+    ic_model_init(&r->model);
+    r->c = c;
+    r->stop = stop;
+    r->cb = cb;
+    r->ud = ud;
+    r->res = res;
+    r->err = err;
+    r->evd = &r->d;
+    r->status = IC_RUN_FAILED;
+    int rc = ic_config_check(c, err);
+    if (rc != IC_OK)
+        return rc;
+    rc = ic_config_best_metric(c->metric_for_best_model, &r->best_name, &r->greater);
+    IC_ASSERT(rc == IC_OK);
+    ic_set_threads(c->threads);
+    ic_rng_seed(&r->rng_init, (uint64_t)c->seed);
+    ic_rng_seed(&r->rng_shuffle, (uint64_t)c->seed * 0x9E3779B97F4A7C15ull + 1);
+    ic_rng_seed(&r->rng_drop, (uint64_t)c->seed * 0xD1B54A32D192ED03ull + 2);
+    return IC_OK;
+}
+
+static uint32_t *iota_u32(size_t n)
+{
+    uint32_t *v = ic_xmalloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (uint32_t)i;
+    return v;
+}
+
+/* Loads the data; the eval set is eval_data when given, else a stratified
+ * split of the training data. */
+static int prepare_data(struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    int rc = ic_dataset_load(&r->d, c->data, r->err);
+    if (rc != IC_OK)
+        return rc;
+    if (c->eval_data && *c->eval_data) {
+        rc = ic_dataset_load_with_labels(&r->de, c->eval_data, (const char *const *)r->d.labels,
+                                         r->d.n_labels, r->err);
+        if (rc != IC_OK)
+            return rc;
+        r->ntr = r->d.n;
+        r->tr = iota_u32(r->ntr);
+        r->nev = r->de.n;
+        r->ev = iota_u32(r->nev);
+        r->evd = &r->de;
+    } else {
+        rc = ic_dataset_split(&r->d, c->eval_fraction, (uint64_t)c->seed, &r->tr, &r->ntr,
+                              &r->ev, &r->nev, r->err);
+        if (rc != IC_OK)
+            return rc;
+    }
+    if (r->ntr == 0)
+        return ic_errf(r->err, IC_ERR_INVAL, "%s: no training examples left after the split",
+                       c->data);
+    ic_log(IC_LOG_INFO, "data: %s: %zu examples, %d intents; %zu train, %zu eval%s%s", c->data,
+           r->d.n, r->d.n_labels, r->ntr, r->nev, r->evd == &r->de ? " from " : "",
+           r->evd == &r->de ? c->eval_data : "");
+    return IC_OK;
 }
 
 /* Builds a randomly initialised BERT with a vocabulary trained on texts. */
@@ -234,6 +384,379 @@ static int build_scratch(struct ic_model *model, const struct ic_config *c,
     return IC_OK;
 }
 
+/* The pretrained checkpoint in dir with a head for the data's labels. */
+static int load_pretrained(struct train_run *r, const char *dir)
+{
+    int rc = ic_model_load_pretrained(&r->model, dir, r->d.n_labels,
+                                      (const char *const *)r->d.labels, &r->rng_init, r->err);
+    if (rc != IC_OK)
+        return rc;
+    ic_free(r->model.base_model);
+    r->model.base_model = ic_xstrdup(r->c->model_name);
+    r->model.from_scratch = 0;
+    r->res->base_model = ic_xstrdup(dir);
+    return IC_OK;
+}
+
+/* A new model from the training texts when no checkpoint can be had. */
+static int from_scratch(struct train_run *r, int why, const char *why_msg)
+{
+    const struct ic_config *c = r->c;
+    if (c->require_pretrained)
+        return ic_errf(r->err, why, "base model \"%s\" cannot be had (%s) and "
+                       "require_pretrained is set", c->model_name, why_msg);
+    ic_log(IC_LOG_WARN, "no pretrained \"%s\" (%s): training from scratch "
+           "(%d layers, hidden %d, a WordPiece vocabulary from the training texts)",
+           c->model_name, why_msg, c->scratch_layers, c->scratch_hidden_size);
+    int rc = build_scratch(&r->model, c, &r->d, r->tr, r->ntr, &r->rng_init, r->err);
+    if (rc != IC_OK)
+        return rc;
+    r->res->from_scratch = 1;
+    r->res->base_model = ic_xstrdup("scratch");
+    return IC_OK;
+}
+
+/* The configuration's overrides of the model's own settings. */
+static void apply_model_overrides(struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    if (c->dropout >= 0)
+        r->model.bert.cfg.hidden_dropout = (float)c->dropout;
+    if (c->attention_dropout >= 0)
+        r->model.bert.cfg.attention_dropout = (float)c->attention_dropout;
+    r->max_len = c->max_length;
+    if (r->max_len > r->model.bert.cfg.max_position)
+        r->max_len = r->model.bert.cfg.max_position;
+    r->model.max_length = r->max_len;
+}
+
+/* model_name through the Hub resolver (cache, local directory, download):
+ * a checkpoint when one can be had, else from scratch (unless
+ * require_pretrained); any other failure (corrupt download, ...) stops. */
+static int resolve_base_model(struct train_run *r)
+{
+    struct ic_hub_opts ho;
+    ic_hub_default_opts(&ho);
+    struct ic_err herr;
+    ic_err_clear(&herr);
+    int rc;
+    int hrc = ic_hub_resolve(r->c->model_name, &ho, &r->base_dir, &herr);
+    if (hrc == IC_OK)
+        rc = load_pretrained(r, r->base_dir);
+    else if (hrc == IC_ERR_NOTFOUND || hrc == IC_ERR_NET)
+        rc = from_scratch(r, hrc, herr.msg);
+    else
+        rc = ic_errf(r->err, hrc, "base model \"%s\": %s", r->c->model_name, herr.msg);
+    if (rc == IC_OK)
+        apply_model_overrides(r);
+    return rc;
+}
+
+/* Everything a step needs, so that a step allocates nothing. */
+static int allocate(struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    int rc = ic_encode(&r->model, &r->d, r->tr, r->ntr, r->max_len, &r->etr, r->err);
+    if (rc != IC_OK)
+        return rc;
+    if (r->nev > 0) {
+        rc = ic_encode(&r->model, r->evd, r->ev, r->nev, r->max_len, &r->eev, r->err);
+        if (rc != IC_OK)
+            return rc;
+    }
+    int B = r->B = c->batch_size;
+    int Tmax = r->etr.max_len > r->eev.max_len ? r->etr.max_len : r->eev.max_len;
+    if (Tmax < 2)
+        Tmax = 2;
+    rc = ic_bert_state_init(&r->st, &r->model.bert.cfg, B, Tmax, 1, r->err);
+    if (rc != IC_OK)
+        return rc;
+    struct ic_adamw_params ap = ic_adamw_default_params();
+    ap.lr = (float)c->learning_rate;
+    ap.weight_decay = (float)c->weight_decay;
+    rc = ic_adamw_init(&r->opt, &r->model.bert, &ap, r->err);
+    if (rc != IC_OK)
+        return rc;
+    r->bids = ic_xmalloc((size_t)B * Tmax * sizeof *r->bids);
+    r->bmask = ic_xmalloc((size_t)B * Tmax * sizeof *r->bmask);
+    r->blab = ic_xmalloc((size_t)B * sizeof *r->blab);
+    r->order = ic_xmalloc(r->ntr * sizeof *r->order);
+    r->best_params = ic_alloc_aligned(r->model.bert.num_params * sizeof(float));
+    ic_metrics_init(&r->best, r->d.n_labels);
+
+    r->steps_per_epoch = (int64_t)((r->ntr + (size_t)B - 1) / (size_t)B);
+    r->total_steps = r->steps_per_epoch * c->epochs;
+    r->warmup_steps = c->warmup_steps > 0 ? c->warmup_steps
+                                          : (int64_t)ceil(c->warmup_ratio * (double)r->total_steps);
+    r->res->n_train = r->ntr;
+    r->res->n_eval = r->nev;
+    r->res->n_labels = r->d.n_labels;
+    return IC_OK;
+}
+
+/* Starts the tracked run; every configuration key and the derived sizes
+ * become params. */
+static int log_params(struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    struct ic_tracker_opts to;
+    ic_tracker_default_opts(&to);
+    to.enabled = c->tracking;
+    to.tracking_uri = *c->tracking_uri ? c->tracking_uri : NULL;
+    to.experiment_name = *c->experiment_name ? c->experiment_name : NULL;
+    to.run_name = *c->run_name ? c->run_name : NULL;
+    to.system_metrics_interval_s = c->system_metrics_interval;
+    to.source_name = "intent train";
+    int rc = ic_tracker_start(&r->trk, &to, r->err);
+    if (rc != IC_OK)
+        return ic_err_prefix(r->err, "tracking");
+    struct ic_tracker *t = r->trk;
+    size_t nk;
+    ic_config_keys(&nk);
+    const struct ic_config_key *ks = ic_config_keys(NULL);
+    for (size_t i = 0; i < nk; i++) {
+        char *v = ic_config_value_str(c, i);
+        ic_tracker_log_param(t, ks[i].name, v);
+        ic_free(v);
+    }
+    const char *scratch = r->res->from_scratch ? "true" : "false";
+    log_param_int(t, "num_examples", (long long)r->d.n);
+    log_param_int(t, "num_train_examples", (long long)r->ntr);
+    log_param_int(t, "num_eval_examples", (long long)r->nev);
+    log_param_int(t, "num_intents", r->d.n_labels);
+    ic_tracker_log_param(t, "from_scratch", scratch);
+    ic_tracker_log_param(t, "base_model_resolved", r->res->base_model);
+    log_param_int(t, "total_steps", r->total_steps);
+    log_param_int(t, "warmup_steps_effective", r->warmup_steps);
+    log_param_int(t, "vocab_size", r->model.bert.cfg.vocab_size);
+    log_param_int(t, "hidden_size", r->model.bert.cfg.hidden_size);
+    log_param_int(t, "num_hidden_layers", r->model.bert.cfg.num_layers);
+    log_param_int(t, "num_parameters", (long long)r->model.bert.num_params);
+    ic_tracker_set_tag(t, "intent.from_scratch", scratch);
+    return IC_OK;
+}
+
+static void loop_begin(struct train_run *r)
+{
+    memset(&r->evt, 0, sizeof r->evt);
+    r->evt.kind = IC_TRAIN_EV_BEGIN;
+    r->evt.total_steps = r->total_steps;
+    r->evt.epochs = r->c->epochs;
+    r->evt.n_train = r->ntr;
+    r->evt.n_eval = r->nev;
+    emit(r->cb, r->ud, &r->evt);
+    for (size_t i = 0; i < r->ntr; i++)
+        r->order[i] = (uint32_t)i;
+    r->t_start = r->t_log = ic_time_now();
+}
+
+/* This epoch's order: a seeded shuffle; with group_by_length, mega-batches
+ * of 50 batches sorted by length (longest first), batches in random order
+ * within them (as Hugging Face's group_by_length). */
+static void epoch_order(struct train_run *r)
+{
+    uint32_t *order = r->order;
+    size_t ntr = r->ntr;
+    ic_rng_shuffle_u32(&r->rng_shuffle, order, ntr);
+    if (!r->c->group_by_length)
+        return;
+    size_t mb = (size_t)r->B * 50;
+    for (size_t a = 0; a < ntr; a += mb) {
+        size_t n = ntr - a < mb ? ntr - a : mb;
+        /* insertion sort by length descending: stable, no allocation */
+        for (size_t x = a + 1; x < a + n; x++) {
+            uint32_t v = order[x];
+            size_t y = x;
+            while (y > a && r->etr.len[order[y - 1]] < r->etr.len[v]) {
+                order[y] = order[y - 1];
+                y--;
+            }
+            order[y] = v;
+        }
+    }
+}
+
+/* Every logging_steps steps: the mean loss and the speed since the last
+ * log, to the callback and the tracker. */
+static void log_progress(struct train_run *r, float lr, float gnorm, double epf)
+{
+    struct ic_train_event *evt = &r->evt;
+    struct ic_tracker *t = r->trk;
+    double now = ic_time_now();
+    evt->kind = IC_TRAIN_EV_LOG;
+    evt->loss = r->loss_acc / (double)r->steps_log;
+    evt->examples_per_s = now > r->t_log ? (double)r->ex_log / (now - r->t_log) : 0;
+    emit(r->cb, r->ud, evt);
+    ic_tracker_log_metric(t, "loss", evt->loss, r->step);
+    ic_tracker_log_metric(t, "learning_rate", lr, r->step);
+    ic_tracker_log_metric(t, "grad_norm", gnorm, r->step);
+    ic_tracker_log_metric(t, "epoch", epf, r->step);
+    ic_tracker_log_metric(t, "train_samples_per_second", evt->examples_per_s, r->step);
+    ic_tracker_log_system_metrics(t, r->step);
+    r->loss_acc = 0;
+    r->steps_log = 0;
+    r->ex_log = 0;
+    r->t_log = now;
+}
+
+/* One optimizer step on batch sidx of this epoch's order. */
+static int train_step(struct train_run *r, int epoch, int64_t sidx)
+{
+    const struct ic_config *c = r->c;
+    struct ic_bert_state *st = &r->st;
+    int pad = r->model.tok.pad_id >= 0 ? r->model.tok.pad_id : 0;
+    size_t a = (size_t)sidx * (size_t)r->B;
+    int nb = (int)(r->ntr - a < (size_t)r->B ? r->ntr - a : (size_t)r->B);
+    int T = pack_batch(&r->etr, r->order + a, nb, pad, r->bids, r->bmask, r->blab);
+    struct ic_batch batch = {nb, T, r->bids, NULL, r->bmask, r->blab};
+    ic_bert_zero_grad(st);
+    int rc = ic_bert_forward(&r->model.bert, st, &batch, &r->rng_drop);
+    if (rc == IC_OK)
+        rc = ic_bert_backward(&r->model.bert, st, &batch);
+    if (rc != IC_OK)
+        return ic_errf(r->err, rc, "training step %lld failed: %s", (long long)r->step + 1,
+                       ic_status_str(rc));
+    if (!isfinite(st->loss))
+        return ic_errf(r->err, IC_ERR_RANGE, "training diverged at step %lld (loss %g): lower "
+                       "learning_rate", (long long)r->step + 1, (double)st->loss);
+    /* clip_grad_norm_ fused into the AdamW step (grads only read); the norm
+     * reads only the embedding rows this batch touched. */
+    float gnorm = ic_bert_grad_norm(st);
+    float coef = ic_grad_clip_coef(gnorm, (float)c->max_grad_norm);
+    float lr = ic_lr_linear(r->step, r->warmup_steps, r->total_steps, (float)c->learning_rate);
+    ic_adamw_step_scaled(&r->opt, &r->model.bert, st->grads, lr, coef);
+    r->step++;
+    r->loss_acc += st->loss;
+    r->steps_log++;
+    r->ex_log += nb;
+    r->ex_total += nb;
+    double epf = (double)(epoch - 1) + (double)(sidx + 1) / (double)r->steps_per_epoch;
+    r->evt.kind = IC_TRAIN_EV_STEP;
+    r->evt.step = r->step;
+    r->evt.epoch = epf;
+    r->evt.loss = st->loss;
+    r->evt.learning_rate = lr;
+    r->evt.grad_norm = gnorm;
+    emit(r->cb, r->ud, &r->evt);
+    if (r->step % c->logging_steps == 0)
+        log_progress(r, lr, gnorm, epf);
+    return IC_OK;
+}
+
+/* One pass over the training set; *stop ends it between steps. */
+static int train_epoch(struct train_run *r, int epoch)
+{
+    epoch_order(r);
+    for (int64_t sidx = 0; sidx < r->steps_per_epoch; sidx++) {
+        if (stop_requested(r)) {
+            r->stopped = 1;
+            break;
+        }
+        int rc = train_step(r, epoch, sidx);
+        if (rc != IC_OK)
+            return rc;
+    }
+    r->res->epochs_done = (double)r->step / (double)r->steps_per_epoch;
+    return IC_OK;
+}
+
+static void log_eval_metrics(struct train_run *r, double ev_s, int epoch)
+{
+    struct ic_tracker *t = r->trk;
+    const struct ic_metrics *m = &r->cur;
+    ic_tracker_log_metric(t, "eval_loss", m->loss, r->step);
+    ic_tracker_log_metric(t, "eval_accuracy", m->accuracy, r->step);
+    ic_tracker_log_metric(t, "eval_f1_macro", m->f1_macro, r->step);
+    ic_tracker_log_metric(t, "eval_precision_macro", m->precision_macro, r->step);
+    ic_tracker_log_metric(t, "eval_recall_macro", m->recall_macro, r->step);
+    ic_tracker_log_metric(t, "eval_runtime", ev_s, r->step);
+    ic_tracker_log_metric(t, "eval_samples_per_second", ev_s > 0 ? r->nev / ev_s : 0, r->step);
+    ic_tracker_log_metric(t, "epoch", epoch, r->step);
+}
+
+/* Epoch-end evaluation: keeps a copy of the weights when metric_for_best_model
+ * improved, counts the evaluations without improvement, and sets
+ * res->early_stopped when early_stopping_patience is reached. */
+static int evaluate_select(struct train_run *r, int epoch)
+{
+    struct ic_train_result *res = r->res;
+    double t_ev = ic_time_now();
+    ic_metrics_free(&r->cur);
+    int rc = ic_evaluate(&r->model, &r->eev, r->B, &r->st, &r->cur, r->err);
+    if (rc != IC_OK)
+        return rc;
+    double ev_s = ic_time_now() - t_ev;
+    r->t_log += ev_s; /* keep evaluation time out of the training speed */
+    double val;
+    ic_metrics_get(&r->cur, r->best_name, &val);
+    int improved = !r->have_best || (r->greater ? val > r->best_val : val < r->best_val);
+    if (improved) {
+        r->have_best = 1;
+        r->best_val = val;
+        res->best_epoch = epoch;
+        res->best_metric = val;
+        memcpy(r->best_params, r->model.bert.params, r->model.bert.num_params * sizeof(float));
+        ic_metrics_copy(&r->best, &r->cur);
+        r->bad_evals = 0;
+    } else {
+        r->bad_evals++;
+    }
+    log_eval_metrics(r, ev_s, epoch);
+    r->evt.kind = IC_TRAIN_EV_EVAL;
+    r->evt.step = r->step;
+    r->evt.epoch = epoch;
+    r->evt.eval = &r->cur;
+    r->evt.is_best = improved;
+    r->evt.bad_evals = r->bad_evals;
+    emit(r->cb, r->ud, &r->evt);
+    r->evt.eval = NULL;
+    int patience = r->c->early_stopping_patience;
+    if (patience > 0 && r->bad_evals >= patience) {
+        ic_log(IC_LOG_INFO, "early stopping: %s did not improve for %d evaluations "
+               "(best %.4f at epoch %d)", r->best_name, r->bad_evals, r->best_val,
+               res->best_epoch);
+        res->early_stopped = 1;
+    }
+    return IC_OK;
+}
+
+static void loop_end(struct train_run *r)
+{
+    struct ic_train_result *res = r->res;
+    double runtime = ic_time_now() - r->t_start;
+    res->steps = r->step;
+    res->interrupted = r->stopped;
+    res->train_runtime_s = runtime;
+    res->train_examples_per_s = runtime > 0 ? (double)r->ex_total / runtime : 0;
+    r->evt.kind = IC_TRAIN_EV_END;
+    r->evt.step = r->step;
+    r->evt.examples_per_s = res->train_examples_per_s;
+    emit(r->cb, r->ud, &r->evt);
+    ic_tracker_log_metric(r->trk, "train_runtime", runtime, r->step);
+    ic_tracker_log_metric(r->trk, "train_samples_per_second", res->train_examples_per_s,
+                          r->step);
+}
+
+/* The model to save and its metrics: the best epoch's weights; when nothing
+ * was evaluated yet (stopped early), the current weights evaluated now, on
+ * the training data when there is no evaluation set. */
+static int final_metrics(struct train_run *r)
+{
+    if (r->have_best) {
+        memcpy(r->model.bert.params, r->best_params, r->model.bert.num_params * sizeof(float));
+        r->split = eval_split_name(r);
+        return IC_OK;
+    }
+    const struct ic_encoded *on = &r->eev;
+    r->split = eval_split_name(r);
+    if (r->nev == 0) {
+        on = &r->etr;
+        r->split = "train";
+    }
+    ic_metrics_free(&r->best);
+    return ic_evaluate(&r->model, on, r->B, &r->st, &r->best, r->err);
+}
+
 static char *json_escape(const char *s)
 {
     struct ic_buf b;
@@ -243,458 +766,138 @@ static char *json_escape(const char *s)
     return ic_buf_take(&b);
 }
 
+/* eval_report.json: the metrics plus what produced them. */
+static char *report_json(const struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    const struct ic_train_result *res = r->res;
+    char *jd = json_escape(c->data), *je = json_escape(r->evd == &r->de ? c->eval_data : c->data);
+    char *jb = json_escape(r->model.base_model ? r->model.base_model : c->model_name);
+    char *extra = ic_xasprintf(
+        "{\"evaluated_on\": \"%s\", \"data\": %s, \"eval_data\": %s, \"best_epoch\": %d, "
+        "\"epochs_done\": %g, \"steps\": %lld, \"metric_for_best_model\": \"%s\", "
+        "\"base_model\": %s, \"from_scratch\": %s, \"interrupted\": %s, "
+        "\"train_examples\": %zu, \"train_samples_per_second\": %.3f}",
+        r->split, jd, je, res->best_epoch, res->epochs_done, (long long)r->step, r->best_name,
+        jb, res->from_scratch ? "true" : "false", r->stopped ? "true" : "false", r->ntr,
+        res->train_examples_per_s);
+    char *report = ic_metrics_report_json(&r->best, (const char *const *)r->model.labels, extra);
+    ic_free(extra);
+    ic_free(jd);
+    ic_free(je);
+    ic_free(jb);
+    return report;
+}
+
+/* Writes the model directory with eval_report.json (atomically: an old
+ * output is replaced only by a complete new one) and logs it as artifacts. */
+static int save_model(struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    char *report = report_json(r);
+    const char *names[] = {"eval_report.json"};
+    const char *contents[] = {report};
+    int rc = ic_model_save(&r->model, c->output, names, contents, 1, r->err);
+    if (rc != IC_OK) {
+        ic_free(report);
+        return rc;
+    }
+    ic_log(IC_LOG_INFO, "saved %s (best epoch %d, eval %s %.4f, accuracy %.4f)", c->output,
+           r->res->best_epoch, r->best_name, r->have_best ? r->best_val : 0.0,
+           r->best.accuracy);
+    if (r->trk) {
+        ic_tracker_log_metric(r->trk, "final_eval_accuracy", r->best.accuracy, r->step);
+        ic_tracker_log_metric(r->trk, "final_eval_f1_macro", r->best.f1_macro, r->step);
+        ic_tracker_log_artifact(r->trk, c->output, "model");
+        char *rp = ic_path_join(c->output, "eval_report.json");
+        ic_tracker_log_artifact(r->trk, rp, "");
+        ic_free(rp);
+    }
+    r->res->report_json = report;
+    r->res->output = ic_xstrdup(c->output);
+    return IC_OK;
+}
+
+/* A run stopped by *stop: KILLED, IC_ERR_INTERRUPTED with what happened. */
+static int interrupted(struct train_run *r, const char *what)
+{
+    r->status = IC_RUN_KILLED;
+    return ic_errf(r->err, IC_ERR_INTERRUPTED, "%s", what);
+}
+
+/* The outcome of a run that saved a model. */
+static int saved_outcome(struct train_run *r)
+{
+    if (!r->stopped) {
+        r->status = IC_RUN_FINISHED;
+        return IC_OK;
+    }
+    r->status = IC_RUN_KILLED;
+    return ic_errf(r->err, IC_ERR_INTERRUPTED, "interrupted at step %lld; the best model so far "
+                   "is saved in %s", (long long)r->step, r->c->output);
+}
+
+/* Ends the tracked run (a failure's message as the intent.error tag) and
+ * releases everything the phases allocated. */
+static void run_end(struct train_run *r, int rc)
+{
+    if (rc != IC_OK && rc != IC_ERR_INTERRUPTED && r->trk)
+        ic_tracker_set_tag(r->trk, "intent.error", r->err ? r->err->msg : ic_status_str(rc));
+    ic_tracker_end(r->trk, r->status);
+    ic_free(r->base_dir);
+    ic_free_aligned(r->best_params);
+    ic_free(r->bids);
+    ic_free(r->bmask);
+    ic_free(r->blab);
+    ic_free(r->order);
+    ic_free(r->tr);
+    ic_free(r->ev);
+    ic_metrics_free(&r->cur);
+    ic_metrics_free(&r->best);
+    ic_adamw_free(&r->opt);
+    ic_bert_state_free(&r->st);
+    ic_encoded_free(&r->etr);
+    ic_encoded_free(&r->eev);
+    ic_model_free(&r->model);
+    ic_dataset_free(&r->d);
+    ic_dataset_free(&r->de);
+}
+
 int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, ic_train_cb cb,
                  void *ud, struct ic_train_result *res, struct ic_err *err)
 {
-    struct ic_dataset d, de;
-    struct ic_model model;
-    struct ic_encoded etr, eev;
-    struct ic_bert_state st;
-    struct ic_adamw opt;
-    struct ic_metrics cur, best;
-    struct ic_tracker *trk = NULL;
-    uint32_t *tr = NULL, *ev = NULL, *order = NULL;
-    size_t ntr = 0, nev = 0;
-    int32_t *bids = NULL, *bmask = NULL, *blab = NULL;
-    float *best_params = NULL;
-    char *dir = NULL, *report = NULL;
-    int rc, have_eval_set = 0, have_best = 0;
-    enum ic_run_status run_status = IC_RUN_FAILED;
-    const struct ic_dataset *evd = &d;
-
-    memset(res, 0, sizeof *res);
-    memset(&d, 0, sizeof d);
-    memset(&de, 0, sizeof de);
-    ic_model_init(&model);
-    memset(&etr, 0, sizeof etr);
-    memset(&eev, 0, sizeof eev);
-    memset(&st, 0, sizeof st);
-    memset(&opt, 0, sizeof opt);
-    memset(&cur, 0, sizeof cur);
-    memset(&best, 0, sizeof best);
-
-    rc = ic_config_check(c, err);
+    struct train_run r;
+    int rc = run_init(&r, c, stop, cb, ud, res, err);
     if (rc != IC_OK)
         return rc;
-    const char *best_name;
-    int greater;
-    rc = ic_config_best_metric(c->metric_for_best_model, &best_name, &greater);
-    IC_ASSERT(rc == IC_OK);
-    ic_set_threads(c->threads);
-
-    struct ic_rng rng_init, rng_shuffle, rng_drop;
-    ic_rng_seed(&rng_init, (uint64_t)c->seed);
-    ic_rng_seed(&rng_shuffle, (uint64_t)c->seed * 0x9E3779B97F4A7C15ull + 1);
-    ic_rng_seed(&rng_drop, (uint64_t)c->seed * 0xD1B54A32D192ED03ull + 2);
-
-    // --- data
-    rc = ic_dataset_load(&d, c->data, err);
-    if (rc != IC_OK)
-        goto out;
-    if (c->eval_data && *c->eval_data) {
-        rc = ic_dataset_load_with_labels(&de, c->eval_data, (const char *const *)d.labels,
-                                         d.n_labels, err);
-        if (rc != IC_OK)
-            goto out;
-        ntr = d.n;
-        tr = ic_xmalloc(ntr * sizeof *tr);
-        for (size_t i = 0; i < ntr; i++)
-            tr[i] = (uint32_t)i;
-        nev = de.n;
-        ev = ic_xmalloc(nev * sizeof *ev);
-        for (size_t i = 0; i < nev; i++)
-            ev[i] = (uint32_t)i;
-        evd = &de;
-    } else {
-        rc = ic_dataset_split(&d, c->eval_fraction, (uint64_t)c->seed, &tr, &ntr, &ev, &nev, err);
-        if (rc != IC_OK)
-            goto out;
-    }
-    have_eval_set = nev > 0;
-    if (ntr == 0) {
-        rc = ic_errf(err, IC_ERR_INVAL, "%s: no training examples left after the split", c->data);
-        goto out;
-    }
-    ic_log(IC_LOG_INFO, "data: %s: %zu examples, %d intents; %zu train, %zu eval%s%s", c->data,
-           d.n, d.n_labels, ntr, nev, evd == &de ? " from " : "",
-           evd == &de ? c->eval_data : "");
-
-    // --- base model
-    {
-        struct ic_hub_opts ho;
-        ic_hub_default_opts(&ho);
-        struct ic_err herr;
-        ic_err_clear(&herr);
-        int hrc = ic_hub_resolve(c->model_name, &ho, &dir, &herr);
-        if (hrc == IC_OK) {
-            rc = ic_model_load_pretrained(&model, dir, d.n_labels,
-                                          (const char *const *)d.labels, &rng_init, err);
-            if (rc != IC_OK)
-                goto out;
-            ic_free(model.base_model);
-            model.base_model = ic_xstrdup(c->model_name);
-            model.from_scratch = 0;
-            res->base_model = ic_xstrdup(dir);
-        } else if (hrc == IC_ERR_NOTFOUND || hrc == IC_ERR_NET) {
-            if (c->require_pretrained) {
-                rc = ic_errf(err, hrc, "base model \"%s\" cannot be had (%s) and "
-                             "require_pretrained is set", c->model_name, herr.msg);
-                goto out;
-            }
-            ic_log(IC_LOG_WARN, "no pretrained \"%s\" (%s): training from scratch "
-                   "(%d layers, hidden %d, a WordPiece vocabulary from the training texts)",
-                   c->model_name, herr.msg, c->scratch_layers, c->scratch_hidden_size);
-            rc = build_scratch(&model, c, &d, tr, ntr, &rng_init, err);
-            if (rc != IC_OK)
-                goto out;
-            res->from_scratch = 1;
-            res->base_model = ic_xstrdup("scratch");
-        } else {
-            rc = ic_errf(err, hrc, "base model \"%s\": %s", c->model_name, herr.msg);
-            goto out;
-        }
-    }
-    if (c->dropout >= 0)
-        model.bert.cfg.hidden_dropout = (float)c->dropout;
-    if (c->attention_dropout >= 0)
-        model.bert.cfg.attention_dropout = (float)c->attention_dropout;
-    int max_len = c->max_length;
-    if (max_len > model.bert.cfg.max_position)
-        max_len = model.bert.cfg.max_position;
-    model.max_length = max_len;
-
-    if (stop && *stop) {
-        run_status = IC_RUN_KILLED;
-        rc = ic_errf(err, IC_ERR_INTERRUPTED, "interrupted before training; nothing saved");
-        goto out;
-    }
-
-    // --- tokenize
-    rc = ic_encode(&model, &d, tr, ntr, max_len, &etr, err);
-    if (rc != IC_OK)
-        goto out;
-    if (have_eval_set) {
-        rc = ic_encode(&model, evd, ev, nev, max_len, &eev, err);
-        if (rc != IC_OK)
-            goto out;
-    }
-    int B = c->batch_size, Tmax = etr.max_len > eev.max_len ? etr.max_len : eev.max_len;
-    if (Tmax < 2)
-        Tmax = 2;
-    rc = ic_bert_state_init(&st, &model.bert.cfg, B, Tmax, 1, err);
-    if (rc != IC_OK)
-        goto out;
-    struct ic_adamw_params ap = ic_adamw_default_params();
-    ap.lr = (float)c->learning_rate;
-    ap.weight_decay = (float)c->weight_decay;
-    rc = ic_adamw_init(&opt, &model.bert, &ap, err);
-    if (rc != IC_OK)
-        goto out;
-    bids = ic_xmalloc((size_t)B * Tmax * sizeof *bids);
-    bmask = ic_xmalloc((size_t)B * Tmax * sizeof *bmask);
-    blab = ic_xmalloc((size_t)B * sizeof *blab);
-    order = ic_xmalloc(ntr * sizeof *order);
-    best_params = ic_alloc_aligned(model.bert.num_params * sizeof(float));
-    ic_metrics_init(&best, d.n_labels);
-
-    int64_t steps_per_epoch = (int64_t)((ntr + (size_t)B - 1) / (size_t)B);
-    int64_t total = steps_per_epoch * c->epochs;
-    int64_t warmup = c->warmup_steps > 0 ? c->warmup_steps
-                                         : (int64_t)ceil(c->warmup_ratio * (double)total);
-    res->n_train = ntr;
-    res->n_eval = nev;
-    res->n_labels = d.n_labels;
-
-    // --- tracking
-    {
-        struct ic_tracker_opts to;
-        ic_tracker_default_opts(&to);
-        to.enabled = c->tracking;
-        to.tracking_uri = *c->tracking_uri ? c->tracking_uri : NULL;
-        to.experiment_name = *c->experiment_name ? c->experiment_name : NULL;
-        to.run_name = *c->run_name ? c->run_name : NULL;
-        to.system_metrics_interval_s = c->system_metrics_interval;
-        to.source_name = "intent train";
-        rc = ic_tracker_start(&trk, &to, err);
-        if (rc != IC_OK) {
-            ic_err_prefix(err, "tracking");
-            goto out;
-        }
-        size_t nk;
-        ic_config_keys(&nk);
-        const struct ic_config_key *ks = ic_config_keys(NULL);
-        for (size_t i = 0; i < nk; i++) {
-            char *v = ic_config_value_str(c, i);
-            ic_tracker_log_param(trk, ks[i].name, v);
-            ic_free(v);
-        }
-        log_param_int(trk, "num_examples", (long long)d.n);
-        log_param_int(trk, "num_train_examples", (long long)ntr);
-        log_param_int(trk, "num_eval_examples", (long long)nev);
-        log_param_int(trk, "num_intents", d.n_labels);
-        ic_tracker_log_param(trk, "from_scratch", res->from_scratch ? "true" : "false");
-        ic_tracker_log_param(trk, "base_model_resolved", res->base_model);
-        log_param_int(trk, "total_steps", total);
-        log_param_int(trk, "warmup_steps_effective", warmup);
-        log_param_int(trk, "vocab_size", model.bert.cfg.vocab_size);
-        log_param_int(trk, "hidden_size", model.bert.cfg.hidden_size);
-        log_param_int(trk, "num_hidden_layers", model.bert.cfg.num_layers);
-        log_param_int(trk, "num_parameters", (long long)model.bert.num_params);
-        ic_tracker_set_tag(trk, "intent.from_scratch", res->from_scratch ? "true" : "false");
-    }
-
-    // --- loop
-    struct ic_train_event evt;
-    memset(&evt, 0, sizeof evt);
-    evt.kind = IC_TRAIN_EV_BEGIN;
-    evt.total_steps = total;
-    evt.epochs = c->epochs;
-    evt.n_train = ntr;
-    evt.n_eval = nev;
-    emit(cb, ud, &evt);
-
-    for (size_t i = 0; i < ntr; i++)
-        order[i] = (uint32_t)i;
-    int64_t step = 0;
-    int bad_evals = 0, stopped = 0;
-    double t_start = ic_time_now(), t_log = t_start, loss_acc = 0;
-    int64_t ex_log = 0, steps_log = 0, ex_total = 0;
-    int pad = model.tok.pad_id >= 0 ? model.tok.pad_id : 0;
-    double best_val = 0;
-    int epoch = 0;
-    for (epoch = 1; epoch <= c->epochs && !stopped; epoch++) {
-        ic_rng_shuffle_u32(&rng_shuffle, order, ntr);
-        if (c->group_by_length) {
-            /* Mega-batches of 50 batches sorted by length (longest first),
-             * then batches in random order within them (HF group_by_length). */
-            size_t mb = (size_t)B * 50;
-            for (size_t a = 0; a < ntr; a += mb) {
-                size_t n = ntr - a < mb ? ntr - a : mb;
-                /* insertion sort by length descending: stable, no allocation */
-                for (size_t x = a + 1; x < a + n; x++) {
-                    uint32_t v = order[x];
-                    size_t y = x;
-                    while (y > a && etr.len[order[y - 1]] < etr.len[v]) {
-                        order[y] = order[y - 1];
-                        y--;
-                    }
-                    order[y] = v;
-                }
-            }
-        }
-        for (int64_t sidx = 0; sidx < steps_per_epoch; sidx++) {
-            if (stop && *stop) {
-                stopped = 1;
-                break;
-            }
-            size_t a = (size_t)sidx * (size_t)B;
-            int nb = (int)(ntr - a < (size_t)B ? ntr - a : (size_t)B);
-            int T = pack_batch(&etr, order + a, nb, pad, bids, bmask, blab);
-            struct ic_batch batch = {nb, T, bids, NULL, bmask, blab};
-            ic_bert_zero_grad(&st);
-            rc = ic_bert_forward(&model.bert, &st, &batch, &rng_drop);
-            if (rc == IC_OK)
-                rc = ic_bert_backward(&model.bert, &st, &batch);
-            if (rc != IC_OK) {
-                ic_errf(err, rc, "training step %lld failed: %s", (long long)step + 1,
-                        ic_status_str(rc));
-                goto out;
-            }
-            if (!isfinite(st.loss)) {
-                rc = ic_errf(err, IC_ERR_RANGE, "training diverged at step %lld (loss %g): lower "
-                             "learning_rate", (long long)step + 1, (double)st.loss);
-                goto out;
-            }
-            /* clip_grad_norm_ fused into the AdamW step (grads only read); the norm
-             * reads only the embedding rows this batch touched. */
-            float gnorm = ic_bert_grad_norm(&st);
-            float coef = ic_grad_clip_coef(gnorm, (float)c->max_grad_norm);
-            float lr = ic_lr_linear(step, warmup, total, (float)c->learning_rate);
-            ic_adamw_step_scaled(&opt, &model.bert, st.grads, lr, coef);
-            step++;
-            loss_acc += st.loss;
-            steps_log++;
-            ex_log += nb;
-            ex_total += nb;
-            double epf = (double)(epoch - 1) + (double)(sidx + 1) / (double)steps_per_epoch;
-            evt.kind = IC_TRAIN_EV_STEP;
-            evt.step = step;
-            evt.epoch = epf;
-            evt.loss = st.loss;
-            evt.learning_rate = lr;
-            evt.grad_norm = gnorm;
-            emit(cb, ud, &evt);
-            if (step % c->logging_steps == 0) {
-                double now = ic_time_now();
-                evt.kind = IC_TRAIN_EV_LOG;
-                evt.loss = loss_acc / (double)steps_log;
-                evt.examples_per_s = now > t_log ? (double)ex_log / (now - t_log) : 0;
-                emit(cb, ud, &evt);
-                ic_tracker_log_metric(trk, "loss", evt.loss, step);
-                ic_tracker_log_metric(trk, "learning_rate", lr, step);
-                ic_tracker_log_metric(trk, "grad_norm", gnorm, step);
-                ic_tracker_log_metric(trk, "epoch", epf, step);
-                ic_tracker_log_metric(trk, "train_samples_per_second", evt.examples_per_s, step);
-                ic_tracker_log_system_metrics(trk, step);
-                loss_acc = 0;
-                steps_log = 0;
-                ex_log = 0;
-                t_log = now;
-            }
-        }
-        res->epochs_done = (double)step / (double)steps_per_epoch;
-        if (stopped || !have_eval_set)
-            continue;
-        // --- epoch-end evaluation
-        double t_ev = ic_time_now();
-        ic_metrics_free(&cur);
-        rc = ic_evaluate(&model, &eev, B, &st, &cur, err);
-        if (rc != IC_OK)
-            goto out;
-        double ev_s = ic_time_now() - t_ev;
-        t_log += ev_s; /* keep evaluation time out of the training speed */
-        double val;
-        ic_metrics_get(&cur, best_name, &val);
-        int improved = !have_best || (greater ? val > best_val : val < best_val);
-        if (improved) {
-            have_best = 1;
-            best_val = val;
-            res->best_epoch = epoch;
-            res->best_metric = val;
-            memcpy(best_params, model.bert.params, model.bert.num_params * sizeof(float));
-            ic_metrics_copy(&best, &cur);
-            bad_evals = 0;
-        } else {
-            bad_evals++;
-        }
-        ic_tracker_log_metric(trk, "eval_loss", cur.loss, step);
-        ic_tracker_log_metric(trk, "eval_accuracy", cur.accuracy, step);
-        ic_tracker_log_metric(trk, "eval_f1_macro", cur.f1_macro, step);
-        ic_tracker_log_metric(trk, "eval_precision_macro", cur.precision_macro, step);
-        ic_tracker_log_metric(trk, "eval_recall_macro", cur.recall_macro, step);
-        ic_tracker_log_metric(trk, "eval_runtime", ev_s, step);
-        ic_tracker_log_metric(trk, "eval_samples_per_second", ev_s > 0 ? nev / ev_s : 0, step);
-        ic_tracker_log_metric(trk, "epoch", epoch, step);
-        evt.kind = IC_TRAIN_EV_EVAL;
-        evt.step = step;
-        evt.epoch = epoch;
-        evt.eval = &cur;
-        evt.is_best = improved;
-        evt.bad_evals = bad_evals;
-        emit(cb, ud, &evt);
-        evt.eval = NULL;
-        if (c->early_stopping_patience > 0 && bad_evals >= c->early_stopping_patience) {
-            ic_log(IC_LOG_INFO, "early stopping: %s did not improve for %d evaluations "
-                   "(best %.4f at epoch %d)", best_name, bad_evals, best_val, res->best_epoch);
-            res->early_stopped = 1;
+    rc = prepare_data(&r);
+    if (rc == IC_OK)
+        rc = resolve_base_model(&r);
+    if (rc == IC_OK && stop_requested(&r))
+        rc = interrupted(&r, "interrupted before training; nothing saved");
+    if (rc == IC_OK)
+        rc = allocate(&r);
+    if (rc == IC_OK)
+        rc = log_params(&r);
+    if (rc == IC_OK)
+        loop_begin(&r);
+    for (int epoch = 1; rc == IC_OK && epoch <= c->epochs; epoch++) {
+        if (r.stopped || res->early_stopped)
             break;
-        }
+        rc = train_epoch(&r, epoch);
+        if (rc == IC_OK && !r.stopped && r.nev > 0)
+            rc = evaluate_select(&r, epoch);
     }
-    double runtime = ic_time_now() - t_start;
-    res->steps = step;
-    res->interrupted = stopped;
-    res->train_runtime_s = runtime;
-    res->train_examples_per_s = runtime > 0 ? (double)ex_total / runtime : 0;
-    evt.kind = IC_TRAIN_EV_END;
-    evt.step = step;
-    evt.examples_per_s = res->train_examples_per_s;
-    emit(cb, ud, &evt);
-    ic_tracker_log_metric(trk, "train_runtime", runtime, step);
-    ic_tracker_log_metric(trk, "train_samples_per_second", res->train_examples_per_s, step);
-
-    if (stopped && step == 0) {
-        /* Nothing trained: keep whatever model is already in output. */
-        run_status = IC_RUN_KILLED;
-        rc = ic_errf(err, IC_ERR_INTERRUPTED, "interrupted before the first step; nothing saved");
-        goto out;
-    }
-
-    // --- best model and its report
-    const char *split;
-    if (have_best) {
-        memcpy(model.bert.params, best_params, model.bert.num_params * sizeof(float));
-        split = evd == &de ? "eval_data" : "eval_split";
-    } else if (have_eval_set) {
-        /* Interrupted before the first evaluation: evaluate what we have. */
-        ic_metrics_free(&best);
-        rc = ic_evaluate(&model, &eev, B, &st, &best, err);
-        if (rc != IC_OK)
-            goto out;
-        split = evd == &de ? "eval_data" : "eval_split";
-    } else {
-        /* No evaluation set (eval_fraction 0): report on the training data. */
-        ic_metrics_free(&best);
-        rc = ic_evaluate(&model, &etr, B, &st, &best, err);
-        if (rc != IC_OK)
-            goto out;
-        split = "train";
-    }
-    {
-        char *jd = json_escape(c->data), *je = json_escape(evd == &de ? c->eval_data : c->data);
-        char *jb = json_escape(model.base_model ? model.base_model : c->model_name);
-        char *extra = ic_xasprintf(
-            "{\"evaluated_on\": \"%s\", \"data\": %s, \"eval_data\": %s, \"best_epoch\": %d, "
-            "\"epochs_done\": %g, \"steps\": %lld, \"metric_for_best_model\": \"%s\", "
-            "\"base_model\": %s, \"from_scratch\": %s, \"interrupted\": %s, "
-            "\"train_examples\": %zu, \"train_samples_per_second\": %.3f}",
-            split, jd, je, res->best_epoch, res->epochs_done, (long long)step, best_name, jb,
-            res->from_scratch ? "true" : "false", stopped ? "true" : "false", ntr,
-            res->train_examples_per_s);
-        report = ic_metrics_report_json(&best, (const char *const *)model.labels, extra);
-        ic_free(extra);
-        ic_free(jd);
-        ic_free(je);
-        ic_free(jb);
-    }
-    {
-        const char *names[] = {"eval_report.json"};
-        const char *contents[] = {report};
-        rc = ic_model_save(&model, c->output, names, contents, 1, err);
-        if (rc != IC_OK)
-            goto out;
-    }
-    ic_log(IC_LOG_INFO, "saved %s (best epoch %d, eval %s %.4f, accuracy %.4f)", c->output,
-           res->best_epoch, best_name, have_best ? best_val : 0.0, best.accuracy);
-    if (trk) {
-        ic_tracker_log_metric(trk, "final_eval_accuracy", best.accuracy, step);
-        ic_tracker_log_metric(trk, "final_eval_f1_macro", best.f1_macro, step);
-        ic_tracker_log_artifact(trk, c->output, "model");
-        char *rp = ic_path_join(c->output, "eval_report.json");
-        ic_tracker_log_artifact(trk, rp, "");
-        ic_free(rp);
-    }
-    res->report_json = report;
-    report = NULL;
-    res->output = ic_xstrdup(c->output);
-    if (stopped) {
-        run_status = IC_RUN_KILLED;
-        rc = ic_errf(err, IC_ERR_INTERRUPTED, "interrupted at step %lld; the best model so far "
-                     "is saved in %s", (long long)step, c->output);
-    } else {
-        run_status = IC_RUN_FINISHED;
-        rc = IC_OK;
-    }
-out:
-    if (rc != IC_OK && rc != IC_ERR_INTERRUPTED && trk)
-        ic_tracker_set_tag(trk, "intent.error", err ? err->msg : ic_status_str(rc));
-    ic_tracker_end(trk, run_status);
-    ic_free(report);
-    ic_free(dir);
-    ic_free_aligned(best_params);
-    ic_free(bids);
-    ic_free(bmask);
-    ic_free(blab);
-    ic_free(order);
-    ic_free(tr);
-    ic_free(ev);
-    ic_metrics_free(&cur);
-    ic_metrics_free(&best);
-    ic_adamw_free(&opt);
-    ic_bert_state_free(&st);
-    ic_encoded_free(&etr);
-    ic_encoded_free(&eev);
-    ic_model_free(&model);
-    ic_dataset_free(&d);
-    ic_dataset_free(&de);
+    if (rc == IC_OK)
+        loop_end(&r);
+    if (rc == IC_OK && r.stopped && r.step == 0) /* nothing trained: keep any old output */
+        rc = interrupted(&r, "interrupted before the first step; nothing saved");
+    if (rc == IC_OK)
+        rc = final_metrics(&r);
+    if (rc == IC_OK)
+        rc = save_model(&r);
+    if (rc == IC_OK)
+        rc = saved_outcome(&r);
+    run_end(&r, rc);
     return rc;
 }

@@ -23,13 +23,31 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 BLAS_DIR ?= /usr/lib/$(MULTIARCH)/openblas-openmp
 BLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 
+# pkg-config module = the Debian package that provides it
+PC_DEPS := libcurl=libcurl4-openssl-dev libmicrohttpd=libmicrohttpd-dev jansson=libjansson-dev \
+    libutf8proc=libutf8proc-dev yaml-0.1=libyaml-dev zlib=zlib1g-dev libcrypto=libssl-dev
+PC_MODULES := $(foreach d,$(PC_DEPS),$(firstword $(subst =, ,$(d))))
+
+# Before anything compiles, every pkg-config module and the OpenBLAS header
+# and library are checked; a missing one stops make with the package to
+# install. Goals that compile nothing skip the check.
+NOCOMPILE_GOALS := clean deps uninstall help
+ifneq ($(filter-out $(NOCOMPILE_GOALS),$(or $(MAKECMDGOALS),all)),)
+DEPS_MISSING := $(shell command -v pkg-config >/dev/null || { echo pkg-config; exit; }; \
+    $(foreach d,$(PC_DEPS),pkg-config --exists $(word 1,$(subst =, ,$(d))) || echo $(word 2,$(subst =, ,$(d)));) \
+    [ -r $(BLAS_INC)/cblas.h ] && [ -e $(BLAS_DIR)/libopenblas.so ] || echo libopenblas-openmp-dev)
+ifneq ($(DEPS_MISSING),)
+$(error missing: $(DEPS_MISSING) - run scripts/install-deps.sh (or apt-get install $(DEPS_MISSING)))
+endif
+PC_CFLAGS := $(shell pkg-config --cflags $(PC_MODULES))
+PC_LIBS := $(shell pkg-config --libs $(PC_MODULES))
+endif
+
 OPT ?= -O2
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -Isrc -Itests -fPIC \
-    -I$(BLAS_INC) $(shell pkg-config --cflags libcurl libmicrohttpd jansson libutf8proc yaml-0.1 zlib libcrypto 2>/dev/null)
-LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas \
-    $(shell pkg-config --libs libcurl libmicrohttpd jansson libutf8proc yaml-0.1 zlib libcrypto 2>/dev/null) \
-    -lpthread -ldl -lm
+    -I$(BLAS_INC) $(PC_CFLAGS)
+LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas $(PC_LIBS) -lpthread -ldl -lm
 
 # ThreadSanitizer: OpenMP off by default (libgomp is not instrumented, its
 # barriers would read as races; scripts/tsan-test.sh checks the OpenMP loops
@@ -70,7 +88,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test check fuzz bench clean deps
+.PHONY: all test check fuzz bench clean deps help
 all: $(BUILD)/intent $(BUILD)/intent_test
 
 $(BUILD)/obj/%.o: %.c
@@ -100,6 +118,9 @@ check:
 
 deps:
 	scripts/install-deps.sh
+
+help:
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- fuzzing (clang + libFuzzer) -------------------------------------------
 # tests/fuzz/run.sh builds every tests/fuzz/fuzz_<x>.c (ASan + UBSan) into

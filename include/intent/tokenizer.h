@@ -1,22 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tokenizer.h - Hugging Face's BERT WordPiece tokenizer (the Rust
- * `tokenizers` behaviour that AutoTokenizer runs), vocabulary loading and
- * saving, encoding for the model, and a WordPiece vocabulary trainer.
+ * tokenizer.h - Hugging Face tokenizers (the Rust `tokenizers` behaviour
+ * that AutoTokenizer runs) behind one encode API: BERT WordPiece, byte-level
+ * BPE (RoBERTa, GPT-2 style) and SentencePiece Unigram (XLM-R); loading and
+ * saving checkpoint directories, encoding for the model, and vocabulary
+ * trainers.
  *
- * Pipeline for one text (docs/tokenizer.md has the details and the known
- * differences from the Python tokenizer):
- *   1. special tokens ([PAD] [UNK] [CLS] [SEP] [MASK], case-sensitive,
- *      leftmost-longest) are matched on the raw text and kept as they are;
- *   2. every other piece is normalised: control/format characters removed,
- *      whitespace mapped to ' ', spaces put around CJK ideographs, accents
- *      stripped (NFD, drop Mn) and lower-cased per character (uncased);
- *   3. split on whitespace and punctuation (ASCII punctuation or Unicode P*);
- *   4. WordPiece greedy longest match with "##" continuations; a word over
- *      max_input_chars_per_word characters or with any unmatched part is
- *      one [UNK].
- * Encoding gives [CLS] pieces [SEP], truncated from the end to a maximum
- * length.
+ * Pipeline for one text (docs/tokenizer.md has the details):
+ *   1. added tokens (tokenizer.json added_tokens: [CLS], <s>, <mask>, ...,
+ *      case-sensitive, leftmost-longest, with their lstrip / rstrip /
+ *      single_word flags) are matched on the raw text and kept whole;
+ *   2. every other piece goes through the family's normaliser,
+ *      pre-tokenizer and model. WordPiece: control characters removed,
+ *      whitespace mapped, CJK spaced, accents stripped and lower-cased as
+ *      configured, split on whitespace and punctuation, greedy longest match
+ *      with "##" continuations. BPE: ByteLevel (GPT-2 split, bytes mapped to
+ *      printable characters), merges by rank. Unigram: Precompiled and
+ *      Replace normalisers, Metaspace, Viterbi over the piece scores;
+ *   3. the post-processor gives cls_id pieces sep_id ([CLS] ... [SEP] or
+ *      <s> ... </s>), truncated from the end to a maximum length.
  *
  * Thread-safety: a loaded tokenizer is read-only; any number of threads may
  * encode with it at once, each with its own struct ic_tok_work.
@@ -53,33 +55,32 @@ struct ic_tokenizer_opts {
  * model_max_length 0. */
 void ic_tokenizer_default_opts(struct ic_tokenizer_opts *o);
 
-/* One vocabulary hash-table slot (internal layout; do not touch). */
-struct ic_tok_slot {
-    uint32_t hash;   /* 0 = empty */
-    int32_t id;
-    uint32_t off;    /* key = tokens[id] + off ("##" skipped for cont) */
-    uint16_t len;    /* key length in bytes */
-    uint16_t cont;   /* 1: continuation entry ("##x" looked up as "x") */
+/* Tokenizer families (the "model" of a Hugging Face tokenizer.json). */
+enum ic_tok_type {
+    IC_TOK_WORDPIECE = 0, /* BERT: BertNormalizer, BertPreTokenizer, WordPiece */
+    IC_TOK_BPE = 1,       /* RoBERTa / GPT-2: ByteLevel pre-tokenizer, byte-level BPE */
+    IC_TOK_UNIGRAM = 2,   /* XLM-R: Precompiled normaliser, Metaspace, Unigram */
 };
+/* "wordpiece", "bpe", "unigram". */
+const char *ic_tok_type_name(enum ic_tok_type type);
+
+/* Everything model-specific (vocabulary table, added tokens, merges,
+ * pieces, normaliser) lives behind impl (src/text/tok_internal.h). */
+struct ic__tok_impl;
 
 /* A loaded tokenizer. Caller-owned struct: zero it (or let a load function
- * fill it), free with ic_tokenizer_free. Fields are read-only to callers. */
+ * fill it), free with ic_tokenizer_free. Fields are read-only to callers.
+ * Every family encodes a single text as cls_id pieces sep_id: cls_id is the
+ * token that starts a sequence ([CLS], <s>) and sep_id the one that ends it
+ * ([SEP], </s>), whatever their strings. */
 struct ic_tokenizer {
-    char **tokens;        /* [n_tokens] id -> NUL-terminated token */
+    enum ic_tok_type type;
     size_t n_tokens;      /* vocabulary size (ids 0..n_tokens-1) */
-    char *pool;           /* storage for the token strings */
-    struct ic_tok_slot *slots; /* open-addressing table */
-    size_t n_slots;       /* power of two */
-    size_t max_token_len; /* longest key in bytes (bounds the match loop) */
-    uint64_t *filter;     /* 2-bit Bloom filter of the key hashes */
-    size_t filter_bits;   /* power of two */
     int32_t pad_id, unk_id, cls_id, sep_id, mask_id; /* -1 if absent */
-    /* Special tokens matched literally in the raw text (sorted longest
-     * first); ids of the tokens; owned. */
-    char **specials;
-    int32_t *special_ids;
-    size_t n_specials;
+    /* WordPiece normaliser options (other families: only model_max_length
+     * is meaningful) */
     struct ic_tokenizer_opts opts;
+    struct ic__tok_impl *impl; /* NULL = not loaded */
 };
 
 /* Per-caller scratch memory for encoding (normalised text, words, ids).
@@ -94,6 +95,12 @@ struct ic_tok_work {
     uint32_t *ph;     size_t ph_cap;    /* prefix hashes of the word */
     int32_t *ids;     size_t ids_cap;   /* pieces of the current text */
     size_t n_ids;
+    /* scratch of the BPE and Unigram paths */
+    char *text;       size_t text_cap;  /* normalised / pre-tokenised text */
+    char *text2;      size_t text2_cap;
+    size_t *ends;     size_t ends_cap;  /* word end offsets in text */
+    void *sym;        size_t sym_cap;   /* BPE symbols, bytes */
+    int32_t *seg;     size_t seg_cap;   /* ids of one word */
 };
 void ic_tok_work_init(struct ic_tok_work *w);
 void ic_tok_work_free(struct ic_tok_work *w);
@@ -139,11 +146,14 @@ const char *ic_tokenizer_token(const struct ic_tokenizer *t, int32_t id);
 /* Id of an exact token string, -1 if absent. */
 int32_t ic_tokenizer_id(const struct ic_tokenizer *t, const char *token, size_t len);
 
-/* Upper bound on the ids one text of len bytes can give with no length
- * limit: len + 2 (every piece consumes at least one byte). */
+/* Buffer size for the ids of one text of len bytes with no length limit:
+ * len + 2 (a WordPiece or BPE piece consumes at least one byte; the rare
+ * text whose pieces outnumber its bytes - a normaliser that expands, a
+ * prefix space per segment - is truncated to this many). */
 #define IC_TOK_MAX_IDS(len) ((size_t)(len) + 2)
 
-/* Encodes one UTF-8 text as [CLS] pieces [SEP], dropping pieces from the end
+/* Encodes one UTF-8 text as cls_id pieces sep_id ([CLS] ... [SEP] for BERT,
+ * <s> ... </s> for RoBERTa and XLM-R), dropping pieces from the end
  * so that the total is <= max_len (max_len >= 2; 0 = no limit, but capped at
  * opts.model_max_length when that is known). Writes *n ids to ids, which has
  * room for max_len entries (for max_len 0: the cap, or IC_TOK_MAX_IDS(len)).
@@ -154,7 +164,7 @@ int32_t ic_tokenizer_id(const struct ic_tokenizer *t, const char *token, size_t 
 int ic_tokenizer_encode(const struct ic_tokenizer *t, struct ic_tok_work *w, const char *text,
                         size_t len, int max_len, int32_t *ids, int *n,
                         struct ic_err *err) IC_WUR;
-/* Only the WordPiece pieces of text (no [CLS]/[SEP], no truncation), left in
+/* Only the pieces of text (no start/end token, no truncation), left in
  * w->ids[0..w->n_ids). Same errors as ic_tokenizer_encode. Token strings come
  * from ic_tokenizer_token. */
 int ic_tokenizer_pieces(const struct ic_tokenizer *t, struct ic_tok_work *w, const char *text,

@@ -83,6 +83,73 @@ static int read_config(const char *path, struct ic_tokenizer_opts *o, struct ic_
     return rc;
 }
 
+/* Reads one AddedToken flag (absent = 0). */
+static int added_flag(json_t *tok, const char *key, unsigned char *v, const char *path, size_t i,
+                      struct ic_err *err)
+{
+    json_t *j = json_object_get(tok, key);
+    *v = 0;
+    if (!j || json_is_null(j))
+        return IC_OK;
+    if (!json_is_boolean(j))
+        return ic_errf(err, IC_ERR_FORMAT, "%s: added_tokens[%zu].%s is not a boolean", path, i,
+                       key);
+    *v = json_is_true(j);
+    return IC_OK;
+}
+
+int ic__tok_json_added(struct ic_tokenizer *t, json_t *root, const char *path, struct ic_err *err)
+{
+    json_t *added = json_object_get(root, "added_tokens");
+    if (!added || json_is_null(added))
+        return IC_OK;
+    if (!json_is_array(added))
+        return ic_errf(err, IC_ERR_FORMAT, "%s: added_tokens is not an array", path);
+    size_t n = json_array_size(added), i;
+    struct ic__tok_added *a = ic_xcalloc(n ? n : 1, sizeof *a);
+    int rc = IC_OK;
+    json_t *val;
+    json_array_foreach(added, i, val)
+    {
+        json_t *c = json_object_get(val, "content");
+        json_t *id = json_object_get(val, "id");
+        if (!json_is_string(c) || !json_is_integer(id) || json_string_length(c) == 0) {
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: added_tokens[%zu]: needs content and id", path, i);
+            break;
+        }
+        const char *s = json_string_value(c);
+        a[i].s = (char *)s;
+        a[i].len = json_string_length(c);
+        json_int_t v = json_integer_value(id);
+        const char *tok = v >= 0 && v < (json_int_t)t->n_tokens ? ic_tokenizer_token(t, (int32_t)v)
+                                                                 : NULL;
+        if (!tok || strlen(tok) != a[i].len || memcmp(tok, s, a[i].len) != 0) {
+            rc = ic_errf(err, IC_ERR_UNSUPPORTED,
+                         "%s: added_tokens[%zu] \"%.40s\": not the vocabulary's token of id %lld",
+                         path, i, s, (long long)v);
+            break;
+        }
+        a[i].id = (int32_t)v;
+        rc = added_flag(val, "lstrip", &a[i].lstrip, path, i, err);
+        if (rc == IC_OK)
+            rc = added_flag(val, "rstrip", &a[i].rstrip, path, i, err);
+        if (rc == IC_OK)
+            rc = added_flag(val, "single_word", &a[i].single_word, path, i, err);
+        if (rc == IC_OK)
+            rc = added_flag(val, "normalized", &a[i].normalized, path, i, err);
+        if (rc == IC_OK)
+            rc = added_flag(val, "special", &a[i].special, path, i, err);
+        if (rc != IC_OK)
+            break;
+    }
+    if (rc == IC_OK)
+        rc = ic__tok_set_added(t, a, n, err);
+    if (rc != IC_OK)
+        ic_err_prefix(err, "%s", path);
+    ic_free(a);
+    return rc;
+}
+
 static int read_tokenizer_json(struct ic_tokenizer *t, const char *path,
                                struct ic_tokenizer_opts *o, const struct ic_tokenizer_opts *cfg,
                                const int *cfg_has, struct ic_err *err)
@@ -90,8 +157,6 @@ static int read_tokenizer_json(struct ic_tokenizer *t, const char *path,
     json_t *root = NULL;
     const char **toks = NULL;
     size_t *lens = NULL;
-    const char **specials = NULL;
-    size_t n_specials = 0;
     int rc = load_json(path, 0, &root, err);
     if (rc != IC_OK)
         return rc;
@@ -197,46 +262,10 @@ static int read_tokenizer_json(struct ic_tokenizer *t, const char *path,
     rc = ic__tok_build(t, toks, lens, n, o, path, err);
     if (rc != IC_OK)
         goto out;
-    /* added tokens: matched literally on the raw text */
-    json_t *added = json_object_get(root, "added_tokens");
-    if (added && !json_is_array(added)) {
-        rc = ic_errf(err, IC_ERR_FORMAT, "%s: added_tokens is not an array", path);
-        goto out;
-    }
-    specials = ic_xcalloc(json_array_size(added) + 1, sizeof *specials);
-    size_t i;
-    json_array_foreach(added, i, val)
-    {
-        json_t *c = json_object_get(val, "content");
-        json_t *id = json_object_get(val, "id");
-        if (!json_is_string(c) || !json_is_integer(id)) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s: added_tokens[%zu]: needs content and id", path, i);
-            goto out;
-        }
-        const char *s = json_string_value(c);
-        int32_t vid = ic_tokenizer_id(t, s, strlen(s));
-        if (vid < 0 || vid != json_integer_value(id)) {
-            rc = ic_errf(err, IC_ERR_UNSUPPORTED,
-                         "%s: added_tokens[%zu] \"%.40s\": not the vocabulary's token of id %lld",
-                         path, i, s, (long long)json_integer_value(id));
-            goto out;
-        }
-        if (json_is_true(json_object_get(val, "normalized")) ||
-            json_is_true(json_object_get(val, "lstrip")) ||
-            json_is_true(json_object_get(val, "rstrip")) ||
-            json_is_true(json_object_get(val, "single_word")))
-            ic_log(IC_LOG_WARN, "%s: added token \"%.40s\": normalized/lstrip/rstrip/single_word "
-                                "are not supported; matched literally", path, s);
-        specials[n_specials++] = s;
-    }
-    if (added)
-        rc = ic__tok_set_specials(t, specials, n_specials, err);
-    if (rc != IC_OK)
-        ic_err_prefix(err, "%s", path);
+    rc = ic__tok_json_added(t, root, path, err);
 out:
     if (rc != IC_OK)
         ic_tokenizer_free(t);
-    ic_free(specials);
     ic_free(toks);
     ic_free(lens);
     json_decref(root);
@@ -313,7 +342,31 @@ static void add_specials(const struct ic_tokenizer *t, json_t *obj)
     int32_t ids[] = {t->unk_id, t->sep_id, t->pad_id, t->cls_id, t->mask_id};
     for (int i = 0; i < 5; i++)
         if (ids[i] >= 0)
-            json_object_set_new(obj, keys[i], json_string(t->tokens[ids[i]]));
+            json_object_set_new(obj, keys[i], json_string(ic_tokenizer_token(t, ids[i])));
+}
+
+json_t *ic__tok_json_added_array(const struct ic_tokenizer *t)
+{
+    const struct ic__tok_impl *m = t->impl;
+    json_t *added = json_array();
+    /* in id order */
+    for (size_t id = 0; id < t->n_tokens; id++) {
+        for (size_t i = 0; i < m->n_added; i++) {
+            const struct ic__tok_added *x = &m->added[i];
+            if ((size_t)x->id != id)
+                continue;
+            json_t *a = json_object();
+            json_object_set_new(a, "id", json_integer((json_int_t)id));
+            json_object_set_new(a, "content", json_string(x->s));
+            json_object_set_new(a, "single_word", json_boolean(x->single_word));
+            json_object_set_new(a, "lstrip", json_boolean(x->lstrip));
+            json_object_set_new(a, "rstrip", json_boolean(x->rstrip));
+            json_object_set_new(a, "normalized", json_boolean(x->normalized));
+            json_object_set_new(a, "special", json_boolean(x->special));
+            json_array_append_new(added, a);
+        }
+    }
+    return added;
 }
 
 static json_t *special_step(const char *kind, const char *id)
@@ -332,34 +385,18 @@ static json_t *tokenizer_json(const struct ic_tokenizer *t)
     const struct ic_tokenizer_opts *o = &t->opts;
     json_t *vocab = json_object();
     for (size_t i = 0; i < t->n_tokens; i++) {
-        if (json_object_get(vocab, t->tokens[i])) {
+        const char *tok = ic_tokenizer_token(t, (int32_t)i);
+        if (json_object_get(vocab, tok)) {
             json_decref(vocab);
             return NULL;
         }
-        json_object_set_new(vocab, t->tokens[i], json_integer((json_int_t)i));
+        json_object_set_new(vocab, tok, json_integer((json_int_t)i));
     }
     json_t *root = json_object();
     json_object_set_new(root, "version", json_string("1.0"));
     json_object_set_new(root, "truncation", json_null());
     json_object_set_new(root, "padding", json_null());
-    json_t *added = json_array();
-    /* specials in id order */
-    for (size_t id = 0; id < t->n_tokens; id++) {
-        for (size_t i = 0; i < t->n_specials; i++) {
-            if ((size_t)t->special_ids[i] != id)
-                continue;
-            json_t *a = json_object();
-            json_object_set_new(a, "id", json_integer((json_int_t)id));
-            json_object_set_new(a, "content", json_string(t->specials[i]));
-            json_object_set_new(a, "single_word", json_false());
-            json_object_set_new(a, "lstrip", json_false());
-            json_object_set_new(a, "rstrip", json_false());
-            json_object_set_new(a, "normalized", json_false());
-            json_object_set_new(a, "special", json_true());
-            json_array_append_new(added, a);
-        }
-    }
-    json_object_set_new(root, "added_tokens", added);
+    json_object_set_new(root, "added_tokens", ic__tok_json_added_array(t));
     json_t *norm = json_object();
     json_object_set_new(norm, "type", json_string("BertNormalizer"));
     json_object_set_new(norm, "clean_text", json_boolean(o->clean_text));
@@ -371,7 +408,7 @@ static json_t *tokenizer_json(const struct ic_tokenizer *t)
     json_t *pre = json_object();
     json_object_set_new(pre, "type", json_string("BertPreTokenizer"));
     json_object_set_new(root, "pre_tokenizer", pre);
-    const char *cls = t->tokens[t->cls_id], *sep = t->tokens[t->sep_id];
+    const char *cls = ic_tokenizer_token(t, t->cls_id), *sep = ic_tokenizer_token(t, t->sep_id);
     json_t *post = json_object();
     json_object_set_new(post, "type", json_string("TemplateProcessing"));
     json_t *single = json_array();
@@ -413,7 +450,7 @@ static json_t *tokenizer_json(const struct ic_tokenizer *t)
     json_object_set_new(root, "decoder", dec);
     json_t *model = json_object();
     json_object_set_new(model, "type", json_string("WordPiece"));
-    json_object_set_new(model, "unk_token", json_string(t->tokens[t->unk_id]));
+    json_object_set_new(model, "unk_token", json_string(ic_tokenizer_token(t, t->unk_id)));
     json_object_set_new(model, "continuing_subword_prefix", json_string("##"));
     json_object_set_new(model, "max_input_chars_per_word",
                         json_integer(o->max_input_chars_per_word));

@@ -52,6 +52,37 @@ static int category(uint32_t cp)
     return utf8proc_category((utf8proc_int32_t)cp);
 }
 
+int ic__uni_is_letter(uint32_t cp)
+{
+    switch (category(cp)) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int ic__uni_is_number(uint32_t cp)
+{
+    switch (category(cp)) {
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int ic__uni_is_alnum(uint32_t cp)
+{
+    return ic__uni_is_letter(cp) || ic__uni_is_number(cp);
+}
+
 int ic__uni_is_removed(uint32_t cp)
 {
     if (cp == 0 || cp == 0xFFFD)

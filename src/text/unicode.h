@@ -23,6 +23,13 @@ int ic__uni_is_removed(uint32_t cp);
 int ic__uni_is_space(uint32_t cp);
 /* Punctuation for the pre-tokenizer: ASCII punctuation or Unicode P*. */
 int ic__uni_is_punct(uint32_t cp);
+/* Letter (general category L*), as the \p{L} of Hugging Face's regexes. */
+int ic__uni_is_letter(uint32_t cp);
+/* Number (N*: Nd, Nl, No), as \p{N}. */
+int ic__uni_is_number(uint32_t cp);
+/* Letter or number (Rust char::is_alphanumeric, near enough for the
+ * single_word rule of added tokens). */
+int ic__uni_is_alnum(uint32_t cp);
 /* CJK ideograph blocks that get spaces around them. */
 int ic__uni_is_cjk(uint32_t cp);
 /* Nonspacing mark (Mn): dropped by accent stripping. */

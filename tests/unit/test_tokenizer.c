@@ -449,7 +449,7 @@ TEST(tokenizer_load_errors)
     struct ic_err err = {0};
     ASSERT_EQ(ic_tokenizer_load_vocab_mem(&t, "[CLS]\n[SEP]\na\n", 14, NULL, &err), IC_ERR_FORMAT);
     ASSERT_CONTAINS(err.msg, "[UNK]");
-    ASSERT(t.tokens == NULL);
+    ASSERT(t.impl == NULL);
     ASSERT_EQ(ic_tokenizer_load_vocab_mem(&t, "[UNK]\n[CLS]\n[SEP]\n\xff\n", 19, NULL, &err),
               IC_ERR_FORMAT);
     ASSERT_CONTAINS(err.msg, "line 4");

@@ -6,13 +6,17 @@ usage: interop_check.py MODEL_DIR TOKENS_JSONL PREDICT_JSONL
 
 Prints one line per check ("ok <name>" / "FAIL <name>: why") and exits 1 on any
 failure. Checks:
-  pt_weights_only     torch.load(intent_classifier.pt, weights_only=True) opens it
-  pt_plain_load       plain torch.load opens it too
+  pt_weights_only     torch >= 2.0: torch.load(intent_classifier.pt,
+                      weights_only=True) opens it; torch 1.13: that load fails
+                      only for want of BINFLOAT (floats are Python floats)
+  pt_plain_load       plain torch.load (weights_only=False) opens it
   pt_layout           format/version/state_dict/config/labels/tokenizer entries
   safetensors_layout  model.safetensors parsed by hand: header padded to 8, sorted,
                       packed, __metadata__ {"format": "pt"}
   pt_eq_safetensors   every tensor of the .pt equals model.safetensors bit for bit
-  config_eq           the .pt config equals config.json (floats decoded)
+  config_eq           the .pt config equals config.json, JSON types kept
+                      (floats are floats, no "float_keys" side list)
+  bertconfig          transformers.BertConfig(**config) (skipped without transformers)
   vocab_eq            the .pt vocabulary equals vocab.txt
   labels_eq           id_to_intent == config.json id2label; intent_to_id inverse
   logits_match        a PyTorch BERT built from the .pt alone reproduces the
@@ -69,19 +73,22 @@ def read_safetensors(path):
 def main():
     d, tok_path, pred_path = sys.argv[1:4]
     pt = os.path.join(d, "intent_classifier.pt")
+    major = int(torch.__version__.split(".")[0])
     try:
         ck = torch.load(pt, weights_only=True)
-        check("pt_weights_only", True)
+        check("pt_weights_only", major >= 2, "torch %s loaded floats weights-only" %
+              torch.__version__)
     except Exception as e:  # noqa: BLE001
-        check("pt_weights_only", False, repr(e))
-        return 1
+        # torch 1.13's weights-only unpickler has no BINFLOAT (opcode 71 'G')
+        check("pt_weights_only", major < 2 and "Unsupported operand 71" in str(e), repr(e))
     try:
-        torch.load(pt)
+        ck = torch.load(pt, weights_only=False)
         check("pt_plain_load", True)
     except Exception as e:  # noqa: BLE001
         check("pt_plain_load", False, repr(e))
+        return 1
     need = {"format", "version", "state_dict", "config", "id_to_intent", "intent_to_id",
-            "tokenizer", "float_keys", "max_length"}
+            "tokenizer", "max_length"}
     check("pt_layout", need <= set(ck) and ck["format"] == "intent_classifier" and
           ck["version"] == 1 and isinstance(ck["state_dict"], dict) and
           all(isinstance(v, torch.Tensor) for v in ck["state_dict"].values()),
@@ -95,15 +102,21 @@ def main():
 
     with open(os.path.join(d, "config.json")) as f:
         cj = json.load(f)
-    cfg = dict(ck["config"])
-    for k in ck["float_keys"]:
-        if isinstance(cfg.get(k), str):
-            cfg[k] = float(cfg[k])
+    cfg = ck["config"]
     diff = [k for k in set(cfg) | set(cj)
-            if not (k in cfg and k in cj and (cfg[k] == cj[k] or
-                    (isinstance(cj[k], float) and abs(cfg[k] - cj[k]) <= 1e-9 * abs(cj[k]))))]
-    check("config_eq", not diff and cj["model_type"] == "bert" and
+            if not (k in cfg and k in cj and type(cfg[k]) is type(cj[k]) and cfg[k] == cj[k])]
+    check("config_eq", not diff and list(cfg) == list(cj) and "float_keys" not in ck and
+          isinstance(cfg["layer_norm_eps"], float) and cj["model_type"] == "bert" and
           cj["architectures"] == ["BertForSequenceClassification"], "differs: %s" % diff)
+    try:
+        import transformers
+    except ImportError:
+        print("skip interop_bertconfig: transformers is not installed")
+    else:
+        bc = transformers.BertConfig(**cfg)
+        check("bertconfig", bc.layer_norm_eps == cfg["layer_norm_eps"] and
+              bc.num_labels == len(ck["id_to_intent"]) and bc.id2label == ck["id_to_intent"],
+              "BertConfig(**config) gave %r" % bc)
 
     with open(os.path.join(d, "vocab.txt"), encoding="utf-8") as f:
         vocab = f.read().split("\n")

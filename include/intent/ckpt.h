@@ -133,21 +133,16 @@ int ic_torch_load(const char *path, struct ic_tensors *out, struct ic_err *err) 
 int ic_torch_load_mem(const void *data, size_t len, const char *name, struct ic_tensors *out,
                       struct ic_err *err) IC_WUR;
 
-/* Float encoding in written pickles: torch 1.13's weights-only unpickler has
- * no BINFLOAT opcode, so IC_TORCH_FLOAT_STR writes floats as their shortest
- * round-trip decimal string ("1e-12"), which every torch reads. */
-enum ic_torch_float_mode { IC_TORCH_FLOAT_BIN, IC_TORCH_FLOAT_STR };
-
 /* Serialises root as a torch.save zip archive: <folder>/data.pkl (pickle
  * protocol 2), <folder>/data/<k> (one storage per tensor, 64-byte aligned),
  * <folder>/version ("3\n"), <folder>/byteorder ("little"). folder NULL means
- * "archive". Loads with torch.load(path, weights_only=True) on torch >= 1.13
- * when float_mode is IC_TORCH_FLOAT_STR (or no floats are present). */
-int ic_torch_serialize(const struct ic_py *root, const char *folder,
-                       enum ic_torch_float_mode float_mode, struct ic_buf *out,
+ * "archive". Floats are Python floats (BINFLOAT). Every torch >= 1.6 opens
+ * the archive with plain torch.load; torch.load(path, weights_only=True)
+ * opens it on torch >= 2.0 (1.13's weights-only unpickler has no BINFLOAT,
+ * so there it needs a root without floats). */
+int ic_torch_serialize(const struct ic_py *root, const char *folder, struct ic_buf *out,
                        struct ic_err *err) IC_WUR;
-int ic_torch_save(const char *path, const struct ic_py *root, enum ic_torch_float_mode float_mode,
-                  struct ic_err *err) IC_WUR;
+int ic_torch_save(const char *path, const struct ic_py *root, struct ic_err *err) IC_WUR;
 /* Saves a flat state_dict (OrderedDict name -> tensor), like pytorch_model.bin. */
 int ic_torch_save_tensors(const char *path, const struct ic_tensors *ts, struct ic_err *err) IC_WUR;
 
@@ -178,8 +173,9 @@ int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_
                       struct ic_err *err) IC_WUR;
 int ic_hfconfig_load(const char *path, struct ic_hfconfig *c, struct ic_err *err) IC_WUR;
 /* Serialises as transformers' save_pretrained does (architectures, model_type
- * "bert", id2label/label2id with string keys, problem_type, torch_dtype,
- * transformers_version) plus our intent_* keys. Caller frees *json with ic_free. */
+ * "bert", id2label/label2id with string keys, problem_type, torch_dtype)
+ * plus our intent_* keys; no transformers_version (no transformers release
+ * wrote it: intent_version names the writer). Caller frees *json with ic_free. */
 int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err *err) IC_WUR;
 
 #ifdef __cplusplus

@@ -22,7 +22,6 @@
 #include "io/io.h"
 
 #define HF_CONFIG_MAX_BYTES ((size_t)16 << 20)
-#define HF_TRANSFORMERS_VERSION "4.46.0"
 
 void ic_hfconfig_init(struct ic_hfconfig *c)
 {
@@ -416,12 +415,11 @@ int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err 
                         "  \"position_embedding_type\": \"absolute\",\n"
                         "  \"problem_type\": \"single_label_classification\",\n"
                         "  \"torch_dtype\": \"float32\",\n"
-                        "  \"transformers_version\": \"%s\",\n"
                         "  \"type_vocab_size\": %d,\n"
                         "  \"use_cache\": true,\n"
                         "  \"vocab_size\": %d\n}\n",
                         f4, b->max_position, b->num_heads, b->num_layers, b->pad_token_id,
-                        HF_TRANSFORMERS_VERSION, b->type_vocab_size, b->vocab_size);
+                        b->type_vocab_size, b->vocab_size);
     for (int i = 0; i < n; i++) {
         ic_free(keys[i]);
         ic_free(labs[i]);

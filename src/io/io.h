@@ -120,9 +120,9 @@ int ic__unpickle(const uint8_t *data, size_t len, const char *name, struct ic_py
 /* A storage whose t.data is NULL is a placeholder (legacy format, first
  * pass): tensors rebuilt from it are checked but get no data. */
 
-/* Pickles root (protocol 2, only opcodes torch 1.13's weights-only
- * unpickler knows, BINFLOAT aside). Every tensor met is appended (borrowed)
- * to storages; its storage key is its index there. */
-int ic__pickle_dump(const struct ic_py *root, enum ic_torch_float_mode fm, struct ic_buf *out,
-                    struct ic_tensors *storages, struct ic_err *err);
+/* Pickles root (protocol 2, only opcodes torch 2.x's weights-only
+ * unpickler knows: torch 1.13's set plus BINFLOAT). Every tensor met is
+ * appended (borrowed) to storages; its storage key is its index there. */
+int ic__pickle_dump(const struct ic_py *root, struct ic_buf *out, struct ic_tensors *storages,
+                    struct ic_err *err);
 struct ic_py *ic__py_new(struct ic_py_arena *a, enum ic_py_type type);

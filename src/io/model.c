@@ -8,16 +8,18 @@
  * intent_classifier.pt (docs/formats.md) is a torch.save archive holding
  *   {"format": "intent_classifier", "version": 1,
  *    "state_dict": OrderedDict(HF name -> float32 tensor),
- *    "config": <config.json as a dict; float values as decimal strings>,
- *    "float_keys": [names of config keys whose values are decimal strings],
+ *    "config": <config.json as a dict, JSON types kept: floats are floats>,
  *    "id_to_intent": {0: "label", ...}, "intent_to_id": {"label": 0, ...},
  *    "tokenizer": {"vocab": [...], "do_lower_case": bool, "strip_accents":
  *                  None|bool, "tokenize_chinese_chars": bool,
  *                  "model_max_length": int, special tokens...},
  *    "max_length": int, "base_model": str|None, "from_scratch": bool}
- * Floats are strings because torch 1.13's weights-only unpickler has no
- * BINFLOAT opcode; every other value is a plain Python type, so
- * torch.load(path, weights_only=True) opens it on torch 1.13 and 2.x.
+ * "config" is built from the very JSON written as config.json, so every key
+ * it gains reaches the .pt too. Every value is a plain Python type, so
+ * torch.load(path, weights_only=True) opens it on torch >= 2.0 (torch 1.13's
+ * weights-only unpickler has no BINFLOAT; plain torch.load works there).
+ * Files written before floats were floats hold them as decimal strings
+ * under the config keys listed in "float_keys"; the reader converts those.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -207,16 +209,14 @@ out:
 
 /* --- intent_classifier.pt -------------------------------------------------- */
 
-static const char *const float_keys[] = {"attention_probs_dropout_prob", "classifier_dropout",
-                                         "hidden_dropout_prob", "initializer_range",
-                                         "layer_norm_eps"};
-#define N_FLOAT_KEYS (sizeof float_keys / sizeof *float_keys)
-
-static int is_float_key(const char *k)
+/* Old files: is k one of the names in the "float_keys" list (NULL: none)? */
+static int is_legacy_float_key(const struct ic_py *float_keys, const char *k)
 {
-    for (size_t i = 0; i < N_FLOAT_KEYS; i++)
-        if (strcmp(k, float_keys[i]) == 0)
+    for (size_t i = 0; float_keys && float_keys->type == IC_PY_LIST && i < float_keys->n; i++) {
+        const struct ic_py *x = float_keys->items[i];
+        if (x->type == IC_PY_STR && strcmp(x->s, k) == 0)
             return 1;
+    }
     return 0;
 }
 
@@ -257,9 +257,10 @@ static struct ic_py *json_to_py(struct ic_py_arena *a, json_t *v, int depth)
 }
 
 /* Python object -> JSON (the .pt's config back into config.json form).
- * Decimal strings under float_keys become numbers again. Returns NULL for
- * a type JSON cannot hold. */
-static json_t *py_to_json(const struct ic_py *o, const char *key, int depth)
+ * Decimal strings under the keys of an old file's float_keys list become
+ * numbers again. Returns NULL for a type JSON cannot hold. */
+static json_t *py_to_json(const struct ic_py *o, const char *key, const struct ic_py *float_keys,
+                          int depth)
 {
     if (depth > 32)
         return NULL;
@@ -273,7 +274,7 @@ static json_t *py_to_json(const struct ic_py *o, const char *key, int depth)
     case IC_PY_FLOAT:
         return json_real(o->f);
     case IC_PY_STR:
-        if (key && is_float_key(key)) {
+        if (key && is_legacy_float_key(float_keys, key)) {
             char *end;
             double d = strtod(o->s, &end);
             if (end != o->s && *end == 0)
@@ -284,7 +285,7 @@ static json_t *py_to_json(const struct ic_py *o, const char *key, int depth)
     case IC_PY_TUPLE: {
         json_t *arr = json_array();
         for (size_t i = 0; i < o->n; i++) {
-            json_t *x = py_to_json(o->items[i], NULL, depth + 1);
+            json_t *x = py_to_json(o->items[i], NULL, float_keys, depth + 1);
             if (!x) {
                 json_decref(arr);
                 return NULL;
@@ -308,7 +309,7 @@ static json_t *py_to_json(const struct ic_py *o, const char *key, int depth)
                 json_decref(obj);
                 return NULL;
             }
-            json_t *x = py_to_json(o->items[2 * k + 1], ks, depth + 1);
+            json_t *x = py_to_json(o->items[2 * k + 1], ks, float_keys, depth + 1);
             if (!x) {
                 json_decref(obj);
                 return NULL;
@@ -369,7 +370,8 @@ static int load_pt(struct ic_model *m, const char *path, struct ic_err *err)
     }
     /* config: back to JSON and through the config.json parser */
     const struct ic_py *cfg = ic_py_get(root, "config");
-    json_t *jc = cfg && cfg->type == IC_PY_DICT ? py_to_json(cfg, NULL, 0) : NULL;
+    const struct ic_py *float_keys = ic_py_get(root, "float_keys");
+    json_t *jc = cfg && cfg->type == IC_PY_DICT ? py_to_json(cfg, NULL, float_keys, 0) : NULL;
     if (!jc) {
         rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"config\" is missing or not a plain dict", path);
         goto out;
@@ -608,10 +610,6 @@ int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *
         ic_py_set_str(&a, sd, ts.v[i].name, ic_py_tensor(&a, &ts.v[i]));
     ic_py_set_str(&a, root, "state_dict", sd);
     ic_py_set_str(&a, root, "config", json_to_py(&a, jc, 0));
-    struct ic_py *fk = ic_py_list(&a);
-    for (size_t i = 0; i < N_FLOAT_KEYS; i++)
-        ic_py_append(fk, ic_py_str(&a, float_keys[i]));
-    ic_py_set_str(&a, root, "float_keys", fk);
     struct ic_py *i2l = ic_py_dict(&a, 0), *l2i = ic_py_dict(&a, 0);
     for (int i = 0; i < n; i++) {
         char tmp[32];
@@ -650,7 +648,7 @@ int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *
     ic_py_set_str(&a, root, "base_model",
                   m->base_model ? ic_py_str(&a, m->base_model) : ic_py_none(&a));
     ic_py_set_str(&a, root, "from_scratch", ic_py_bool(&a, m->from_scratch));
-    rc = ic_torch_save(path, root, IC_TORCH_FLOAT_STR, err);
+    rc = ic_torch_save(path, root, err);
 out:
     json_decref(jc);
     ic_free(cfg_text);

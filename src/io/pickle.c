@@ -12,12 +12,11 @@
  * truncation, stack underflow and absurd sizes are errors naming the file
  * and byte offset. Objects live in a struct ic_py_arena (shared objects and
  * even cycles are fine: nothing here recurses on input).
- * Emitter: protocol 2 using only opcodes torch 1.13's weights-only
- * unpickler accepts (BINUNICODE, BININT*, LONG1, tuples via TUPLE*, dicts via
- * EMPTY_DICT/SETITEMS, OrderedDict via GLOBAL + REDUCE), plus BINFLOAT or
- * floats as decimal strings.
+ * Emitter: protocol 2 using only opcodes torch 2.x's weights-only
+ * unpickler accepts (BINUNICODE, BININT*, LONG1, BINFLOAT, tuples via TUPLE*,
+ * dicts via EMPTY_DICT/SETITEMS, OrderedDict via GLOBAL + REDUCE); torch
+ * 1.13's knows all of them but BINFLOAT.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -764,7 +763,6 @@ out:
 
 struct em {
     struct ic_buf *b;
-    enum ic_torch_float_mode fm;
     struct ic_tensors *storages;
     int memo_n;
     int g_od, g_rebuild, g_storage[IC_DTYPE_COUNT]; /* memo index + 1, 0 = not yet */
@@ -865,24 +863,15 @@ static void put_int(struct em *e, int64_t v)
     }
 }
 
-static void float_repr(double d, char *out, size_t n)
+static void put_float(struct em *e, double d)
 {
-    if (isnan(d)) {
-        snprintf(out, n, "nan");
-        return;
-    }
-    if (isinf(d)) {
-        snprintf(out, n, d > 0 ? "inf" : "-inf");
-        return;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, n, "%.*g", prec, d);
-        if (strtod(out, NULL) == d)
-            break;
-    }
-    /* Python's repr shows integral floats with ".0" */
-    if (!strpbrk(out, ".eninf"))
-        strncat(out, ".0", n - strlen(out) - 1);
+    /* BINFLOAT: the IEEE-754 double, big-endian */
+    uint8_t b[9] = {'G'};
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    for (int i = 0; i < 8; i++)
+        b[1 + i] = (uint8_t)(u >> (56 - 8 * i));
+    put(e, b, 9);
 }
 
 static void put_tuple_ints(struct em *e, const int64_t *v, int n)
@@ -967,18 +956,7 @@ static void dump(struct em *e, const struct ic_py *o, int depth)
         put_int(e, o->i);
         break;
     case IC_PY_FLOAT:
-        if (e->fm == IC_TORCH_FLOAT_BIN) {
-            uint8_t b[9] = {'G'};
-            uint64_t u;
-            memcpy(&u, &o->f, 8);
-            for (int i = 0; i < 8; i++)
-                b[1 + i] = (uint8_t)(u >> (56 - 8 * i));
-            put(e, b, 9);
-        } else {
-            char s[40];
-            float_repr(o->f, s, sizeof s);
-            put_str(e, s, strlen(s));
-        }
+        put_float(e, o->f);
         break;
     case IC_PY_STR:
         put_str(e, o->s, o->slen);
@@ -1026,13 +1004,12 @@ static void dump(struct em *e, const struct ic_py *o, int depth)
     }
 }
 
-int ic__pickle_dump(const struct ic_py *root, enum ic_torch_float_mode fm, struct ic_buf *out,
-                    struct ic_tensors *storages, struct ic_err *err)
+int ic__pickle_dump(const struct ic_py *root, struct ic_buf *out, struct ic_tensors *storages,
+                    struct ic_err *err)
 {
     struct em e;
     memset(&e, 0, sizeof e);
     e.b = out;
-    e.fm = fm;
     e.storages = storages;
     e.err = err;
     uint8_t proto[2] = {0x80, 2};

@@ -430,8 +430,7 @@ int ic_torch_load(const char *path, struct ic_tensors *out, struct ic_err *err)
 
 /* --- writer -------------------------------------------------------------- */
 
-int ic_torch_serialize(const struct ic_py *root, const char *folder,
-                       enum ic_torch_float_mode float_mode, struct ic_buf *out,
+int ic_torch_serialize(const struct ic_py *root, const char *folder, struct ic_buf *out,
                        struct ic_err *err)
 {
     struct ic_buf pk;
@@ -443,7 +442,7 @@ int ic_torch_serialize(const struct ic_py *root, const char *folder,
     if (!folder)
         folder = "archive";
     char rec[300];
-    int rc = ic__pickle_dump(root, float_mode, &pk, &st, err);
+    int rc = ic__pickle_dump(root, &pk, &st, err);
     if (rc)
         goto out;
     snprintf(rec, sizeof rec, "%s/data.pkl", folder);
@@ -472,14 +471,13 @@ out:
     return rc;
 }
 
-int ic_torch_save(const char *path, const struct ic_py *root, enum ic_torch_float_mode float_mode,
-                  struct ic_err *err)
+int ic_torch_save(const char *path, const struct ic_py *root, struct ic_err *err)
 {
     struct ic_buf b;
     ic_buf_init(&b, 0);
     /* torch names the folder after the file stem; "archive" is what it uses
      * for file-like targets and what every reader accepts. */
-    int rc = ic_torch_serialize(root, "archive", float_mode, &b, err);
+    int rc = ic_torch_serialize(root, "archive", &b, err);
     if (rc == IC_OK)
         rc = ic_write_file_atomic(path, b.data, b.len, err);
     else
@@ -495,7 +493,7 @@ int ic_torch_save_tensors(const char *path, const struct ic_tensors *ts, struct 
     struct ic_py *d = ic_py_dict(&a, 1);
     for (size_t i = 0; i < ts->n; i++)
         ic_py_set_str(&a, d, ts->v[i].name, ic_py_tensor(&a, &ts->v[i]));
-    int rc = ic_torch_save(path, d, IC_TORCH_FLOAT_BIN, err);
+    int rc = ic_torch_save(path, d, err);
     ic_py_arena_free(&a);
     return rc;
 }

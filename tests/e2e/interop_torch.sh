@@ -4,7 +4,10 @@
 # python3-torch 1.13): `intent train` fine-tunes the small legacy-named
 # checkpoint in tests/golden/io/legacy_bert (LayerNorm.gamma/beta,
 # position_ids, MLM heads, no classifier), then tools/interop_check.py loads
-# intent_classifier.pt with torch.load(weights_only=True), compares it with
+# intent_classifier.pt with torch.load (weights_only=True on torch >= 2.0;
+# torch 1.13 must fail there only for want of BINFLOAT, and loads it with
+# weights_only=False), checks its config keeps config.json's JSON types
+# (and builds transformers.BertConfig from it when installed), compares it with
 # model.safetensors (parsed by hand), config.json and vocab.txt, and
 # reproduces `intent predict`'s probabilities with a PyTorch BERT built from
 # the .pt alone. Also: a checkpoint torch.save wrote is read by our loader
@@ -76,7 +79,7 @@ mkdir -p "$bin_dir"
 cp "$out/config.json" "$out/vocab.txt" "$out/tokenizer_config.json" "$out/special_tokens_map.json" "$bin_dir/"
 if "$PY" - "$out/intent_classifier.pt" "$bin_dir/pytorch_model.bin" <<'PYEOF' 2>"$T/bin.err"
 import sys, torch
-ck = torch.load(sys.argv[1], weights_only=True)
+ck = torch.load(sys.argv[1], weights_only=int(torch.__version__.split(".")[0]) >= 2)
 # a view with an offset and a transposed copy exercise the reader's strides
 sd = ck["state_dict"]
 torch.save(sd, sys.argv[2])

@@ -44,7 +44,7 @@ int ic_fuzz_torch(const uint8_t *data, size_t size)
     struct ic_py *d = ic_py_dict(&w, 1);
     for (size_t i = 0; i < ts.n; i++)
         ic_py_set_str(&w, d, ts.v[i].name, ic_py_tensor(&w, &ts.v[i]));
-    rc = ic_torch_serialize(d, "archive", IC_TORCH_FLOAT_STR, &b, &err);
+    rc = ic_torch_serialize(d, "archive", &b, &err);
     IC_FUZZ_CHECK(rc == IC_OK);
     rc = ic_torch_load_mem(b.data, b.len, "fuzz.rewritten", &back, &err);
     if (rc != IC_OK)

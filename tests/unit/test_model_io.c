@@ -5,6 +5,7 @@
  * loading of a legacy-named checkpoint without head, head re-initialisation,
  * and the model engineer's golden directory in both weight formats.
  */
+#include <jansson.h>
 #include <math.h>
 #include <errno.h>
 #include <signal.h>
@@ -433,7 +434,7 @@ TEST(model_pt_broken_parts)
         }
         char bad[600];
         snprintf(bad, sizeof bad, "%s/bad%zu.pt", test_tmpdir(), i);
-        int rc1 = found ? ic_torch_save(bad, root, IC_TORCH_FLOAT_STR, &err) : -1;
+        int rc1 = found ? ic_torch_save(bad, root, &err) : -1;
         ic_py_arena_free(&a);
         if (rc1 != IC_OK)
             FAIL("case %zu: could not build the file (%s)", i, found ? err.msg : "key not found");
@@ -451,6 +452,155 @@ TEST(model_pt_broken_parts)
         ASSERT_CONTAINS(err.msg, bad);
         ASSERT_CONTAINS(err.msg, cases[i].expect);
     }
+}
+
+/* Does the Python object o hold exactly the JSON value j, JSON types kept
+ * (real <-> float with the same double, integer <-> int, true/false <->
+ * bool, null <-> None, object <-> dict with string keys in the same order,
+ * array <-> list)? why gets the path of the first difference. */
+static int py_equals_json(const struct ic_py *o, json_t *j, const char *path, char *why, size_t n)
+{
+    int ok = 0;
+    switch (json_typeof(j)) {
+    case JSON_REAL:
+        ok = o->type == IC_PY_FLOAT && o->f == json_real_value(j);
+        break;
+    case JSON_INTEGER:
+        ok = o->type == IC_PY_INT && o->i == json_integer_value(j);
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        ok = o->type == IC_PY_BOOL && o->i == json_is_true(j);
+        break;
+    case JSON_NULL:
+        ok = o->type == IC_PY_NONE;
+        break;
+    case JSON_STRING:
+        ok = o->type == IC_PY_STR && !strcmp(o->s, json_string_value(j));
+        break;
+    case JSON_ARRAY:
+        ok = o->type == IC_PY_LIST && o->n == json_array_size(j);
+        for (size_t i = 0; ok && i < o->n; i++)
+            ok = py_equals_json(o->items[i], json_array_get(j, i), path, why, n);
+        return ok || (why[0] ? 0 : (snprintf(why, n, "%s", path), 0));
+    case JSON_OBJECT: {
+        ok = o->type == IC_PY_DICT && !o->ordered && o->n / 2 == json_object_size(j);
+        size_t k = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v) {
+            if (!ok)
+                break;
+            const struct ic_py *kk = o->items[2 * k++];
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s.%s", path, key);
+            ok = kk->type == IC_PY_STR && !strcmp(kk->s, key) &&
+                 py_equals_json(o->items[2 * k - 1], v, sub, why, n);
+        }
+        break;
+    }
+    }
+    if (!ok && !why[0])
+        snprintf(why, n, "%s", path);
+    return ok;
+}
+
+/* The .pt's "config" is config.json as Python values: floats are floats
+ * (layer_norm_eps 1e-12, dropouts 0.1), ints ints, null None, id2label a
+ * dict with string keys, the same keys in the same order; no "float_keys"
+ * side list, no made-up transformers_version. */
+TEST(model_pt_config_keeps_json_types)
+{
+    struct ic_model m;
+    struct ic_err err = {0};
+    struct ic_rng rng;
+    const char *labels[3] = {"saludo", "despedida", "noticias"};
+    ic_rng_seed(&rng, 13);
+    ASSERT_OK_ERR(ic_model_load_pretrained(&m, golden("io/legacy_bert"), 3, labels, &rng, &err), err);
+    char out[512], cj[600], pt[600];
+    snprintf(out, sizeof out, "%s/typed", test_tmpdir());
+    int rc = ic_model_save(&m, out, NULL, NULL, 0, &err);
+    ic_model_free(&m);
+    ASSERT_OK_ERR(rc, err);
+    snprintf(cj, sizeof cj, "%s/config.json", out);
+    snprintf(pt, sizeof pt, "%s/intent_classifier.pt", out);
+    json_error_t jerr;
+    json_t *j = json_load_file(cj, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j)
+        FAIL("%s: %s", cj, jerr.text);
+    struct ic_py_arena a;
+    struct ic_py *root = NULL;
+    ic_py_arena_init(&a);
+    rc = ic_torch_load_obj(pt, &a, &root, &err);
+    char why[256] = "";
+    const struct ic_py *cfg = rc ? NULL : ic_py_get(root, "config");
+    int same = cfg && py_equals_json(cfg, j, "config", why, sizeof why);
+    const struct ic_py *eps = ic_py_get(cfg, "layer_norm_eps"), *hd = ic_py_get(cfg, "hidden_dropout_prob");
+    const struct ic_py *i2l = ic_py_get(cfg, "id2label");
+    int typed = eps && eps->type == IC_PY_FLOAT && eps->f == 1e-12 && hd &&
+                hd->type == IC_PY_FLOAT && hd->f == 0.1 && i2l && i2l->n == 6 &&
+                i2l->items[0]->type == IC_PY_STR && !strcmp(i2l->items[0]->s, "0") &&
+                !strcmp(i2l->items[1]->s, "saludo");
+    int no_side_list = root && !ic_py_get(root, "float_keys");
+    int no_tf_version = !json_object_get(j, "transformers_version") &&
+                        json_is_string(json_object_get(j, "intent_version"));
+    json_decref(j);
+    ic_py_arena_free(&a);
+    ASSERT_OK_ERR(rc, err);
+    if (!same)
+        FAIL("the .pt config differs from config.json at %s", why);
+    ASSERT(typed);
+    ASSERT(no_side_list);
+    ASSERT(no_tf_version);
+}
+
+/* A .pt from before floats were floats (committed fixture written by that
+ * writer: config floats as decimal strings named in "float_keys", plus a
+ * transformers_version) still loads, floats exact; without its float_keys
+ * list the same strings are refused, naming the field. */
+TEST(model_pt_reads_legacy_float_strings)
+{
+    struct ic_model m;
+    struct ic_err err = {0};
+    const char *old = golden("io/intent_classifier_float_keys.pt");
+    char path[600];
+    snprintf(path, sizeof path, "%s", old);
+    ASSERT_OK_ERR(ic_model_load(&m, path, &err), err);
+    int ok = m.bert.cfg.layer_norm_eps == 1e-12f && m.bert.cfg.hidden_dropout == 0.1f &&
+             m.bert.cfg.attention_dropout == 0.1f && m.bert.cfg.initializer_range == 0.02f &&
+             m.bert.cfg.classifier_dropout < 0 && m.bert.cfg.num_labels == 5 &&
+             !strcmp(m.labels[4], "set_alarm") && m.max_length == 8;
+    ic_model_free(&m);
+    ASSERT(ok);
+    /* the same file without its float_keys list */
+    struct ic_py_arena a;
+    struct ic_py *root = NULL;
+    ic_py_arena_init(&a);
+    int rc = ic_torch_load_obj(path, &a, &root, &err);
+    int renamed = 0;
+    for (size_t k = 0; rc == IC_OK && k < root->n / 2; k++) {
+        struct ic_py *kk = root->items[2 * k];
+        if (kk->type == IC_PY_STR && !strcmp(kk->s, "float_keys")) {
+            ic_free(kk->s);
+            kk->s = ic_xstrdup("other_keys");
+            kk->slen = strlen(kk->s);
+            renamed = 1;
+        }
+    }
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/no_float_keys.pt", test_tmpdir());
+    if (rc == IC_OK)
+        rc = ic_torch_save(bad, root, &err);
+    ic_py_arena_free(&a);
+    ASSERT_OK_ERR(rc, err);
+    ASSERT(renamed);
+    int rc2 = ic_model_load(&m, bad, &err);
+    if (rc2 == IC_OK) {
+        ic_model_free(&m);
+        FAIL("float strings without float_keys were accepted");
+    }
+    ASSERT_CONTAINS(err.msg, bad);
+    ASSERT_CONTAINS(err.msg, "_prob\"");
 }
 
 TEST(model_save_removes_stale_siblings_of_dead_saves)

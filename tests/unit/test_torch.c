@@ -5,6 +5,7 @@
  * storages, several dtypes, nested containers, DEFLATE-compressed records;
  * and the writer's round trip through our own reader.
  */
+#include <math.h>
 #include <string.h>
 
 #include "intent/ckpt.h"
@@ -168,7 +169,7 @@ TEST(torch_writer_roundtrip)
     struct ic_py *ids = ic_py_dict(&a, 0);
     ic_py_set(ids, ic_py_int(&a, 0), ic_py_str(&a, "get_news"));
     ic_py_set_str(&a, root, "id_to_intent", ids);
-    int rc = ic_torch_serialize(root, "archive", IC_TORCH_FLOAT_STR, &buf, &err);
+    int rc = ic_torch_serialize(root, "archive", &buf, &err);
     if (rc == IC_OK)
         rc = ic_torch_load_obj_mem(buf.data, buf.len, "roundtrip", &b, &back, &err);
     if (rc) {
@@ -185,7 +186,8 @@ TEST(torch_writer_roundtrip)
     struct ic_py *voc = ic_py_get(back, "vocab"), *bi = ic_py_get(back, "id_to_intent");
     int ok = bw && bw->type == IC_PY_TENSOR && bw->t.shape[1] == 3 &&
              !memcmp(bw->t.data, w, sizeof w) && ic_py_get(back, "state_dict")->ordered && eps &&
-             eps->type == IC_PY_STR && !strcmp(eps->s, "1e-12") && lr && !strcmp(lr->s, "0.1") &&
+             eps->type == IC_PY_FLOAT && eps->f == 1e-12 && lr && lr->type == IC_PY_FLOAT &&
+             lr->f == 0.1 &&
              big && big->i == -((int64_t)1 << 40) && mx && mx->i == INT64_MAX && m1 && m1->i == -1 &&
              n && n->i == 70000 && voc && voc->n == 300 && bi && bi->n == 2 &&
              bi->items[0]->i == 0;
@@ -201,8 +203,13 @@ TEST(torch_writer_roundtrip)
     ASSERT(aligned);
 }
 
-TEST(torch_floats_binary_mode)
+/* Floats are pickled as BINFLOAT (opcode 'G' + the big-endian IEEE double),
+ * never as strings, and come back bit for bit, specials included. */
+TEST(torch_floats_binfloat_exact)
 {
+    static const double vals[] = {1e-12, 0.1, -0.0, 5e-324, 1.7976931348623157e308, -2.5,
+                                  (double)1e-12f, INFINITY, -INFINITY, NAN};
+    enum { NV = sizeof vals / sizeof *vals };
     struct ic_py_arena a, b;
     struct ic_py *back = NULL;
     struct ic_buf buf;
@@ -210,16 +217,24 @@ TEST(torch_floats_binary_mode)
     ic_py_arena_init(&a);
     ic_py_arena_init(&b);
     ic_buf_init(&buf, 0);
-    struct ic_py *root = ic_py_dict(&a, 0);
-    ic_py_set_str(&a, root, "eps", ic_py_float(&a, 1e-12));
-    int rc = ic_torch_serialize(root, NULL, IC_TORCH_FLOAT_BIN, &buf, &err);
+    struct ic_py *root = ic_py_list(&a);
+    for (size_t i = 0; i < NV; i++)
+        ic_py_append(root, ic_py_float(&a, vals[i]));
+    int rc = ic_torch_serialize(root, NULL, &buf, &err);
     if (rc == IC_OK)
         rc = ic_torch_load_obj_mem(buf.data, buf.len, "bin", &b, &back, &err);
-    struct ic_py *eps = rc ? NULL : ic_py_get(back, "eps");
-    int ok = eps && eps->type == IC_PY_FLOAT && eps->f == 1e-12;
+    int same = rc == IC_OK && back->type == IC_PY_LIST && back->n == NV;
+    for (size_t i = 0; same && i < NV; i++)
+        same = back->items[i]->type == IC_PY_FLOAT &&
+               !memcmp(&back->items[i]->f, &vals[i], sizeof(double));
+    /* 0.1 is 0x3fb999999999999a: 'G' then those bytes, big-endian */
+    static const unsigned char g01[9] = {'G', 0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a};
+    int binfloat = rc == IC_OK && memmem(buf.data, buf.len, g01, sizeof g01) != NULL &&
+                   memmem(buf.data, buf.len, "1e-12", 5) == NULL;
     ic_buf_free(&buf);
     ic_py_arena_free(&a);
     ic_py_arena_free(&b);
     ASSERT_OK_ERR(rc, err);
-    ASSERT(ok);
+    ASSERT(same);
+    ASSERT(binfloat);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/lines.h"
 #include "intent/infer.h"
 #include "intent/model.h"
 
@@ -38,8 +39,11 @@ static void usage(FILE *f)
             "                     longer texts are truncated to their first N - 2 word pieces\n"
             "  -h, --help         this help\n\n"
             "Every stdin line is classified, empty ones included, so output line i answers\n"
-            "input line i. Invalid UTF-8 on a line, or a line over 1 MiB, is an error naming\n"
-            "the line (exit 1).\n"
+            "input line i. Lines end at LF (a CR before it is dropped); any other byte, NUL\n"
+            "and CR included, is text (the tokenizer drops control characters, \"text\"\n"
+            "echoes them). Bytes that are not UTF-8 are read as U+FFFD (a warning names the\n"
+            "first such line). A line over 1 MiB is an error naming it: the lines before\n"
+            "it are answered, then exit 1.\n"
             "Exit status: 0 ok, 1 failure (model, input), 2 usage error.\n");
 }
 
@@ -76,36 +80,42 @@ static int run_batch(struct predictor *p, const char *const *texts, const size_t
     return 0;
 }
 
-/* Longest stdin line accepted (the model reads only the first max_length
- * word pieces of it anyway). */
-#define MAX_LINE (1u << 20)
+/* Longest stdin line accepted, in bytes (the model reads only the first
+ * max_length word pieces of it anyway). */
+#define MAX_LINE ((size_t)1 << 20)
 
-/* Reads one line into b (without the end of line). Returns 1 for a line,
- * 0 at end of input, -1 for a line over MAX_LINE (the rest of it is
- * skipped). */
-static int read_line(FILE *f, struct ic_buf *b)
+/* Texts whose bytes were not all UTF-8, for one warning at the first and a
+ * count at the end. */
+struct replaced {
+    const char *what; /* "stdin line" or "argument" */
+    long first, n;
+};
+
+/* Makes *text valid UTF-8: unchanged when it is, else every ill-formed
+ * sequence replaced by U+FFFD (into *scratch, then the two swapped). */
+static void make_utf8(struct ic_buf *text, struct ic_buf *scratch, long no, struct replaced *r)
 {
-    char chunk[8192];
-    int any = 0, too_long = 0;
-    ic_buf_reset(b);
-    while (fgets(chunk, sizeof chunk, f)) {
-        size_t n = strlen(chunk);
-        int eol = n > 0 && chunk[n - 1] == '\n';
-        any = 1;
-        if (!too_long && ic_buf_append(b, chunk, n) != IC_OK)
-            too_long = 1;
-        if (eol)
-            break;
-    }
-    if (!any)
-        return 0;
-    if (too_long)
-        return -1;
-    if (ic_buf_append(b, "", 0) != IC_OK) /* NUL-terminates an empty line */
-        return -1;
-    while (b->len > 0 && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r'))
-        b->data[--b->len] = 0;
-    return 1;
+    size_t bad, count = 0;
+    if (ic_utf8_valid(text->data, text->len, &bad))
+        return;
+    ic_buf_reset(scratch);
+    /* scratch has no size cap, so only an allocation failure (an abort) stops this */
+    if (ic__utf8_replace(scratch, text->data, text->len, &count) != IC_OK ||
+        ic_buf_append(scratch, "", 0) != IC_OK)
+        return;
+    struct ic_buf t = *text;
+    *text = *scratch;
+    *scratch = t;
+    if (r->n++ == 0)
+        cli_error("predict", "warning: %s %ld: bytes that are not UTF-8 (first at byte %zu) "
+                  "read as U+FFFD (%zu replaced)", r->what, no, bad, count);
+}
+
+static void report_replaced(const struct replaced *r)
+{
+    if (r->n > 1)
+        cli_error("predict", "warning: %ld %ss in all had bytes that are not UTF-8 read as U+FFFD",
+                  r->n, r->what);
 }
 
 static int run_stdin(struct predictor *p, int batch)
@@ -113,32 +123,27 @@ static int run_stdin(struct predictor *p, int batch)
     struct ic_buf *lines = ic_xcalloc((size_t)batch, sizeof *lines);
     const char **texts = ic_xcalloc((size_t)batch, sizeof *texts);
     size_t *lens = ic_xcalloc((size_t)batch, sizeof *lens);
-    long line_no = 0;
+    struct ic_buf scratch;
+    struct ic__line_reader rd;
+    struct replaced rep = {"stdin line", 0, 0};
+    struct ic_err err;
     int n = 0, status = 0;
     for (int i = 0; i < batch; i++)
-        ic_buf_init(&lines[i], MAX_LINE + 2);
+        ic_buf_init(&lines[i], 0);
+    ic_buf_init(&scratch, 0);
+    ic__line_reader_init(&rd, stdin, "stdin", MAX_LINE);
     for (;;) {
-        int got = read_line(stdin, &lines[n]);
-        if (got == 0)
-            break;
-        line_no++;
-        size_t bad = 0;
-        const char *why = NULL;
-        if (got < 0)
-            why = "longer than 1 MiB";
-        else if (!ic_utf8_valid(lines[n].data, lines[n].len, &bad))
-            why = "invalid UTF-8";
-        if (why) {
+        int got = 0;
+        if (ic__line_next(&rd, &lines[n], &got, &err) != IC_OK) {
             /* answer the lines before it, then stop */
-            if (n == 0 || run_batch(p, texts, lens, n) == 0) {
-                if (got < 0)
-                    cli_error("predict", "stdin line %ld: %s", line_no, why);
-                else
-                    cli_error("predict", "stdin line %ld: %s at byte %zu", line_no, why, bad);
-            }
+            if (n == 0 || run_batch(p, texts, lens, n) == 0)
+                cli_error("predict", "%s", err.msg);
             status = 1;
             goto out;
         }
+        if (!got)
+            break;
+        make_utf8(&lines[n], &scratch, rd.line_no, &rep);
         texts[n] = lines[n].data;
         lens[n] = lines[n].len;
         n++;
@@ -150,16 +155,48 @@ static int run_stdin(struct predictor *p, int batch)
             n = 0;
         }
     }
-    if (ferror(stdin)) {
-        cli_error("predict", "cannot read stdin");
+    if (n > 0 && run_batch(p, texts, lens, n))
         status = 1;
-    } else if (n > 0 && run_batch(p, texts, lens, n)) {
-        status = 1;
-    }
 out:
+    report_replaced(&rep);
     for (int i = 0; i < batch; i++)
         ic_buf_free(&lines[i]);
+    ic_buf_free(&scratch);
     ic_free(lines);
+    ic_free(texts);
+    ic_free(lens);
+    return status;
+}
+
+/* Classifies the TEXT arguments (bytes that are not UTF-8 read as U+FFFD,
+ * as on stdin). */
+static int run_args(struct predictor *p, char **args, int n)
+{
+    struct ic_buf *bufs = ic_xcalloc((size_t)n, sizeof *bufs);
+    const char **texts = ic_xcalloc((size_t)n, sizeof *texts);
+    size_t *lens = ic_xcalloc((size_t)n, sizeof *lens);
+    struct ic_buf scratch;
+    struct replaced rep = {"argument", 0, 0};
+    int status = 0;
+    ic_buf_init(&scratch, 0);
+    for (int i = 0; i < n && status == 0; i++) {
+        ic_buf_init(&bufs[i], 0);
+        if (ic_buf_append(&bufs[i], args[i], strlen(args[i])) != IC_OK) {
+            cli_error("predict", "argument %d: out of memory", i + 1);
+            status = 1;
+            break;
+        }
+        make_utf8(&bufs[i], &scratch, i + 1, &rep);
+        texts[i] = bufs[i].data;
+        lens[i] = bufs[i].len;
+    }
+    if (status == 0)
+        status = run_batch(p, texts, lens, n);
+    report_replaced(&rep);
+    for (int i = 0; i < n; i++)
+        ic_buf_free(&bufs[i]);
+    ic_buf_free(&scratch);
+    ic_free(bufs);
     ic_free(texts);
     ic_free(lens);
     return status;
@@ -263,19 +300,7 @@ int cmd_predict(int argc, char **argv)
     p.preds = ic_xcalloc((size_t)(n_texts > batch ? n_texts : batch), sizeof *p.preds);
 
     if (n_texts > 0) {
-        size_t *lens = ic_xcalloc((size_t)n_texts, sizeof *lens);
-        status = 0;
-        for (int i = 0; i < n_texts; i++) {
-            lens[i] = strlen(texts[i]);
-            size_t bad;
-            if (!ic_utf8_valid(texts[i], lens[i], &bad)) {
-                cli_error("predict", "argument %d: invalid UTF-8 at byte %zu", i + 1, bad);
-                status = 1;
-            }
-        }
-        if (!status)
-            status = run_batch(&p, (const char *const *)texts, lens, n_texts);
-        ic_free(lens);
+        status = run_args(&p, texts, n_texts);
     } else {
         status = run_stdin(&p, (int)batch);
     }

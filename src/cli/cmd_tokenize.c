@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/lines.h"
 #include "intent/ic.h"
 #include "intent/tokenizer.h"
 
@@ -38,8 +39,10 @@ static void usage(FILE *f)
             "                   may hold newlines or any character); blank lines are skipped\n"
             "  -h, --help       this help\n\n"
             "Without --json-input every line is a text, empty ones included, so output line\n"
-            "i answers input line i. Invalid UTF-8 or JSON on a line is an error naming the\n"
-            "line; output stops there (exit 1).\n"
+            "i answers input line i. Lines end at LF (a CR before it is dropped); any other\n"
+            "byte is text, and bytes that are not UTF-8 are read as U+FFFD. Invalid JSON on\n"
+            "a line, or a line over 16 MiB, is an error naming the line; output stops\n"
+            "there (exit 1).\n"
             "Exit status: 0 ok, 1 failure (vocabulary, input), 2 usage error.\n\n"
             "example:\n"
             "  echo '¿Dónde está?' | intent tokenize --vocab vocab.txt\n"
@@ -89,6 +92,44 @@ static int emit(const struct ic_tokenizer *t, struct ic_tok_work *w, const char 
     return IC_OK;
 }
 
+/* Tokenizes one stdin line: the line itself (bytes that are not UTF-8 read
+ * as U+FFFD, into scratch), or with json_input the "text" of the JSON
+ * object on it (a blank line is skipped). */
+static int tokenize_line(const struct ic_tokenizer *t, struct ic_tok_work *w, const char *line,
+                         size_t len, int json_input, long max_len, struct ic_buf *scratch,
+                         struct ic_buf *out, struct ic_err *err)
+{
+    if (!json_input) {
+        if (ic_utf8_valid(line, len, NULL))
+            return emit(t, w, line, len, max_len, out, err);
+        ic_buf_reset(scratch);
+        if (ic__utf8_replace(scratch, line, len, NULL) != IC_OK)
+            return ic_errf(err, IC_ERR_RANGE, "line too long");
+        return emit(t, w, scratch->data, scratch->len, max_len, out, err);
+    }
+    size_t k = 0;
+    while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
+        k++;
+    if (k == len)
+        return IC_OK;
+    const char *nul = memchr(line, 0, len);
+    if (nul)
+        return ic_errf(err, IC_ERR_FORMAT, "a NUL byte (at byte %zu) cannot be in JSON text "
+                       "(write it as \\u0000)", (size_t)(nul - line));
+    json_error_t je;
+    json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, &je);
+    json_t *text = j ? json_object_get(j, "text") : NULL;
+    int rc;
+    if (!j)
+        rc = ic_errf(err, IC_ERR_FORMAT, "invalid JSON: %s", je.text);
+    else if (!json_is_string(text))
+        rc = ic_errf(err, IC_ERR_FORMAT, "no string field \"text\"");
+    else
+        rc = emit(t, w, json_string_value(text), json_string_length(text), max_len, out, err);
+    json_decref(j);
+    return rc;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     const char *vocab = NULL, *model = NULL;
@@ -129,8 +170,6 @@ int cmd_tokenize(int argc, char **argv)
     struct ic_err err = {0};
     struct ic_buf out;
     int status = 0;
-    char *line = NULL;
-    size_t cap = 0;
     int rc;
     if (vocab) {
         struct ic_tokenizer_opts o;
@@ -154,41 +193,25 @@ int cmd_tokenize(int argc, char **argv)
     ic_buf_init(&out, 0);
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-    long lineno = 0;
-    ssize_t got;
-    while ((got = getline(&line, &cap, stdin)) >= 0) {
-        size_t len = (size_t)got;
-        lineno++;
-        if (len > MAX_LINE) {
-            cli_error("tokenize", "stdin: line %ld: longer than %zu bytes", lineno, MAX_LINE);
-            status = 1;
+    struct ic__line_reader rd;
+    struct ic_buf line, scratch;
+    ic_buf_init(&line, 0);
+    ic_buf_init(&scratch, 0);
+    ic__line_reader_init(&rd, stdin, "stdin", MAX_LINE);
+    for (;;) {
+        int got = 0;
+        rc = ic__line_next(&rd, &line, &got, &err);
+        if (rc == IC_OK && !got)
             break;
-        }
-        if (len > 0 && line[len - 1] == '\n')
-            len--;
-        if (!json_input) {
-            rc = emit(&t, &w, line, len, max_len, &out, &err);
-        } else {
-            size_t k = 0;
-            while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
-                k++;
-            if (k == len)
-                continue;
-            json_error_t je;
-            json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, &je);
-            json_t *text = j ? json_object_get(j, "text") : NULL;
-            if (!j)
-                rc = ic_errf(&err, IC_ERR_FORMAT, "invalid JSON: %s", je.text);
-            else if (!json_is_string(text))
-                rc = ic_errf(&err, IC_ERR_FORMAT, "no string field \"text\"");
-            else
-                rc = emit(&t, &w, json_string_value(text), json_string_length(text), max_len, &out,
-                          &err);
-            json_decref(j);
-        }
+        if (rc == IC_OK)
+            rc = tokenize_line(&t, &w, line.data, line.len, json_input, max_len, &scratch, &out,
+                               &err);
         if (rc != IC_OK) {
             fflush(stdout);
-            cli_error("tokenize", "stdin: line %ld: %s", lineno, err.msg);
+            if (rc == IC_ERR_IO || rc == IC_ERR_RANGE)
+                cli_error("tokenize", "%s", err.msg);
+            else
+                cli_error("tokenize", "stdin: line %ld: %s", rd.line_no, err.msg);
             status = 1;
             break;
         }
@@ -197,7 +220,8 @@ int cmd_tokenize(int argc, char **argv)
         cli_error("tokenize", "cannot write the output");
         status = 1;
     }
-    free(line); /* getline's allocator */
+    ic_buf_free(&line);
+    ic_buf_free(&scratch);
     ic_buf_free(&out);
     ic_tok_work_free(&w);
     ic_tokenizer_free(&t);

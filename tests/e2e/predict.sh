@@ -4,7 +4,8 @@
 # stdin in batches (order kept, same answers as arguments), --top-k, the
 # sample-sentence mode on a terminal with the default model path, a .pt
 # bundle and safetensors / pytorch_model.bin directories giving the same
-# output, invalid UTF-8 and bad model paths.
+# output, any bytes on a line (NUL, CR, not UTF-8, 1 MiB) answered line for
+# line, and bad model paths.
 #   bash tests/e2e/predict.sh BUILD_DIR
 set -u
 build=${1:-build}
@@ -182,19 +183,62 @@ else
     echo "skip predict_sample_sentence_on_terminal: script (util-linux) is not installed"
 fi
 
-printf 'hola\nadios\ncaf\xe9\nmesa\n' >"$tmp/bad.txt"
-out=$("$BIN" predict --model "$M" <"$tmp/bad.txt" 2>"$tmp/err")
+# every input line, whatever its bytes, gets exactly one output line, in order:
+# NUL and other control characters (dropped by the tokenizer, echoed in
+# "text"), a lone CR, CR LF, empty lines, a lone surrogate (ED A0 80), Latin-1
+# bytes and a stray FF (read as U+FFFD, as Python's errors="replace"), a line
+# of exactly 1 MiB and no final newline; in batches of 3 so lines straddle them
+$PY -c '
+import sys
+mib = (b"quiero ver las noticias " * 43691)[:1 << 20]
+lines = [b"x", b"a\x00b", b"a\x01b", b"y", b"", b"hola\rmesa", b"\x00", b"reservar\x00\x00 una mesa",
+         b"caf\xe9", b"a\xed\xa0\x80b", b"\xff", b"", b"adios\x1b[0m", b"\x7f\x85", mib, b"\tclima\x0b"]
+sys.stdout.buffer.write(b"\n".join(lines[:5]) + b"\r\n" + b"\n".join(lines[5:]))
+' >"$tmp/bytes.txt"
+"$BIN" predict --model "$M" --batch-size 3 <"$tmp/bytes.txt" >"$tmp/bytes.out" 2>"$tmp/err"
 rc=$?
-LAST_WHY="rc $rc; stdout: $out; stderr: $(cat "$tmp/err")"
-[ $rc != 0 ] && grep -q 'line 3' "$tmp/err" && grep -qi 'utf-8' "$tmp/err" &&
-    [ "$(printf '%s\n' "$out" | grep -c '"intent"')" = 2 ]
-res invalid_utf8_names_line
+# the same texts as the tokenizer sees them (controls dropped, whitespace as
+# spaces), one per line
+$PY -c '
+import sys
+mib = (b"quiero ver las noticias " * 43691)[:1 << 20]
+ref = [b"x", b"ab", b"ab", b"y", b"", b"hola mesa", b"", b"reservar una mesa", b"caf", b"ab", b"",
+       b"", b"adios[0m", b"", mib, b" clima "]
+sys.stdout.buffer.write(b"\n".join(ref) + b"\n")
+' | "$BIN" predict --model "$M" --batch-size 3 >"$tmp/bytes.ref" 2>>"$tmp/err"
+rc2=$?
+LAST_WHY="rc $rc/$rc2: $(head -c 600 "$tmp/err")"
+[ $rc = 0 ] && [ $rc2 = 0 ] && grep -q 'warning: stdin line 9: bytes that are not UTF-8' "$tmp/err" &&
+    $PY -c '
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+want = raw.split(b"\n")
+want = [l[:-1] if l.endswith(b"\r") else l for l in want]
+out = open(sys.argv[2], "rb").read().split(b"\n")
+ref = open(sys.argv[3], "rb").read().split(b"\n")
+assert out[-1] == b"" and ref[-1] == b"", "output must end with a newline"
+out, ref = out[:-1], ref[:-1]
+assert len(out) == len(want) == 16 == len(ref), (len(out), len(want), len(ref))
+for i, (o, w, r) in enumerate(zip(out, want, ref)):
+    d, e = json.loads(o), json.loads(r)
+    assert d["text"] == w.decode("utf-8", errors="replace"), (i, d["text"][:80], w[:80])
+    assert d["intent"] == e["intent"] and abs(d["confidence"] - e["confidence"]) < 1e-5, (i, d, e)
+' "$tmp/bytes.txt" "$tmp/bytes.out" "$tmp/bytes.ref"
+res any_bytes_line_for_line
+
+printf 'hola\nadios\ncaf\xe9\nmesa\n' | "$BIN" predict --model "$M" >"$tmp/bad.out" 2>"$tmp/err"
+rc=$?
+LAST_WHY="rc $rc; stdout: $(cat "$tmp/bad.out"); stderr: $(cat "$tmp/err")"
+[ $rc = 0 ] && [ "$(grep -c '"intent"' "$tmp/bad.out")" = 4 ] &&
+    grep -qF "$(printf '"text":"caf\xef\xbf\xbd"')" "$tmp/bad.out" &&
+    grep -q 'warning: stdin line 3: bytes that are not UTF-8 (first at byte 3) read as U+FFFD' "$tmp/err"
+res invalid_utf8_read_as_replacement
 
 { printf 'hola\n'; head -c 1100000 /dev/zero | tr '\0' a; printf '\nadios\n'; } >"$tmp/huge.txt"
 out=$("$BIN" predict --model "$M" <"$tmp/huge.txt" 2>"$tmp/err")
 rc=$?
 LAST_WHY="rc $rc: $(cat "$tmp/err")"
-[ $rc = 1 ] && grep -q 'line 2: longer than 1 MiB' "$tmp/err" && [ "$(printf '%s\n' "$out" | grep -c intent)" = 1 ]
+[ $rc = 1 ] && grep -q 'stdin: line 2: longer than 1048576 bytes' "$tmp/err" && [ "$(printf '%s\n' "$out" | grep -c intent)" = 1 ]
 res line_over_1mib
 
 "$BIN" predict --model "$tmp/missing-model" "hola" >/dev/null 2>"$tmp/err"

@@ -86,6 +86,10 @@
 #include "../fuzz/fuzz_hub.c"
 #define HAVE_FUZZ_HUB 1
 #endif
+#if __has_include("../fuzz/fuzz_lines.c")
+#include "../fuzz/fuzz_lines.c"
+#define HAVE_FUZZ_LINES 1
+#endif
 #if __has_include("../fuzz/fuzz_track.c")
 #include "../fuzz/fuzz_track.c"
 #define HAVE_FUZZ_TRACK 1
@@ -141,6 +145,9 @@ static const struct fuzz_entry fuzz_entries[] = {
 #endif
 #ifdef HAVE_FUZZ_TRACK
     {"track", ic_fuzz_track},
+#endif
+#ifdef HAVE_FUZZ_LINES
+    {"lines", ic_fuzz_lines},
 #endif
     {NULL, NULL},
 };

@@ -554,6 +554,48 @@ TEST(model_pt_config_keeps_json_types)
     ASSERT(no_tf_version);
 }
 
+/* Float config values survive .pt save -> load exactly (float32 in the
+ * model, the shortest decimal's double in the file: 0.3f is written as the
+ * Python float 0.3, as config.json says "0.3"). */
+TEST(model_pt_float_config_roundtrip)
+{
+    struct ic_model m, back;
+    struct ic_err err = {0};
+    struct ic_rng rng;
+    ic_rng_seed(&rng, 17);
+    ASSERT_OK_ERR(ic_model_load_pretrained(&m, golden("io/legacy_bert"), 2, NULL, &rng, &err), err);
+    m.bert.cfg.classifier_dropout = 0.3f;
+    m.bert.cfg.attention_dropout = 0.125f;
+    m.bert.cfg.hidden_dropout = 0.07f;
+    m.bert.cfg.initializer_range = 0.037f;
+    m.bert.cfg.layer_norm_eps = 1e-7f;
+    char pt[512];
+    snprintf(pt, sizeof pt, "%s/floats.pt", test_tmpdir());
+    int rc = ic_model_save_pt(&m, pt, &err);
+    int rc2 = rc ? rc : ic_model_load(&back, pt, &err);
+    int same = !rc2 && back.bert.cfg.classifier_dropout == 0.3f &&
+               back.bert.cfg.attention_dropout == 0.125f && back.bert.cfg.hidden_dropout == 0.07f &&
+               back.bert.cfg.initializer_range == 0.037f && back.bert.cfg.layer_norm_eps == 1e-7f &&
+               same_params(&m, &back);
+    if (!rc2)
+        ic_model_free(&back);
+    ic_model_free(&m);
+    ASSERT_OK_ERR(rc2, err);
+    ASSERT(same);
+    struct ic_py_arena a;
+    struct ic_py *root = NULL;
+    ic_py_arena_init(&a);
+    rc = ic_torch_load_obj(pt, &a, &root, &err);
+    const struct ic_py *cfg = rc ? NULL : ic_py_get(root, "config");
+    const struct ic_py *cd = ic_py_get(cfg, "classifier_dropout"), *hd = ic_py_get(cfg, "hidden_dropout_prob");
+    const struct ic_py *eps = ic_py_get(cfg, "layer_norm_eps");
+    int decimal = cd && cd->type == IC_PY_FLOAT && cd->f == 0.3 && hd && hd->f == 0.07 && eps &&
+                  eps->f == 1e-7;
+    ic_py_arena_free(&a);
+    ASSERT_OK_ERR(rc, err);
+    ASSERT(decimal);
+}
+
 /* A .pt from before floats were floats (committed fixture written by that
  * writer: config floats as decimal strings named in "float_keys", plus a
  * transformers_version) still loads, floats exact; without its float_keys

@@ -17,6 +17,11 @@
 //       > tests/golden/tokenizer/rust_unicode.txt
 //   node tools/gen_tok_golden.mjs cases VOCAB DATASETS_DIR tests/golden/tokenizer
 //       VOCAB = bert-base-uncased vocab.txt, DATASETS_DIR holds fb_mtod_es/ and clinc150/
+//   node tools/gen_tok_golden.mjs families ../shared/tokenizers DATASETS_DIR tests/golden/tok [NAMES]
+//       goldens of the real tokenizer files (roberta-base, roberta-bne,
+//       xlm-roberta, mbert-cased, beto-uncased with and without accent
+//       stripping); NAMES may also be paths of tokenizer directories such as
+//       tests/golden/tok/tiny_bpe (their tokenizer.json)
 //   node tools/gen_tok_golden.mjs diff VOCAB build/intent [N]
 //       differential check: N (20000) random strings built from tricky code
 //       points (marks of every class, long runs of marks, CGJ, Hangul, CJK,
@@ -431,11 +436,100 @@ async function diff(vocabFile, bin, n) {
   if (total) process.exit(1);
 }
 
+// ---------------------------------------------------------------------------
+// Tokenizer families: goldens for the real tokenizer files of popular
+// encoders (../shared/tokenizers: roberta-base, roberta-bne, xlm-roberta,
+// mbert-cased, beto-uncased) and for the small tokenizers committed under
+// tests/golden/tok/ (tiny_bpe, tiny_unigram), each as gzipped JSON lines
+// {text, ids, tokens, attention_mask}; `<name>.jsonl.gz` without and
+// `<name>.max16.jsonl.gz` with truncation + padding to 16.
+
+// Texts on top of HAND and the dataset rows: other scripts, whitespace
+// runs, compatibility characters and the special tokens of every family
+// in the middle of text.
+const FAMILY_EXTRA = [
+  '<s>', '</s>', '<pad>', '<unk>', '<mask>', 'hello <mask> world', 'hello<mask>world', 'hello  <mask>  world',
+  '<mask> at start', 'at end <mask>', '<mask><mask>', ' <mask>', '<s>hola</s>', 'x <s> y </s> z', '<unk><pad>',
+  'El <mask> es azul.', 'La capital de España es <mask>.', '<MASK> <Mask> < mask >', '<mask>!', '\t<mask>\n',
+  "I'm sure they'll say we've done it, he'd go, it's fine", "'s 't 're 've 'm 'll 'd", "DON'T WON'T I'M", "‘quoted’ ’s",
+  'a  b   c    d', 'a\tb\t\tc', 'trailing spaces   ', '\n\nnewlines\n\n', ' \u00a0 nbsp \u00a0 ', 'a \u3000 b', 'x\u2009y\u200az',
+  '   ', '\t', '\n', ' a', 'a ', ' \n a', 'a\r\nb', '1 2  3   4', '12345678901234567890', '3.5kg 4,5 l ٣٤٥ १२३',
+  'ﬃ ﬄ ㍿ ㎏ ㍱ ™ ℡ ½ ⅛ ² ³ ª º', 'Ａｂｃ１２３！？', 'ｶﾀｶﾅ ﾊﾝｶｸ', '㈱ ㊤ ① ⑴ ⒜', 'ℵ ℶ ℷ', 'ſ ﬅ ﬆ',
+  'naïve café résumé coöperate', 'Ελληνικά κείμενα', 'Українська мова', 'עברית', 'Tiếng Việt có dấu',
+  'हिन्दी भाषा में वाक्य', 'বাংলা ভাষা', 'தமிழ்', 'ქართული', 'Հայերեն', 'አማርኛ', 'ภาษาไทยไม่มีช่องว่าง',
+  '我们今天去公园散步吧', '東京都渋谷区', '서울특별시 강남구', 'العربية لغة جميلة', 'فارسی زبان', 'اردو زبان',
+  '🤖🚀✨ emojis 🎉', '👩🏽‍💻 coder', '🏳️‍🌈 flag', '1️⃣ keycap', '©®™', '∑∫∂√∞≈≠≤≥', '←→↑↓⇒', '♠♣♥♦', '░▒▓█',
+  'x\u0000y', '\u0001\u0002\u0003', 'del\u007fete', 'c1\u0080\u009fctl', 'bidi\u202a\u202b\u202c', 'invisible\u2062times',
+  'https://www.example.com/path?query=1&x=y#frag', 'user@mail.example.org', '#hashtag @mention', 'snake_case camelCase PascalCase',
+  'ALLCAPS SHOUTING TEXT', 'MiXeD CaSe WoRdS', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+  'Pneumonoultramicroscopicsilicovolcanoconiosis', 'electroencefalografista otorrinolaringólogo', 'Donaudampfschifffahrtsgesellschaftskapitän',
+  'z'.repeat(300), 'ab'.repeat(200), '¡'.repeat(50), '😀'.repeat(30), ' '.repeat(40) + 'x', 'x' + ' '.repeat(40),
+  '[CLS] [SEP] <s> </s> ▁ ▁▁ _ Ġ Ċ', '▁hello ▁world', 'ĠĠ Ġx', 'Â Ã Ä',
+  '¿Me pones una alarma para mañana a las siete?', 'Cancela el recordatorio de la reunión del jueves.', 'Qué tiempo hace en Cádiz',
+  'Recuérdame que tengo cita con el médico el 3 de marzo a las 10:45', '¿Va a llover este fin de semana en Barcelona?',
+  'pon música de los años 80', 'Apaga la alarma de las 7:30, por favor.', 'Añade «leche» y «pan» a la lista.',
+];
+
+function familyTexts(dataDir) {
+  const seen = new Set();
+  const out = [];
+  for (const t of [...HAND, ...FAMILY_EXTRA, ...datasetTexts(dataDir, 80)]) {
+    if (!seen.has(t)) { seen.add(t); out.push(t); }
+  }
+  return out;
+}
+
+async function encodeFamily(tok, texts, maxLength, padId, padToken) {
+  if (maxLength) {
+    tok.setTruncation(maxLength);
+    tok.setPadding({ maxLength, padId, padToken });
+  } else {
+    tok.disableTruncation();
+    tok.disablePadding();
+  }
+  const out = [];
+  for (const text of texts) {
+    const e = await tok.encode(text);
+    out.push(JSON.stringify({ text, ids: e.getIds(), tokens: e.getTokens(), attention_mask: e.getAttentionMask() }));
+  }
+  return `${out.join('\n')}\n`;
+}
+
+// tokenizer.json text for each family name (beto: converted from vocab.txt).
+function familyJson(tokDir, name) {
+  if (name === 'beto-uncased' || name === 'beto-uncased-accents') {
+    const json = JSON.parse(tokenizerJson(readVocab(path.join(tokDir, 'beto-uncased', 'vocab.txt')), true));
+    if (name === 'beto-uncased-accents') json.normalizer.strip_accents = false;
+    return JSON.stringify(json);
+  }
+  return fs.readFileSync(path.join(tokDir, name, 'tokenizer.json'), 'utf8');
+}
+
+async function families(tokDir, dataDir, outDir, names) {
+  const zlib = await import('node:zlib');
+  const texts = familyTexts(dataDir);
+  const list = names.length ? names : ['roberta-base', 'roberta-bne', 'xlm-roberta', 'mbert-cased',
+    'beto-uncased', 'beto-uncased-accents'];
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const name of list) {
+    const json = familyJson(tokDir, name);
+    const tok = tk.Tokenizer.fromString(json);
+    const pad = ['<pad>', '[PAD]'].find((p) => tok.tokenToId(p) !== null && tok.tokenToId(p) !== undefined);
+    const plain = await encodeFamily(tok, texts, 0);
+    const max16 = await encodeFamily(tok, texts, 16, tok.tokenToId(pad), pad);
+    const base = path.basename(name);
+    fs.writeFileSync(path.join(outDir, `${base}.jsonl.gz`), zlib.gzipSync(plain, { level: 9 }));
+    fs.writeFileSync(path.join(outDir, `${base}.max16.jsonl.gz`), zlib.gzipSync(max16, { level: 9 }));
+    process.stderr.write(`${base}: ${texts.length} texts\n`);
+  }
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === 'probe') probe();
 else if (cmd === 'overrides') overrides(args[0], args[1]);
 else if (cmd === 'unicode') unicodeGolden(args[0]);
 else if (cmd === 'cases') await cases(args[0], args[1], args[2]);
+else if (cmd === 'families') await families(args[0], args[1], args[2], args.slice(3));
 else if (cmd === 'diff') await diff(args[0], args[1], Number(args[2] || 20000));
 else {
   process.stderr.write('usage: node tools/gen_tok_golden.mjs probe | overrides RUST C | unicode RUST | cases VOCAB DATADIR OUTDIR | diff VOCAB INTENT [N]\n');

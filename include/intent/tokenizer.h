@@ -147,10 +147,11 @@ const char *ic_tokenizer_token(const struct ic_tokenizer *t, int32_t id);
 int32_t ic_tokenizer_id(const struct ic_tokenizer *t, const char *token, size_t len);
 
 /* Buffer size for the ids of one text of len bytes with no length limit:
- * len + 2 (a WordPiece or BPE piece consumes at least one byte; the rare
- * text whose pieces outnumber its bytes - a normaliser that expands, a
- * prefix space per segment - is truncated to this many). */
-#define IC_TOK_MAX_IDS(len) ((size_t)(len) + 2)
+ * 4 len + 8. A WordPiece piece consumes at least one byte; BPE and Unigram
+ * add a prefix space or "\u2581" per segment between added tokens, and a
+ * normaliser may expand a character (U+FDFA is 18 characters); a text whose
+ * pieces still outnumber this is truncated to it. */
+#define IC_TOK_MAX_IDS(len) (4 * (size_t)(len) + 8)
 
 /* Encodes one UTF-8 text as cls_id pieces sep_id ([CLS] ... [SEP] for BERT,
  * <s> ... </s> for RoBERTa and XLM-R), dropping pieces from the end

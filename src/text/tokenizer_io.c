@@ -13,6 +13,7 @@
 
 #include "intent/tokenizer.h"
 #include "text/tok_internal.h"
+#include "text/tok_json.h"
 
 #define MAX_JSON_FILE ((size_t)64 << 20)
 
@@ -150,7 +151,22 @@ int ic__tok_json_added(struct ic_tokenizer *t, json_t *root, const char *path, s
     return rc;
 }
 
-static int read_tokenizer_json(struct ic_tokenizer *t, const char *path,
+/* A tokenizer.json of another family: tok_json.c, with the config file
+ * for the special-token names. */
+static int read_other_json(struct ic_tokenizer *t, json_t *root, const char *path,
+                           const char *cfg_path, long long model_max_length, struct ic_err *err)
+{
+    json_t *cfg = NULL;
+    int rc = IC_OK;
+    if (cfg_path && ic_path_exists(cfg_path))
+        rc = load_json(cfg_path, JSON_DECODE_INT_AS_REAL, &cfg, err);
+    if (rc == IC_OK)
+        rc = ic__tok_from_json(t, root, cfg, path, model_max_length, err);
+    json_decref(cfg);
+    return rc;
+}
+
+static int read_tokenizer_json(struct ic_tokenizer *t, const char *path, const char *cfg_path,
                                struct ic_tokenizer_opts *o, const struct ic_tokenizer_opts *cfg,
                                const int *cfg_has, struct ic_err *err)
 {
@@ -160,6 +176,11 @@ static int read_tokenizer_json(struct ic_tokenizer *t, const char *path,
     int rc = load_json(path, 0, &root, err);
     if (rc != IC_OK)
         return rc;
+    if (!ic__tok_json_is_wordpiece(root)) {
+        rc = read_other_json(t, root, path, cfg_path, cfg->model_max_length, err);
+        json_decref(root);
+        return rc;
+    }
     json_t *model = json_object_get(root, "model");
     json_t *type = json_object_get(model, "type");
     if (!json_is_object(model) || !json_is_string(type)) {
@@ -277,6 +298,8 @@ int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err
     char *cfg_path = ic_path_join(dir, "tokenizer_config.json");
     char *json_path = ic_path_join(dir, "tokenizer.json");
     char *vocab_path = ic_path_join(dir, "vocab.txt");
+    char *bpe_vocab = ic_path_join(dir, "vocab.json");
+    char *bpe_merges = ic_path_join(dir, "merges.txt");
     struct ic_tokenizer_opts o, cfg;
     int has[3] = {0, 0, 0};
     int rc = IC_OK;
@@ -303,7 +326,7 @@ int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err
         ic_tokenizer_default_opts(&cfg);
     }
     if (ic_path_exists(json_path)) {
-        rc = read_tokenizer_json(t, json_path, &o, &cfg, has, err);
+        rc = read_tokenizer_json(t, json_path, cfg_path, &o, &cfg, has, err);
     } else if (ic_path_exists(vocab_path)) {
         if (has[0])
             o.lowercase = cfg.lowercase;
@@ -313,13 +336,18 @@ int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err
             o.handle_chinese_chars = cfg.handle_chinese_chars;
         o.model_max_length = cfg.model_max_length;
         rc = ic_tokenizer_load_vocab(t, vocab_path, &o, err);
+    } else if (ic_path_exists(bpe_vocab) && ic_path_exists(bpe_merges)) {
+        rc = ic__bpe_load_legacy(t, dir, cfg.model_max_length, err);
     } else {
-        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no tokenizer.json or vocab.txt", dir);
+        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no tokenizer.json, vocab.txt or vocab.json + "
+                     "merges.txt", dir);
     }
 out:
     ic_free(cfg_path);
     ic_free(json_path);
     ic_free(vocab_path);
+    ic_free(bpe_vocab);
+    ic_free(bpe_merges);
     return rc;
 }
 
@@ -464,6 +492,10 @@ int ic_tokenizer_save_dir(const struct ic_tokenizer *t, const char *dir, struct 
     struct ic_buf b;
     json_t *cfg = NULL, *map = NULL, *tj = NULL;
     char *vocab_path = NULL;
+    if (t->type == IC_TOK_BPE)
+        return ic__bpe_save_dir(t, dir, err);
+    if (t->type == IC_TOK_UNIGRAM)
+        return ic__unigram_save_dir(t, dir, err);
     ic_buf_init(&b, 0);
     int rc = ic_mkdirs(dir, err);
     if (rc != IC_OK)

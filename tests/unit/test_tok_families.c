@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_tok_families.c - the tokenizer families (WordPiece, byte-level BPE,
+ * Unigram) against goldens from Hugging Face's Rust tokenizer (npm
+ * `tokenizers` 0.23.2, tools/gen_tok_golden.mjs families): the real
+ * tokenizer files of popular encoders (read from $IC_TOKENIZERS_DIR,
+ * default ../shared/tokenizers; skipped when absent) and the small
+ * tokenizers committed under tests/golden/tok/ (never skipped). Every text
+ * without a limit and with truncation + padding to 16; ids and attention
+ * masks exact, tokens exact except that Hugging Face reports an added token
+ * with lstrip / rstrip as the text it matched (" <mask>"), we as the token.
+ * Plus loading the legacy RoBERTa files, saving and reloading, and refusing
+ * bad files with a message naming the file and the field.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "intent/ic.h"
+#include "intent/tokenizer.h"
+#include "test.h"
+
+static const char *tok_root(void)
+{
+    const char *e = getenv("IC_TOKENIZERS_DIR");
+    return e ? e : "../shared/tokenizers";
+}
+
+/* Whole gzip file into memory (NUL-terminated). */
+static char *read_gz(const char *path, size_t *len)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, n = 0;
+    char *buf = ic_xmalloc(cap);
+    for (;;) {
+        if (cap - n < 65536) {
+            cap *= 2;
+            buf = ic_xrealloc(buf, cap);
+        }
+        int r = gzread(f, buf + n, (unsigned)(cap - n - 1));
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    gzclose(f);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static int is_added_match(const char *want, const char *got)
+{
+    /* Hugging Face's token for an lstrip/rstrip added token is the matched
+     * text, whitespace included */
+    size_t wl = strlen(want), gl = strlen(got);
+    const char *p = strstr(want, got);
+    if (!p || gl == 0 || gl >= wl)
+        return 0;
+    for (const char *q = want; q < want + wl; q++)
+        if ((q < p || q >= p + gl) && *q != ' ' && *q != '\t' && *q != '\n')
+            return 0;
+    return 1;
+}
+
+/* One golden row against our encoding; returns 0 when equal, else writes a
+ * message. */
+static int check_row(const struct ic_tokenizer *t, struct ic_tok_work *w, json_t *row, int max_len,
+                     char *msg, size_t msg_len)
+{
+    json_t *text = json_object_get(row, "text"), *ids = json_object_get(row, "ids"),
+           *toks = json_object_get(row, "tokens"), *mask = json_object_get(row, "attention_mask");
+    const char *s = json_string_value(text);
+    size_t len = json_string_length(text);
+    struct ic_tok_batch b = {0};
+    struct ic_err err = {0};
+    int pad = max_len ? IC_TOK_PAD_MAX_LENGTH : IC_TOK_PAD_LONGEST;
+    if (ic_tokenizer_encode_batch(t, w, &s, &len, 1, max_len, pad, &b, &err) != IC_OK) {
+        snprintf(msg, msg_len, "%.60s: %.300s", s, err.msg);
+        return 1;
+    }
+    int bad = (size_t)b.seq_len != json_array_size(ids);
+    for (int j = 0; !bad && j < b.seq_len; j++) {
+        const char *want = json_string_value(json_array_get(toks, (size_t)j));
+        const char *got = ic_tokenizer_token(t, b.ids[j]);
+        bad |= b.ids[j] != json_integer_value(json_array_get(ids, (size_t)j));
+        bad |= b.attention_mask[j] != json_integer_value(json_array_get(mask, (size_t)j));
+        bad |= !got || (strcmp(want, got) != 0 && !is_added_match(want, got));
+    }
+    if (bad) {
+        int n = snprintf(msg, msg_len, "text \"%.60s\": want", s);
+        for (size_t j = 0; j < json_array_size(ids) && j < 12 && n > 0 && (size_t)n < msg_len; j++)
+            n += snprintf(msg + n, msg_len - (size_t)n, " %lld",
+                          (long long)json_integer_value(json_array_get(ids, j)));
+        for (int j = 0; j < b.seq_len && j < 12 && n > 0 && (size_t)n < msg_len; j++)
+            n += snprintf(msg + n, msg_len - (size_t)n, "%s%d", j ? " " : ", got ", b.ids[j]);
+    }
+    ic_tok_batch_free(&b);
+    return bad;
+}
+
+/* Checks every row of golden file name (under tests/golden/tok). Returns
+ * the number of mismatches (first in msg); *n_rows = rows checked. */
+static int check_golden(const struct ic_tokenizer *t, const char *name, int max_len, int *n_rows,
+                        char *msg, size_t msg_len)
+{
+    char *path = ic_xasprintf("%s/tok/%s", test_golden_dir(), name);
+    size_t len = 0;
+    char *data = read_gz(path, &len);
+    int bad = 0;
+    *n_rows = 0;
+    if (!data) {
+        snprintf(msg, msg_len, "%s: cannot read", path);
+        ic_free(path);
+        return 1;
+    }
+    struct ic_tok_work w;
+    ic_tok_work_init(&w);
+    for (char *line = data; line && *line;) {
+        char *nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+        json_error_t je;
+        json_t *row = json_loadb(line, ll, JSON_ALLOW_NUL, &je);
+        line = nl ? nl + 1 : NULL;
+        if (!row) {
+            if (!bad++)
+                snprintf(msg, msg_len, "%s: %s", path, je.text);
+            continue;
+        }
+        char m[512];
+        if (check_row(t, &w, row, max_len, m, sizeof m) && !bad++)
+            snprintf(msg, msg_len, "%s: %s", name, m);
+        (*n_rows)++;
+        json_decref(row);
+    }
+    ic_tok_work_free(&w);
+    ic_free(data);
+    ic_free(path);
+    return bad;
+}
+
+/* Both golden files of a family (plain and max16), at least min_rows each. */
+static int check_family(const struct ic_tokenizer *t, const char *base, int min_rows, char *msg,
+                        size_t msg_len)
+{
+    char *plain = ic_xasprintf("%s.jsonl.gz", base), *m16 = ic_xasprintf("%s.max16.jsonl.gz", base);
+    int n1 = 0, n2 = 0;
+    int bad = check_golden(t, plain, 0, &n1, msg, msg_len);
+    if (!bad)
+        bad = check_golden(t, m16, 16, &n2, msg, msg_len);
+    if (!bad && (n1 < min_rows || n2 < min_rows)) {
+        snprintf(msg, msg_len, "%s: %d / %d rows, fewer than %d", base, n1, n2, min_rows);
+        bad = 1;
+    }
+    ic_free(plain);
+    ic_free(m16);
+    return bad;
+}
+
+/* Loads a directory of the shared tokenizer files; 1 = skip. */
+static int load_shared(struct ic_tokenizer *t, const char *name, char *why, size_t why_len)
+{
+    char *dir = ic_xasprintf("%s/%s", tok_root(), name);
+    struct ic_err err = {0};
+    int rc = 1;
+    if (!ic_is_dir(dir))
+        snprintf(why, why_len, "%s not present (set IC_TOKENIZERS_DIR)", dir);
+    else if (ic_tokenizer_load_dir(t, dir, &err) != IC_OK)
+        snprintf(why, why_len, "load failed: %s", err.msg), rc = 2;
+    else
+        rc = 0;
+    ic_free(dir);
+    return rc;
+}
+
+#define FAMILY_TEST(tname, dirname, golden, ttype)                     \
+    TEST(tname)                                                        \
+    {                                                                  \
+        struct ic_tokenizer t = {0};                                   \
+        char msg[1024];                                                \
+        int r = load_shared(&t, dirname, msg, sizeof msg);             \
+        if (r == 1)                                                    \
+            SKIP("%s", msg);                                           \
+        if (r == 2)                                                    \
+            FAIL("%s", msg);                                           \
+        ASSERT_EQ(t.type, ttype);                                      \
+        int bad = check_family(&t, golden, 400, msg, sizeof msg);      \
+        ic_tokenizer_free(&t);                                         \
+        if (bad)                                                       \
+            FAIL("%d mismatches; first: %s", bad, msg);                \
+    }
+
+FAMILY_TEST(tok_roberta_base_golden, "roberta-base", "roberta-base", IC_TOK_BPE)
+FAMILY_TEST(tok_roberta_bne_golden, "roberta-bne", "roberta-bne", IC_TOK_BPE)
+FAMILY_TEST(tok_mbert_cased_golden, "mbert-cased", "mbert-cased", IC_TOK_WORDPIECE)
+
+/* BETO: only vocab.txt; uncased, with accent stripping following
+ * lowercase and with strip_accents false. */
+TEST(tok_beto_golden)
+{
+    char *vocab = ic_xasprintf("%s/beto-uncased/vocab.txt", tok_root());
+    if (!ic_path_exists(vocab)) {
+        test_skip("%s not present (set IC_TOKENIZERS_DIR)", vocab);
+        ic_free(vocab);
+        return;
+    }
+    for (int accents = 0; accents < 2; accents++) {
+        struct ic_tokenizer_opts o;
+        struct ic_tokenizer t = {0};
+        struct ic_err err = {0};
+        char msg[1024];
+        ic_tokenizer_default_opts(&o);
+        o.strip_accents = accents ? 0 : -1;
+        if (ic_tokenizer_load_vocab(&t, vocab, &o, &err) != IC_OK) {
+            ic_free(vocab);
+            FAIL("%s", err.msg);
+        }
+        int bad = check_family(&t, accents ? "beto-uncased-accents" : "beto-uncased", 400, msg,
+                               sizeof msg);
+        ic_tokenizer_free(&t);
+        if (bad) {
+            ic_free(vocab);
+            FAIL("%d mismatches; first: %s", bad, msg);
+        }
+    }
+    ic_free(vocab);
+}
+
+static void copy_file(const char *from_dir, const char *to_dir, const char *name)
+{
+    char *a = ic_path_join(from_dir, name), *b = ic_path_join(to_dir, name);
+    char *data = NULL;
+    size_t len = 0;
+    if (ic_read_file(a, (size_t)64 << 20, &data, &len, NULL) == IC_OK)
+        IC_ASSERT(ic_write_file_atomic(b, data, len, NULL) == IC_OK);
+    ic_free(data);
+    ic_free(a);
+    ic_free(b);
+}
+
+/* vocab.json + merges.txt (+ configs) without tokenizer.json: the same
+ * encodings. */
+TEST(tok_roberta_legacy_files)
+{
+    static const char *const names[] = {"roberta-base", "roberta-bne"};
+    for (int k = 0; k < 2; k++) {
+        char *src = ic_xasprintf("%s/%s", tok_root(), names[k]);
+        if (!ic_is_dir(src)) {
+            test_skip("%s not present (set IC_TOKENIZERS_DIR)", src);
+            ic_free(src);
+            return;
+        }
+        char *dst = ic_path_join(test_tmpdir(), names[k]);
+        IC_ASSERT(ic_mkdirs(dst, NULL) == IC_OK);
+        static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer_config.json",
+                                            "special_tokens_map.json"};
+        for (int i = 0; i < 4; i++)
+            copy_file(src, dst, files[i]);
+        struct ic_tokenizer t = {0};
+        struct ic_err err = {0};
+        char msg[1024];
+        int rc = ic_tokenizer_load_dir(&t, dst, &err);
+        int bad = rc == IC_OK ? check_family(&t, names[k], 400, msg, sizeof msg) : -1;
+        ic_tokenizer_free(&t);
+        ic_free(src);
+        ic_free(dst);
+        if (bad < 0)
+            FAIL("%s", err.msg);
+        if (bad)
+            FAIL("%d mismatches; first: %s", bad, msg);
+    }
+}
+
+/* Saving writes the family's files; they reload to the same encodings
+ * (tokenizer.json, and the legacy files alone). */
+TEST(tok_bpe_save_reload)
+{
+    struct ic_tokenizer t = {0}, u = {0}, v = {0};
+    char msg[1024];
+    int r = load_shared(&t, "roberta-bne", msg, sizeof msg);
+    if (r == 1)
+        SKIP("%s", msg);
+    if (r == 2)
+        FAIL("%s", msg);
+    struct ic_err err = {0};
+    char *dir = ic_path_join(test_tmpdir(), "saved");
+    ASSERT_OK(ic_tokenizer_save_dir(&t, dir, &err));
+    ic_tokenizer_free(&t);
+    ASSERT_OK(ic_tokenizer_load_dir(&u, dir, &err));
+    ASSERT_EQ(u.type, IC_TOK_BPE);
+    int bad = check_family(&u, "roberta-bne", 400, msg, sizeof msg);
+    ic_tokenizer_free(&u);
+    if (bad) {
+        ic_free(dir);
+        FAIL("reloaded tokenizer.json: %s", msg);
+    }
+    char *tj = ic_path_join(dir, "tokenizer.json");
+    ASSERT(remove(tj) == 0);
+    ic_free(tj);
+    ASSERT_OK(ic_tokenizer_load_dir(&v, dir, &err));
+    bad = check_family(&v, "roberta-bne", 400, msg, sizeof msg);
+    ic_tokenizer_free(&v);
+    ic_free(dir);
+    if (bad)
+        FAIL("reloaded legacy files: %s", msg);
+}

@@ -9,7 +9,13 @@
 #   make tsan-test            ThreadSanitizer: unit + serve/train/faults e2e, OpenMP kernels
 #   make valgrind             valgrind memcheck of train, predict, serve (scripts/valgrind.sh)
 #   make bench                benchmarks in bench/ (see bench/README.md)
-# Variables: BUILD=dir, CC=..., NO_OMP=1 (serial kernels), OPT=-O3 ...
+#   make install              bin/intent, lib/libintent.so + .a, include/intent/,
+#                             lib/pkgconfig/intent.pc, man pages, bash completion
+#                             and the bundled dataset under $(DESTDIR)$(PREFIX)
+#   make uninstall            removes exactly what install put there
+#   make help                 this text
+# Variables: BUILD=dir, CC=..., NO_OMP=1 (serial kernels), OPT=-O3, WERROR=1,
+#   PREFIX=/usr/local (compiled into intent as the dataset's place), DESTDIR=
 
 CC ?= cc
 SANITIZER ?=
@@ -42,6 +48,18 @@ endif
 PC_CFLAGS := $(shell pkg-config --cflags $(PC_MODULES))
 PC_LIBS := $(shell pkg-config --libs $(PC_MODULES))
 endif
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share/intent
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION := $(shell sed -n 's/^\#define IC_VERSION "\(.*\)"/\1/p' include/intent/ic.h)
+# ABI version of libintent.so (its soname is libintent.so.$(SOVERSION))
+SOVERSION := 0
 
 OPT ?= -O2
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -88,7 +106,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test check fuzz bench clean deps help
+.PHONY: all test check fuzz bench clean deps help shared man install uninstall
 all: $(BUILD)/intent $(BUILD)/intent_test
 
 $(BUILD)/obj/%.o: %.c
@@ -103,11 +121,83 @@ $(BUILD)/libintent.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The installed dataset's directory is compiled into `intent train`; the
+# stamp file changes (and cmd_train.o is rebuilt) only when DATADIR does.
+DATADIR_STAMP := $(BUILD)/datadir
+ifneq ($(DEPS_MISSING)$(PC_LIBS),)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(DATADIR_STAMP) 2>/dev/null)" = '$(DATADIR)' ] || \
+    printf '%s\n' '$(DATADIR)' >$(DATADIR_STAMP); })
+endif
+$(BUILD)/obj/src/cli/cmd_train.o: $(DATADIR_STAMP)
+$(BUILD)/obj/src/cli/cmd_train.o: CFLAGS += -DIC_DATADIR='"$(DATADIR)"'
+
 $(BUILD)/intent: $(CLI_OBJ) $(BUILD)/libintent.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libintent.a $(LIBS)
 
 $(BUILD)/intent_test: $(TEST_OBJ) $(BUILD)/libintent.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libintent.a $(LIBS)
+
+# --- shared library, manual pages, pkg-config file, install ------------------
+SHLIB := $(BUILD)/libintent.so.$(VERSION)
+CLI_CMDS := $(patsubst src/cli/cmd_%.c,%,$(filter src/cli/cmd_%.c,$(CLI_SRC)))
+MAN_PAGES := $(BUILD)/man/intent.1 $(CLI_CMDS:%=$(BUILD)/man/intent-%.1)
+HEADERS := $(sort $(wildcard include/intent/*.h))
+
+shared: $(SHLIB)
+man: $(MAN_PAGES)
+
+$(SHLIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libintent.so.$(SOVERSION) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
+
+# generated from the program's --help (scripts/gen-man.sh), plus man/*.1.in
+$(MAN_PAGES): $(BUILD)/intent scripts/gen-man.sh $(wildcard man/*.1.in) $(DATADIR_STAMP)
+$(BUILD)/man/intent.1:
+	@mkdir -p $(dir $@)
+	INTENT_DATADIR='$(DATADIR)' scripts/gen-man.sh $(BUILD)/intent >$@.tmp && mv $@.tmp $@
+$(BUILD)/man/intent-%.1:
+	@mkdir -p $(dir $@)
+	INTENT_DATADIR='$(DATADIR)' scripts/gen-man.sh $(BUILD)/intent $* >$@.tmp && mv $@.tmp $@
+
+# Static linking (pkg-config --static) needs libintent's dependencies: they
+# are in Libs.private as the -l flags pkg-config gave this build, not as
+# Requires.private modules, because libcurl's .pc would then add its own
+# private libraries (nghttp2, ssh2, rtmp, psl, ...), whose -dev packages
+# Debian does not install, and the link would fail. No public header includes
+# a dependency's header, so no dependency cflags are needed.
+# (rewritten every time: PREFIX may differ from the last run)
+.PHONY: $(BUILD)/intent.pc
+$(BUILD)/intent.pc:
+	@mkdir -p $(dir $@)
+	@{ printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\n' '$(PREFIX)' '$(LIBDIR)' '$(INCLUDEDIR)'; \
+	  printf 'Name: intent\nDescription: %s\nVersion: %s\n' \
+	      'BERT intent classifiers: training, inference, tokenizer, HTTP serving' '$(VERSION)'; \
+	  printf 'Libs: -L$${libdir} -lintent\n'; \
+	  printf 'Libs.private: %s\n' '$(strip $(LIBS))'; \
+	  printf 'Cflags: -I$${includedir}\n'; } >$@.tmp && mv $@.tmp $@
+
+INSTALLED := $(BINDIR)/intent $(LIBDIR)/libintent.a $(LIBDIR)/libintent.so.$(VERSION) \
+    $(LIBDIR)/libintent.so.$(SOVERSION) $(LIBDIR)/libintent.so $(PKGCONFIGDIR)/intent.pc \
+    $(HEADERS:include/intent/%=$(INCLUDEDIR)/intent/%) \
+    $(MAN_PAGES:$(BUILD)/man/%=$(MANDIR)/man1/%) $(BASHCOMPDIR)/intent $(DATADIR)/dataset_v2.json
+
+install: $(BUILD)/intent $(BUILD)/libintent.a $(SHLIB) $(MAN_PAGES) $(BUILD)/intent.pc
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' \
+	    '$(DESTDIR)$(INCLUDEDIR)/intent' '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(BASHCOMPDIR)' \
+	    '$(DESTDIR)$(DATADIR)'
+	install -m 755 $(BUILD)/intent '$(DESTDIR)$(BINDIR)/intent'
+	install -m 644 $(BUILD)/libintent.a '$(DESTDIR)$(LIBDIR)/libintent.a'
+	install -m 755 $(SHLIB) '$(DESTDIR)$(LIBDIR)/libintent.so.$(VERSION)'
+	ln -sf libintent.so.$(VERSION) '$(DESTDIR)$(LIBDIR)/libintent.so.$(SOVERSION)'
+	ln -sf libintent.so.$(SOVERSION) '$(DESTDIR)$(LIBDIR)/libintent.so'
+	install -m 644 $(BUILD)/intent.pc '$(DESTDIR)$(PKGCONFIGDIR)/intent.pc'
+	install -m 644 $(HEADERS) '$(DESTDIR)$(INCLUDEDIR)/intent/'
+	install -m 644 $(MAN_PAGES) '$(DESTDIR)$(MANDIR)/man1/'
+	install -m 644 completion/intent.bash '$(DESTDIR)$(BASHCOMPDIR)/intent'
+	install -m 644 data/dataset_v2.json '$(DESTDIR)$(DATADIR)/dataset_v2.json'
+
+uninstall:
+	rm -f $(foreach f,$(INSTALLED),'$(DESTDIR)$(f)')
+	rmdir '$(DESTDIR)$(INCLUDEDIR)/intent' '$(DESTDIR)$(DATADIR)' 2>/dev/null || true
 
 test: all
 	tests/run.sh $(BUILD)

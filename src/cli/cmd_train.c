@@ -18,6 +18,13 @@
 #include "intent/config.h"
 #include "intent/train.h"
 
+/* Where `make install` puts the bundled dataset (the Makefile passes
+ * -DIC_DATADIR="$(PREFIX)/share/intent"). */
+#ifndef IC_DATADIR
+#define IC_DATADIR "/usr/local/share/intent"
+#endif
+#define BUNDLED_DATASET "dataset_v2.json"
+
 static volatile sig_atomic_t g_stop;
 
 static void on_sigint(int sig)
@@ -181,6 +188,60 @@ static int apply_flags(struct ic_config *c, int argc, char **argv)
     return 0;
 }
 
+/* <dir of the running program>/../share/intent/dataset_v2.json in out, so an
+ * installed tree finds its dataset wherever it was copied (DESTDIR, a moved
+ * prefix). 0 if /proc/self/exe cannot be read. */
+static int installed_dataset_near_exe(char *out, size_t size)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return 0;
+    exe[n] = 0;
+    for (int up = 0; up < 2; up++) { /* strip the file name, then bin/ */
+        char *slash = strrchr(exe, '/');
+        if (!slash)
+            return 0;
+        *slash = 0;
+    }
+    int len = snprintf(out, size, "%s/share/intent/" BUNDLED_DATASET, exe);
+    return len > 0 && (size_t)len < size;
+}
+
+/* When no --data, `data:` or INTENT_DATA was given: the bundled dataset from
+ * ./data/ (a source checkout), else next to the installed program, else in
+ * IC_DATADIR. If none exists, a training run (need != 0) stops with a message
+ * saying how to give the data; --print-config keeps the built-in default. */
+static int resolve_default_data(struct ic_config *c, int need)
+{
+    size_t n;
+    const struct ic_config_key *keys = ic_config_keys(&n);
+    size_t i = (size_t)(ic_config_find("data") - keys);
+    if (c->origin[i] != IC_CONFIG_DEFAULT || ic_path_exists(c->data))
+        return 0;
+    char near_exe[4200] = "";
+    const char *installed = IC_DATADIR "/" BUNDLED_DATASET;
+    const char *found = NULL;
+    if (installed_dataset_near_exe(near_exe, sizeof near_exe) && ic_path_exists(near_exe))
+        found = near_exe;
+    else if (ic_path_exists(installed))
+        found = installed;
+    if (found) {
+        struct ic_err err;
+        if (ic_config_set(c, "data", found, IC_CONFIG_DEFAULT, NULL, &err) == IC_OK)
+            return 0;
+        cli_error("train", "%s", err.msg);
+        return 2;
+    }
+    if (!need)
+        return 0;
+    cli_error("train", "no training data: --data was not given and the bundled dataset is not "
+              "at %s%s%s or %s; pass --data FILE (a JSON array, JSON Lines, CSV or TSV file "
+              "of text and intent), or set `data:` in intent.yaml or INTENT_DATA",
+              c->data, *near_exe ? ", " : "", near_exe, installed);
+    return 2;
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -218,6 +279,8 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     if (apply_flags(&c, argc, argv) != 0)
+        goto out;
+    if (resolve_default_data(&c, !print_config) != 0)
         goto out;
     if (ic_config_check(&c, &err) != IC_OK) {
         cli_error("train", "%s", err.msg);

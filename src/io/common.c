@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * common.c - helpers shared by the checkpoint readers: a read-only whole-file
- * mapping with a size cap, and CRC-32 (zip's polynomial 0xEDB88320).
+ * mapping with a size cap, and CRC-32 (zlib's crc32_z).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "io/io.h"
 
@@ -71,39 +71,8 @@ void ic__map_free(struct ic__map *m)
     m->mapped = 0;
 }
 
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
-}
-
-/* Slicing-by-8; the tables are built once (pthread_once). */
+/* zlib's CRC-32 (the zip polynomial); crc32_z takes a size_t length. */
 uint32_t ic__crc32(uint32_t crc, const void *data, size_t n)
 {
-    pthread_once(&crc_once, crc_init);
-    const uint8_t *p = data;
-    crc = ~crc;
-    while (n >= 8) {
-        uint32_t a = crc ^ ic__rd32(p);
-        uint32_t b = ic__rd32(p + 4);
-        crc = crc_table[7][a & 0xff] ^ crc_table[6][(a >> 8) & 0xff] ^
-              crc_table[5][(a >> 16) & 0xff] ^ crc_table[4][a >> 24] ^
-              crc_table[3][b & 0xff] ^ crc_table[2][(b >> 8) & 0xff] ^
-              crc_table[1][(b >> 16) & 0xff] ^ crc_table[0][b >> 24];
-        p += 8;
-        n -= 8;
-    }
-    while (n--)
-        crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    return (uint32_t)crc32_z(crc, data, n);
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # bench_epoch.sh - one whole training epoch on fb_mtod_es train.json (3,616
-# Spanish texts, 12 intents), batch 32, dynamic padding (each batch padded to
-# its longest text), from scratch, bert-tiny shape (H 128, L 2, heads 2, I 512;
-# the WordPiece vocabulary learned from the training texts):
+# Spanish texts, 12 intents; CC BY-SA, not distributed here: bench/README.md),
+# batch 32, dynamic padding (each batch padded to its longest text), from
+# scratch, bert-tiny shape (H 128, L 2, heads 2, I 512; the WordPiece
+# vocabulary learned from the training texts):
 #   ours: `intent train --epochs 1 --no-tracking --eval-fraction 0` (the epoch
 #         time is the log's "trained N steps (R examples/s)": the training
 #         loop itself, without reading data, learning the vocabulary or saving);

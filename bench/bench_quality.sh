@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # bench_quality.sh - model quality of the DEFAULT training settings on
-# fb_mtod_es (Spanish alarm/reminder/weather intents, 12 intents):
+# fb_mtod_es (Spanish alarm/reminder/weather intents, 12 intents; Facebook's
+# Multilingual Task-Oriented Dialog data, CC BY-SA, not distributed here:
+# bench/README.md):
 # trains offline from scratch on train.json, chooses the best epoch on
 # dev.json (--eval-data), then scores test.json ONCE with `intent eval`.
 # Prints test accuracy and macro-F1 next to the fastText baseline of the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # bench_tokenizer.sh - builds bench/bench_tokenizer.c against BUILD_DIR's
-# libintent.a and runs it on fb_mtod_es with the bert-base-uncased
+# libintent.a and runs it on fb_mtod_es (CC BY-SA, not distributed here:
+# bench/README.md) with the bert-base-uncased
 # vocabulary: tokens/s and MB/s on one core (fastest round and mean).
 #   bench/bench_tokenizer.sh [BUILD_DIR]
 # Environment: FB_MTOD (dataset dir, default ../shared/datasets/fb_mtod_es),

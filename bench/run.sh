@@ -7,7 +7,7 @@
 #   bench/run.sh [BUILD_DIR]      (default: build; `make bench` calls this)
 # Environment: BENCH_RUNS (repetitions, default 3), FB_MTOD (path to the
 # fb_mtod_es dataset directory, needed by the tokenizer, epoch and quality
-# benchmarks).
+# benchmarks; CC BY-SA, not distributed with the project: bench/README.md).
 set -u
 cd "$(dirname "$0")/.."
 build=${1:-build}

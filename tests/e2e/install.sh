@@ -203,6 +203,21 @@ else
     fi
 fi
 
+# a missing -dev package stops make at once, naming it (a pkg-config that
+# does not find libmicrohttpd stands in for the missing package)
+mkdir -p "$tmp/fakebin"
+printf '#!/bin/sh\ncase " $* " in *" libmicrohttpd "*) exit 1 ;; esac\nexec %s "$@"\n' \
+    "$(command -v pkg-config || echo false)" >"$tmp/fakebin/pkg-config"
+chmod +x "$tmp/fakebin/pkg-config"
+msg=$(PATH=$tmp/fakebin:$PATH make -n -C "$root" BUILD="$tmp/nobuild" all 2>&1)
+rc=$?
+if [ $rc != 0 ] && printf '%s' "$msg" | grep -q 'missing: libmicrohttpd-dev - run scripts/install-deps.sh' &&
+   ! printf '%s' "$msg" | grep -q 'libcurl4-openssl-dev'; then
+    ok missing_dependency_message
+else
+    fail missing_dependency_message "rc $rc: $(printf '%s' "$msg" | tail -2)"
+fi
+
 if ! mk uninstall >"$tmp/uninstall.log" 2>&1; then
     fail uninstall "$(tail -5 "$tmp/uninstall.log")"
 else

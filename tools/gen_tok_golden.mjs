@@ -22,6 +22,11 @@
 //       xlm-roberta, mbert-cased, beto-uncased with and without accent
 //       stripping); NAMES may also be paths of tokenizer directories such as
 //       tests/golden/tok/tiny_bpe (their tokenizer.json)
+//   node tools/gen_tok_golden.mjs corpus DATASETS_DIR > tests/golden/tok/corpus.jsonl
+//       the same texts as training data for the small committed tokenizers:
+//   build/intent vocab --type bpe --size 1000 --data tests/golden/tok/corpus.jsonl \
+//       --output tests/golden/tok/tiny_bpe
+//   node tools/gen_tok_golden.mjs families tests/golden/tok DATASETS_DIR tests/golden/tok tiny_bpe
 //   node tools/gen_tok_golden.mjs diff VOCAB build/intent [N]
 //       differential check: N (20000) random strings built from tricky code
 //       points (marks of every class, long runs of marks, CGJ, Hangul, CJK,
@@ -529,7 +534,9 @@ if (cmd === 'probe') probe();
 else if (cmd === 'overrides') overrides(args[0], args[1]);
 else if (cmd === 'unicode') unicodeGolden(args[0]);
 else if (cmd === 'cases') await cases(args[0], args[1], args[2]);
-else if (cmd === 'families') await families(args[0], args[1], args[2], args.slice(3));
+else if (cmd === 'corpus') {
+  process.stdout.write(familyTexts(args[0]).filter((t) => !t.includes('\u0000')).map((t) => `${JSON.stringify({ text: t })}\n`).join(''));
+} else if (cmd === 'families') await families(args[0], args[1], args[2], args.slice(3));
 else if (cmd === 'diff') await diff(args[0], args[1], Number(args[2] || 20000));
 else {
   process.stderr.write('usage: node tools/gen_tok_golden.mjs probe | overrides RUST C | unicode RUST | cases VOCAB DATADIR OUTDIR | diff VOCAB INTENT [N]\n');

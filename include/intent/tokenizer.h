@@ -215,6 +215,26 @@ int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
                    const struct ic_tokenizer_opts *o, struct ic_tokenizer *out,
                    struct ic_err *err) IC_WUR;
 
+/* Byte-level BPE trainer (RoBERTa layout): <s> <pad> </s> <unk>, the 256
+ * byte characters, then the merge of the most frequent adjacent pair of
+ * symbols over the ByteLevel words of texts (ties: the smaller left token,
+ * then the smaller right token, bytewise; pairs seen once are not merged)
+ * until vocab_size tokens, <mask> last. Deterministic. *out is a ready
+ * tokenizer (type IC_TOK_BPE; ic_tokenizer_save_dir writes files that
+ * transformers' AutoTokenizer loads). Errors: IC_ERR_INVAL (vocab_size
+ * under 261), IC_ERR_FORMAT (invalid UTF-8: names the text). */
+int ic_vocab_train_bpe(const char *const *texts, size_t n, size_t vocab_size,
+                       int add_prefix_space, struct ic_tokenizer *out,
+                       struct ic_err *err) IC_WUR;
+
+/* SentencePiece Unigram trainer (XLM-R layout: <s> <pad> </s> <unk> first,
+ * <mask> last; Metaspace with "\u2581"; NFKC normalisation). Deterministic.
+ * Errors: IC_ERR_INVAL (vocab_size too small), IC_ERR_FORMAT (invalid
+ * UTF-8: names the text), IC_ERR_UNSUPPORTED (built without the Unigram
+ * engine). */
+int ic_vocab_train_unigram(const char *const *texts, size_t n, size_t vocab_size,
+                           struct ic_tokenizer *out, struct ic_err *err) IC_WUR;
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,18 +20,30 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: intent vocab --data FILE --size N --output FILE [--cased]\n\n"
-            "Trains a WordPiece vocabulary from the texts of FILE and writes it as vocab.txt\n"
-            "(one token per line): [PAD] [UNK] [CLS] [SEP] [MASK] first, then the characters\n"
-            "seen, then the most frequent merges, with the same normalisation as the\n"
-            "tokenizer. The same data always gives the same vocabulary.\n\n"
+            "usage: intent vocab --data FILE --size N --output PATH [--type T] [--cased]\n"
+            "                    [--no-prefix-space]\n\n"
+            "Trains a vocabulary from the texts of FILE. The same data always gives the same\n"
+            "vocabulary.\n"
+            "  wordpiece (default): vocab.txt (one token per line) at PATH: [PAD] [UNK] [CLS]\n"
+            "      [SEP] [MASK] first, then the characters seen, then the most frequent\n"
+            "      merges, with the same normalisation as the BERT tokenizer;\n"
+            "  bpe: a byte-level BPE tokenizer directory at PATH (RoBERTa layout: vocab.json,\n"
+            "      merges.txt, tokenizer.json, tokenizer_config.json): <s> <pad> </s> <unk>,\n"
+            "      the 256 byte characters, the most frequent merges, <mask>;\n"
+            "  unigram: a SentencePiece Unigram tokenizer directory at PATH (XLM-R layout:\n"
+            "      tokenizer.json, tokenizer_config.json).\n"
+            "Directories load with transformers' AutoTokenizer and `intent tokenize --model`.\n\n"
             "options:\n"
             "  --data FILE     training texts: a JSON array of {\"text\": ..., ...} objects,\n"
             "                  JSON Lines with a \"text\" field, .csv/.tsv with \"text\" and\n"
             "                  \"intent\" columns, or plain text with one text per line\n"
             "  --size N        vocabulary size, specials included (5 to 4194304); fewer\n"
             "                  tokens when the data runs out of merges\n"
-            "  --output FILE   where to write vocab.txt (written atomically)\n"
+            "  --output PATH   vocab.txt (wordpiece) or the tokenizer directory (bpe,\n"
+            "                  unigram); files written atomically\n"
+            "  --type T        wordpiece (default), bpe or unigram\n"
+            "  --no-prefix-space  bpe: no space before the first word (default: one, as\n"
+            "                  add_prefix_space=True, so a word looks the same everywhere)\n"
             "  --cased         keep case and accents (default: lower-case, strip accents,\n"
             "                  as bert-base-uncased; use --cased with tokenize --cased)\n"
             "  -h, --help      this help\n\n"
@@ -129,11 +141,37 @@ static int read_texts(const char *path, const char *buf, size_t len, struct text
     return IC_OK;
 }
 
+/* bpe / unigram: trains and writes a tokenizer directory; exit status. */
+static int train_dir(const char *type, const struct texts *tx, size_t size, int prefix,
+                     const char *data, const char *output)
+{
+    struct ic_tokenizer t = {0};
+    struct ic_err err = {0};
+    int rc;
+    if (strcmp(type, "bpe") == 0)
+        rc = ic_vocab_train_bpe((const char *const *)tx->v, tx->n, size, prefix, &t, &err);
+    else
+        rc = ic_vocab_train_unigram((const char *const *)tx->v, tx->n, size, &t, &err);
+    if (rc != IC_OK) {
+        cli_error("vocab", "%s: %s", data, err.msg);
+        return 1;
+    }
+    rc = ic_tokenizer_save_dir(&t, output, &err);
+    if (rc == IC_OK)
+        fprintf(stderr, "intent vocab: %zu texts -> %zu %s tokens in %s/\n", tx->n,
+                ic_tokenizer_vocab_size(&t), type, output);
+    else
+        cli_error("vocab", "%s", err.msg);
+    ic_tokenizer_free(&t);
+    return rc == IC_OK ? 0 : 1;
+}
+
 int cmd_vocab(int argc, char **argv)
 {
     const char *data = NULL, *output = NULL;
     long size = 0;
-    int cased = 0;
+    int cased = 0, prefix = 1;
+    const char *type = "wordpiece";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -148,6 +186,15 @@ int cmd_vocab(int argc, char **argv)
                 return 2;
         } else if (strcmp(a, "--cased") == 0) {
             cased = 1;
+        } else if (strcmp(a, "--no-prefix-space") == 0) {
+            prefix = 0;
+        } else if (strcmp(a, "--type") == 0 && i + 1 < argc) {
+            type = argv[++i];
+            if (strcmp(type, "wordpiece") != 0 && strcmp(type, "bpe") != 0 &&
+                strcmp(type, "unigram") != 0) {
+                cli_error("vocab", "--type %s: must be wordpiece, bpe or unigram", type);
+                return 2;
+            }
         } else {
             cli_error("vocab", "unknown option or missing value: %s (see --help)", a);
             return 2;
@@ -183,6 +230,10 @@ int cmd_vocab(int argc, char **argv)
     }
     if (tx.n == 0) {
         cli_error("vocab", "%s: no texts", data);
+        goto out;
+    }
+    if (strcmp(type, "wordpiece") != 0) {
+        status = train_dir(type, &tx, (size_t)size, prefix, data, output);
         goto out;
     }
     struct ic_tokenizer_opts o;

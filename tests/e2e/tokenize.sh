@@ -212,3 +212,28 @@ else
 fi
 out=$("$BIN" vocab --data "$T/data.json" --size 3 --output "$T/v6.txt" 2>&1); rc=$?
 [ $rc -eq 2 ] && ok vocab_bad_size || fail vocab_bad_size "rc $rc: $out"
+# byte-level BPE: the committed small tokenizer, Hugging Face's encoding of
+# a text with <mask> (lstrip) inside, and a trained directory that reloads
+G="${IC_TEST_GOLDEN:-tests/golden}/tok"
+want=$(zcat "$G/tiny_bpe.max16.jsonl.gz" | grep -F '"text":"hello <mask> world"' | head -1 |
+       sed 's/.*"ids":\(\[[^]]*\]\).*"attention_mask":\(\[[^]]*\]\).*/\1 \2/')
+out=$(printf 'hello <mask> world\n' | "$BIN" tokenize --model "$G/tiny_bpe" --max-length 16 |
+      sed 's/.*"ids": \(\[[^]]*\]\).*"attention_mask": \(\[[^]]*\]\).*/\1 \2/' | tr -d ' ')
+if [ -n "$want" ] && [ "$(printf '%s' "$want" | tr -d ' ')" = "$out" ]; then
+    ok tokenize_bpe_model
+else
+    fail tokenize_bpe_model "got $out, want $want"
+fi
+if "$BIN" vocab --type bpe --data "$G/corpus.jsonl" --size 1000 --output "$T/bpe" 2>>"$T/err" &&
+   cmp -s "$T/bpe/merges.txt" "$G/tiny_bpe/merges.txt" &&
+   cmp -s "$T/bpe/tokenizer.json" "$G/tiny_bpe/tokenizer.json" &&
+   printf 'hola\n' | "$BIN" tokenize --model "$T/bpe" | grep -q '"ids": \[0, '; then
+    ok vocab_train_bpe
+else
+    fail vocab_train_bpe "$(tail -3 "$T/err")"
+fi
+out=$("$BIN" vocab --type bpe --data "$T/data.json" --size 100 --output "$T/bpe2" 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q 'not in \[261' && ok vocab_bpe_bad_size ||
+    fail vocab_bpe_bad_size "rc $rc: $out"
+out=$("$BIN" vocab --type sentencepiece --data "$T/data.json" --size 100 --output "$T/x" 2>&1); rc=$?
+[ $rc -eq 2 ] && ok vocab_bad_type || fail vocab_bad_type "rc $rc: $out"

@@ -307,3 +307,177 @@ TEST(tok_bpe_save_reload)
     if (bad)
         FAIL("reloaded legacy files: %s", msg);
 }
+
+static int load_golden_dir(struct ic_tokenizer *t, const char *name, struct ic_err *err)
+{
+    char *dir = ic_xasprintf("%s/tok/%s", test_golden_dir(), name);
+    int rc = ic_tokenizer_load_dir(t, dir, err);
+    ic_free(dir);
+    return rc;
+}
+
+/* The small committed BPE (trained by `intent vocab --type bpe` on
+ * tests/golden/tok/corpus.jsonl): never skipped. */
+TEST(tok_tiny_bpe_golden)
+{
+    struct ic_tokenizer t = {0};
+    struct ic_err err = {0};
+    char msg[1024];
+    ASSERT_OK(load_golden_dir(&t, "tiny_bpe", &err));
+    ASSERT_EQ(t.type, IC_TOK_BPE);
+    ASSERT_EQ(t.cls_id, 0);
+    ASSERT_EQ(t.sep_id, 2);
+    ASSERT_EQ(t.pad_id, 1);
+    ASSERT_EQ(t.mask_id, 999);
+    int bad = check_family(&t, "tiny_bpe", 400, msg, sizeof msg);
+    ic_tokenizer_free(&t);
+    if (bad)
+        FAIL("%d mismatches; first: %s", bad, msg);
+}
+
+TEST(tok_tiny_bpe_legacy_files)
+{
+    char *src = ic_xasprintf("%s/tok/tiny_bpe", test_golden_dir());
+    const char *dst = test_tmpdir();
+    static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer_config.json",
+                                        "special_tokens_map.json"};
+    for (int i = 0; i < 4; i++)
+        copy_file(src, dst, files[i]);
+    ic_free(src);
+    struct ic_tokenizer t = {0};
+    struct ic_err err = {0};
+    char msg[1024];
+    ASSERT_OK(ic_tokenizer_load_dir(&t, dst, &err));
+    int bad = check_family(&t, "tiny_bpe", 400, msg, sizeof msg);
+    ic_tokenizer_free(&t);
+    if (bad)
+        FAIL("%d mismatches; first: %s", bad, msg);
+}
+
+/* Texts of tests/golden/tok/corpus.jsonl. */
+static char **corpus_texts(size_t *n)
+{
+    char *path = ic_xasprintf("%s/tok/corpus.jsonl", test_golden_dir()), *data = NULL;
+    size_t len = 0;
+    char **v = NULL;
+    *n = 0;
+    IC_ASSERT(ic_read_file(path, (size_t)16 << 20, &data, &len, NULL) == IC_OK);
+    for (char *line = data; line && *line;) {
+        char *nl = strchr(line, '\n');
+        json_t *j = json_loadb(line, nl ? (size_t)(nl - line) : strlen(line), 0, NULL);
+        line = nl ? nl + 1 : NULL;
+        IC_ASSERT(j != NULL);
+        v = ic_xrealloc(v, (*n + 1) * sizeof *v);
+        v[(*n)++] = ic_xstrdup(json_string_value(json_object_get(j, "text")));
+        json_decref(j);
+    }
+    ic_free(data);
+    ic_free(path);
+    return v;
+}
+
+static int same_file(const char *a_dir, const char *b_dir, const char *name)
+{
+    char *a = ic_path_join(a_dir, name), *b = ic_path_join(b_dir, name), *da = NULL, *db = NULL;
+    size_t la = 0, lb = 0;
+    int same = ic_read_file(a, (size_t)16 << 20, &da, &la, NULL) == IC_OK &&
+               ic_read_file(b, (size_t)16 << 20, &db, &lb, NULL) == IC_OK && la == lb &&
+               memcmp(da, db, la) == 0;
+    ic_free(a);
+    ic_free(b);
+    ic_free(da);
+    ic_free(db);
+    return same;
+}
+
+/* The trainer is deterministic: the corpus gives the committed tiny_bpe
+ * byte for byte. */
+TEST(tok_bpe_train_deterministic)
+{
+    size_t n = 0;
+    char **texts = corpus_texts(&n);
+    struct ic_tokenizer t = {0};
+    struct ic_err err = {0};
+    char *dir = ic_path_join(test_tmpdir(), "bpe");
+    char *want = ic_xasprintf("%s/tok/tiny_bpe", test_golden_dir());
+    int rc = ic_vocab_train_bpe((const char *const *)texts, n, 1000, 1, &t, &err);
+    if (rc == IC_OK)
+        rc = ic_tokenizer_save_dir(&t, dir, &err);
+    ic_tokenizer_free(&t);
+    for (size_t i = 0; i < n; i++)
+        ic_free(texts[i]);
+    ic_free(texts);
+    static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer.json",
+                                        "tokenizer_config.json", "special_tokens_map.json"};
+    int diff = -1;
+    for (int i = 0; rc == IC_OK && diff < 0 && i < 5; i++)
+        if (!same_file(dir, want, files[i]))
+            diff = i;
+    ic_free(dir);
+    ic_free(want);
+    ASSERT_OK(rc);
+    if (diff >= 0)
+        FAIL("%s differs from tests/golden/tok/tiny_bpe", files[diff]);
+    ASSERT_EQ(ic_vocab_train_bpe(NULL, 0, 100, 1, &t, &err), IC_ERR_INVAL);
+}
+
+/* A tokenizer.json written to the scratch directory; returns load's rc and
+ * the message in err. */
+static int load_json_text(const char *json, struct ic_err *err)
+{
+    char *dir = ic_path_join(test_tmpdir(), "bad");
+    char *path = ic_path_join(dir, "tokenizer.json");
+    IC_ASSERT(ic_mkdirs(dir, NULL) == IC_OK);
+    IC_ASSERT(ic_write_file_atomic(path, json, strlen(json), NULL) == IC_OK);
+    struct ic_tokenizer t = {0};
+    int rc = ic_tokenizer_load_dir(&t, dir, err);
+    ic_tokenizer_free(&t);
+    ic_free(path);
+    ic_free(dir);
+    return rc;
+}
+
+#define BPE_JSON(model_extra, norm, pre)                                                      \
+    "{\"added_tokens\": [], \"normalizer\": " norm ", \"pre_tokenizer\": " pre ","           \
+    " \"post_processor\": {\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 1],"          \
+    " \"cls\": [\"<s>\", 0]}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"<s>\": 0,"         \
+    " \"</s>\": 1, \"a\": 2, \"b\": 3, \"ab\": 4}" model_extra "}}"
+
+TEST(tok_bad_tokenizer_json)
+{
+    static const struct {
+        const char *json, *want1, *want2;
+        int rc;
+    } cases[] = {
+        {BPE_JSON(", \"merges\": [\"a b\"]", "null", "{\"type\": \"ByteLevel\"}"), NULL, NULL,
+         IC_OK},
+        {"{\"model\": {\"type\": \"WordLevel\", \"vocab\": {}}}", "model.type", "WordLevel",
+         IC_ERR_UNSUPPORTED},
+        {BPE_JSON(", \"merges\": [\"a b\"]", "{\"type\": \"NFKC\"}", "{\"type\": \"ByteLevel\"}"),
+         "normalizer.type", "NFKC", IC_ERR_UNSUPPORTED},
+        {BPE_JSON(", \"merges\": [\"a b\"]", "null", "{\"type\": \"Whitespace\"}"),
+         "pre_tokenizer.type", "Whitespace", IC_ERR_UNSUPPORTED},
+        {BPE_JSON(", \"merges\": [\"a c\"]", "null", "{\"type\": \"ByteLevel\"}"), "merges[0]",
+         "\"c\" is not in the vocabulary", IC_ERR_FORMAT},
+        {BPE_JSON(", \"merges\": [\"ab\"]", "null", "{\"type\": \"ByteLevel\"}"), "merges[0]",
+         "two tokens", IC_ERR_FORMAT},
+        {BPE_JSON(", \"merges\": [\"b a\"]", "null", "{\"type\": \"ByteLevel\"}"), "merges[0]",
+         "merged token \"ba\"", IC_ERR_FORMAT},
+        {BPE_JSON(", \"merges\": 7", "null", "{\"type\": \"ByteLevel\"}"), "model.merges",
+         "not an array", IC_ERR_FORMAT},
+        {BPE_JSON(", \"merges\": [], \"dropout\": 0.1", "null", "{\"type\": \"ByteLevel\"}"),
+         "model.dropout", "", IC_ERR_UNSUPPORTED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ic_err err = {0};
+        int rc = load_json_text(cases[i].json, &err);
+        if (rc != cases[i].rc)
+            FAIL("case %zu: rc %d, want %d (%s)", i, rc, cases[i].rc, err.msg);
+        if (!cases[i].want1)
+            continue;
+        if (!strstr(err.msg, "tokenizer.json") || !strstr(err.msg, cases[i].want1) ||
+            !strstr(err.msg, cases[i].want2))
+            FAIL("case %zu: message \"%s\" lacks the file, \"%s\" or \"%s\"", i, err.msg,
+                 cases[i].want1, cases[i].want2);
+    }
+}

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bert.h - BertForSequenceClassification as Hugging Face defines it:
- * embeddings + post-LN encoder + tanh pooler on [CLS] + linear classifier.
+ * bert.h - the post-LN encoder classifiers of Hugging Face, one model type
+ * with an architecture switch (struct ic_arch_info): BERT
+ * (BertForSequenceClassification), RoBERTa / XLM-RoBERTa / CamemBERT
+ * (RobertaForSequenceClassification), DistilBERT and the ELECTRA
+ * discriminator. All are embeddings + post-LN encoder + a head on the first
+ * token; they differ in names, token types, position ids, an ELECTRA
+ * embedding projection and the head (src/nn/arch.c, docs/internals.md).
  *
  * Memory follows llm.c: all weights live in ONE float block, pointed into by
  * named pointers (struct ic_bert_weights), and ONE table (struct ic_param)
@@ -24,9 +29,38 @@
 extern "C" {
 #endif
 
-enum ic_act { IC_ACT_GELU, IC_ACT_GELU_NEW, IC_ACT_RELU };
+/* IC_ACT_TANH is a head activation only (not a hidden_act). */
+enum ic_act { IC_ACT_GELU, IC_ACT_GELU_NEW, IC_ACT_RELU, IC_ACT_TANH };
+
+/* Architectures (config.json model_type). */
+enum ic_arch { IC_ARCH_BERT, IC_ARCH_ROBERTA, IC_ARCH_DISTILBERT, IC_ARCH_ELECTRA, IC_ARCH_COUNT };
+
+/* What differs between the architectures besides tensor names (the names
+ * are in the tensor table of src/nn/arch.c). */
+struct ic_arch_info {
+    const char *model_type;    /* "bert", "roberta", "distilbert", "electra" */
+    const char *hf_class;      /* "BertForSequenceClassification" */
+    const char *prefix;        /* base-model prefix of state_dict keys: "bert" */
+    int token_types;           /* 1: token_type_embeddings exist */
+    int pad_positions;         /* 1: RoBERTa position ids (padding_idx + 1 + count
+                                  of non-pad tokens so far; pad tokens get padding_idx) */
+    int attn_out_dropout;      /* 1: dropout after the attention output dense */
+    int head_dropout_in;       /* 1: dropout on the first token before the head dense */
+    enum ic_act head_act;      /* activation after the head dense */
+};
+
+/* The table row of a (valid) architecture. */
+const struct ic_arch_info *ic_arch_get(enum ic_arch a);
+/* config.json model_type -> architecture ("xlm-roberta" and "camembert" are
+ * RoBERTa). IC_ERR_UNSUPPORTED for others. */
+int ic_arch_parse(const char *model_type, enum ic_arch *out);
+/* "bert, roberta, xlm-roberta, camembert, distilbert, electra" (for messages). */
+const char *ic_arch_supported(void);
 
 struct ic_bert_config {
+    enum ic_arch arch;      /* IC_ARCH_BERT */
+    char model_type[24];    /* config.json model_type when it names a variant of
+                               arch ("xlm-roberta", "camembert"); "" = arch's own */
     int vocab_size;         /* V   30522 */
     int hidden_size;        /* H   768 */
     int num_layers;         /* L   12 */
@@ -35,7 +69,8 @@ struct ic_bert_config {
     int max_position;       /* P   512 */
     int type_vocab_size;    /* TV  2 */
     int num_labels;         /* N   2 */
-    int pad_token_id;       /* 0 */
+    int pad_token_id;       /* 0 (RoBERTa 1) */
+    int embedding_size;     /* E: ELECTRA's embedding width; 0 = hidden_size */
     enum ic_act act;        /* config.json hidden_act, "gelu" */
     float layer_norm_eps;   /* 1e-12 */
     float initializer_range;/* 0.02 */
@@ -52,29 +87,21 @@ int ic_bert_config_check(const struct ic_bert_config *c, struct ic_err *err) IC_
 int ic_act_parse(const char *name, enum ic_act *out);
 const char *ic_act_name(enum ic_act a);
 
-/* Named pointers into one parameter-layout block (weights, grads, m or v). */
+/* Named pointers into one parameter-layout block (weights, grads, m or v),
+ * in block order; generated from IC_BERT_TENSORS (src/nn/arch.h), which
+ * also gives the shapes and every architecture's Hugging Face names.
+ *   word_emb (V,E) pos_emb (P,E) type_emb (TV,E; DistilBERT none)
+ *   emb_ln_w, emb_ln_b (E)  emb_proj_w (H,E), emb_proj_b (H) (ELECTRA, E != H)
+ *   qkv_w (L,3H,H) rows query, key, value; qkv_b (L,3H)
+ *   attn_out_w (L,H,H) attn_out_b attn_ln_w attn_ln_b (L,H)
+ *   ffn_up_w (L,I,H) ffn_up_b (L,I) ffn_down_w (L,H,I) ffn_down_b ffn_ln_w ffn_ln_b (L,H)
+ *   pooler_w (H,H) pooler_b (H): BERT's pooler, the others' head dense
+ *   cls_w (N,H) cls_b (N): the classifier (RoBERTa/ELECTRA out_proj) */
 struct ic_bert_weights {
-    float *word_emb;    /* (V, H) */
-    float *pos_emb;     /* (P, H) */
-    float *type_emb;    /* (TV, H) */
-    float *emb_ln_w;    /* (H) */
-    float *emb_ln_b;    /* (H) */
-    float *qkv_w;       /* (L, 3H, H)  rows: query, key, value */
-    float *qkv_b;       /* (L, 3H) */
-    float *attn_out_w;  /* (L, H, H) */
-    float *attn_out_b;  /* (L, H) */
-    float *attn_ln_w;   /* (L, H) */
-    float *attn_ln_b;   /* (L, H) */
-    float *ffn_up_w;    /* (L, I, H) */
-    float *ffn_up_b;    /* (L, I) */
-    float *ffn_down_w;  /* (L, H, I) */
-    float *ffn_down_b;  /* (L, H) */
-    float *ffn_ln_w;    /* (L, H) */
-    float *ffn_ln_b;    /* (L, H) */
-    float *pooler_w;    /* (H, H) */
-    float *pooler_b;    /* (H) */
-    float *cls_w;       /* (N, H) */
-    float *cls_b;       /* (N) */
+    float *word_emb, *pos_emb, *type_emb, *emb_ln_w, *emb_ln_b, *emb_proj_w, *emb_proj_b;
+    float *qkv_w, *qkv_b, *attn_out_w, *attn_out_b, *attn_ln_w, *attn_ln_b;
+    float *ffn_up_w, *ffn_up_b, *ffn_down_w, *ffn_down_b, *ffn_ln_w, *ffn_ln_b;
+    float *pooler_w, *pooler_b, *cls_w, *cls_b;
 };
 
 /* One row of the parameter table: a Hugging Face state_dict entry. */
@@ -86,7 +113,9 @@ struct ic_param {
     size_t offset;                /* in floats, into any parameter-layout block */
     size_t numel;
     int no_decay;                 /* 1 for biases and LayerNorm weights (HF Trainer) */
-    int is_head;                  /* 1 for classifier.* */
+    int is_head;                  /* 1 outside the base model (classifier.*,
+                                     pre_classifier.*): a fresh head replaces it */
+    int per_label;                /* 1 when the shape has num_labels rows */
 };
 
 struct ic_bert {
@@ -98,6 +127,10 @@ struct ic_bert {
     size_t n_table;
 };
 
+/* Longest sequence the position table allows: max_position_embeddings, less
+ * padding_idx + 1 for RoBERTa's offset positions (514 -> 512). */
+int ic_bert_max_seq(const struct ic_bert_config *c);
+
 /* Number of floats a parameter-layout block needs for cfg. */
 size_t ic_bert_num_params(const struct ic_bert_config *cfg);
 /* Points w's fields into block (num_params floats) for cfg. */
@@ -108,7 +141,9 @@ int ic_bert_init(struct ic_bert *m, const struct ic_bert_config *cfg, struct ic_
 /* Hugging Face _init_weights: Linear/Embedding N(0, initializer_range), biases
  * 0, padding row 0, LayerNorm (1, 0). */
 void ic_bert_init_weights(struct ic_bert *m, struct ic_rng *rng);
-/* Re-initialises only the classifier head (N(0, range), bias 0). */
+/* Re-initialises the head: every tensor outside the base model (BERT's
+ * classifier; RoBERTa/ELECTRA classifier.dense and out_proj; DistilBERT
+ * pre_classifier and classifier): weights N(0, range), biases 0. */
 void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng);
 /* Replaces the head with one for num_labels labels (new, initialised). */
 void ic_bert_resize_head(struct ic_bert *m, int num_labels, struct ic_rng *rng);
@@ -120,10 +155,13 @@ void ic_bert_free(struct ic_bert *m);
  * Hugging Face does (seeded), a missing head is left for the caller
  * (ic_bert_init_head). No full initialisation is needed beforehand.
  * Accepts legacy names (LayerNorm.gamma/beta), keys with or without the
- * "bert." prefix, and ignores position_ids buffers and pretraining heads
- * (cls.*). Missing encoder weights are an error naming the tensor; a missing
- * classifier head sets *head_missing = 1 (the caller initialises one); a
- * classifier of another label count sets *head_mismatch = 1 and is skipped.
+ * architecture's prefix ("bert.", "roberta.", ...), and ignores
+ * position_ids buffers and pretraining heads (cls.*, lm_head.*,
+ * generator_*, discriminator_predictions.*). Keys under another
+ * architecture's prefix are an error naming the tensor and both model types.
+ * Missing encoder weights are an error naming the tensor; a missing head
+ * sets *head_missing = 1 (the caller initialises one); a classifier of
+ * another label count sets *head_mismatch = 1 and is skipped.
  * Shape mismatches are errors naming the tensor, source and both shapes. */
 int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const char *source,
                          int *head_missing, int *head_mismatch, struct ic_err *err) IC_WUR;

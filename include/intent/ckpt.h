@@ -147,14 +147,14 @@ int ic_torch_save(const char *path, const struct ic_py *root, struct ic_err *err
 int ic_torch_save_tensors(const char *path, const struct ic_tensors *ts, struct ic_err *err) IC_WUR;
 
 /* ---------------------------------------------------------------------------
- * Hugging Face config.json (BertConfig) */
+ * Hugging Face config.json (BERT, RoBERTa/XLM-R/CamemBERT, DistilBERT, ELECTRA) */
 
 /* Extra config.json content beyond the BERT shape. */
 struct ic_hfconfig {
     struct ic_bert_config cfg;
     char **id2label;       /* cfg.num_labels labels, owned ("LABEL_<i>" when absent) */
     int has_labels;        /* 1: id2label was present in the file */
-    char *model_type;      /* "bert" (NULL when absent: old configs) */
+    char *model_type;      /* as written: "bert", "xlm-roberta", ... (NULL when absent) */
     char *problem_type;    /* NULL when absent or null */
     /* our provenance keys (intent_*), absent in foreign configs */
     char *base_model;      /* intent_base_model, may be NULL */
@@ -165,15 +165,17 @@ struct ic_hfconfig {
 void ic_hfconfig_init(struct ic_hfconfig *c);
 void ic_hfconfig_free(struct ic_hfconfig *c);
 /* Parses config.json text; name is used in messages ("dir/config.json").
- * Missing fields take BertConfig defaults; wrong types or nonsense values
- * (negative sizes, hidden_size % heads != 0, unknown hidden_act, a
- * model_type other than bert, id2label keys out of range) are IC_ERR_FORMAT
- * naming the file and the field. */
+ * model_type selects the architecture (cfg.arch) and its keys; missing
+ * fields take that config class's defaults; wrong types or nonsense values
+ * (negative sizes, hidden_size % heads != 0, unknown hidden_act, id2label
+ * keys out of range) are IC_ERR_FORMAT naming the file and the field; an
+ * unsupported model_type is IC_ERR_UNSUPPORTED listing the supported ones. */
 int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_hfconfig *c,
                       struct ic_err *err) IC_WUR;
 int ic_hfconfig_load(const char *path, struct ic_hfconfig *c, struct ic_err *err) IC_WUR;
-/* Serialises as transformers' save_pretrained does (architectures, model_type
- * "bert", id2label/label2id with string keys, problem_type, torch_dtype)
+/* Serialises as transformers' save_pretrained does (architectures and
+ * model_type of cfg.arch, the architecture's own keys, id2label/label2id
+ * with string keys, problem_type, torch_dtype)
  * plus our intent_* keys; no transformers_version (no transformers release
  * wrote it: intent_version names the writer). Caller frees *json with ic_free. */
 int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err *err) IC_WUR;

@@ -1,20 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hfconfig.c - Hugging Face config.json for BERT (BertConfig plus the
- * PretrainedConfig fields a classifier uses) and our provenance keys.
+ * hfconfig.c - Hugging Face config.json for the encoder architectures
+ * (BertConfig, RobertaConfig / XLMRobertaConfig / CamembertConfig,
+ * DistilBertConfig, ElectraConfig, plus the PretrainedConfig fields a
+ * classifier uses) and our provenance keys.
  *
- * Reading: missing fields take BertConfig defaults; old configs without
- * model_type (prajjwal1/bert-tiny) are fine; id2label gives the labels and
- * num_labels (when num_labels is absent); classifier_dropout null means
- * "use hidden_dropout_prob". Wrong JSON types, unknown activations, models
- * that are not BERT, inconsistent label maps and out-of-range sizes are
- * errors naming the file and the field.
+ * Reading: model_type picks the architecture and its key list (one table
+ * per architecture, below, used for reading and writing); missing fields
+ * take that configuration class's defaults; old configs without model_type
+ * (prajjwal1/bert-tiny) are BERT unless "architectures" says otherwise;
+ * id2label gives the labels and num_labels (when num_labels is absent);
+ * classifier_dropout null means "use hidden_dropout_prob". Wrong JSON
+ * types, unknown activations, unsupported model types (the message lists
+ * the supported ones), architectures that contradict model_type,
+ * inconsistent label maps and out-of-range sizes are errors naming the file
+ * and the field.
  * Writing: the keys transformers' save_pretrained writes for
- * BertForSequenceClassification, sorted as it sorts them, with floats in
+ * <Arch>ForSequenceClassification, sorted as it sorts them, with floats in
  * their shortest form, plus intent_* keys.
  */
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,12 +119,186 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* --- per-architecture keys -------------------------------------------------- */
+
+/* One config.json key and the ic_bert_config field it fills; the same list
+ * drives reading and writing. */
+enum key_kind { KEY_INT, KEY_FLOAT, KEY_FLOAT_NULL, KEY_ACT };
+struct hf_key {
+    const char *key;
+    enum key_kind kind;
+    size_t off;
+    int lo, hi;
+};
+#define KI(k, f, lo, hi) {k, KEY_INT, offsetof(struct ic_bert_config, f), lo, hi}
+#define KF(k, f) {k, KEY_FLOAT, offsetof(struct ic_bert_config, f), 0, 0}
+#define KFN(k, f) {k, KEY_FLOAT_NULL, offsetof(struct ic_bert_config, f), 0, 0}
+#define KA(k) {k, KEY_ACT, offsetof(struct ic_bert_config, act), 0, 0}
+#define BERT_KEYS                                                                              \
+    KI("vocab_size", vocab_size, 1, 4000000), KI("hidden_size", hidden_size, 1, 16384),         \
+        KI("num_hidden_layers", num_layers, 1, 256),                                           \
+        KI("num_attention_heads", num_heads, 1, 1024),                                         \
+        KI("intermediate_size", intermediate_size, 1, 131072),                                 \
+        KI("max_position_embeddings", max_position, 1, 65536),                                 \
+        KI("type_vocab_size", type_vocab_size, 1, 1024),                                       \
+        KI("pad_token_id", pad_token_id, 0, 4000000), KF("hidden_dropout_prob", hidden_dropout), \
+        KF("attention_probs_dropout_prob", attention_dropout),                                 \
+        KF("initializer_range", initializer_range), KF("layer_norm_eps", layer_norm_eps),       \
+        KFN("classifier_dropout", classifier_dropout), KA("hidden_act")
+
+static const struct hf_key k_bert[] = {BERT_KEYS, {NULL, KEY_INT, 0, 0, 0}};
+static const struct hf_key k_electra[] = {BERT_KEYS,
+                                          KI("embedding_size", embedding_size, 1, 16384),
+                                          {NULL, KEY_INT, 0, 0, 0}};
+/* DistilBertConfig's own names (layer_norm_eps is fixed at 1e-12 there) */
+static const struct hf_key k_distilbert[] = {
+    KI("vocab_size", vocab_size, 1, 4000000), KI("dim", hidden_size, 1, 16384),
+    KI("n_layers", num_layers, 1, 256), KI("n_heads", num_heads, 1, 1024),
+    KI("hidden_dim", intermediate_size, 1, 131072),
+    KI("max_position_embeddings", max_position, 1, 65536),
+    KI("pad_token_id", pad_token_id, 0, 4000000), KF("dropout", hidden_dropout),
+    KF("attention_dropout", attention_dropout), KF("initializer_range", initializer_range),
+    KF("seq_classif_dropout", classifier_dropout), KA("activation"), {NULL, KEY_INT, 0, 0, 0}};
+
+static const struct hf_key *arch_keys(enum ic_arch a)
+{
+    switch (a) {
+    case IC_ARCH_DISTILBERT: return k_distilbert;
+    case IC_ARCH_ELECTRA: return k_electra;
+    default: return k_bert;
+    }
+}
+
+/* Each configuration class's defaults (BertConfig, RobertaConfig, ...). */
+static void arch_defaults(struct ic_bert_config *b, enum ic_arch a)
+{
+    ic_bert_config_default(b);
+    b->arch = a;
+    if (a == IC_ARCH_ROBERTA) {
+        b->vocab_size = 50265;
+        b->pad_token_id = 1;
+    } else if (a == IC_ARCH_DISTILBERT) {
+        b->num_layers = 6;
+        b->classifier_dropout = 0.2f;
+    } else if (a == IC_ARCH_ELECTRA) {
+        b->embedding_size = 128;
+        b->hidden_size = 256;
+        b->num_heads = 4;
+        b->intermediate_size = 1024;
+    }
+}
+
+/* Reads every key of the architecture's list into b. */
+static int parse_keys(json_t *root, struct ic_bert_config *b, const char *name, struct ic_err *err)
+{
+    for (const struct hf_key *k = arch_keys(b->arch); k->key; k++) {
+        void *f = (char *)b + k->off;
+        int rc = IC_OK;
+        char *act = NULL;
+        if (k->kind == KEY_INT)
+            rc = get_int(root, k->key, k->lo, k->hi, f, name, err);
+        else if (k->kind == KEY_ACT)
+            rc = get_str(root, k->key, &act, name, err);
+        else
+            rc = get_float(root, k->key, f, k->kind == KEY_FLOAT_NULL, name, err);
+        if (!rc && act && (ic_act_parse(act, &b->act) != 0 || b->act == IC_ACT_TANH))
+            rc = ic_errf(err, IC_ERR_UNSUPPORTED,
+                         "%s: field \"%s\" = \"%s\" is not supported (gelu, gelu_new, relu)",
+                         name, k->key, act);
+        ic_free(act);
+        if (rc)
+            return rc;
+    }
+    return IC_OK;
+}
+
+/* transformers class name prefixes ("RobertaForSequenceClassification"). */
+static const struct {
+    const char *prefix;
+    enum ic_arch arch;
+} k_classes[] = {{"Bert", IC_ARCH_BERT},         {"Roberta", IC_ARCH_ROBERTA},
+                 {"XLMRoberta", IC_ARCH_ROBERTA}, {"Camembert", IC_ARCH_ROBERTA},
+                 {"DistilBert", IC_ARCH_DISTILBERT}, {"Electra", IC_ARCH_ELECTRA}};
+
+/* The architecture of a class name: a known prefix followed by "For...",
+ * "Model" or "LMHeadModel" (so XLMRobertaXL..., RobertaPreLayerNorm... are not
+ * RoBERTa). -1 when unknown. */
+static int class_arch(const char *cls)
+{
+    for (size_t i = 0; i < sizeof k_classes / sizeof k_classes[0]; i++) {
+        size_t n = strlen(k_classes[i].prefix);
+        const char *r = cls + n;
+        if (strncmp(cls, k_classes[i].prefix, n) == 0 &&
+            (strncmp(r, "For", 3) == 0 || strcmp(r, "Model") == 0 ||
+             strcmp(r, "LMHeadModel") == 0))
+            return (int)k_classes[i].arch;
+    }
+    return -1;
+}
+
+/* model_type and architectures -> b->arch (and the variant's name); a
+ * config without model_type (old BERT exports) takes architectures, else BERT. */
+static int parse_arch(json_t *root, struct ic_hfconfig *c, const char *name, struct ic_err *err)
+{
+    int rc = get_str(root, "model_type", &c->model_type, name, err);
+    if (rc)
+        return rc;
+    enum ic_arch a = IC_ARCH_BERT;
+    if (c->model_type && ic_arch_parse(c->model_type, &a) != IC_OK)
+        return ic_errf(err, IC_ERR_UNSUPPORTED,
+                       "%s: field \"model_type\" is \"%s\"; supported model types: %s", name,
+                       c->model_type, ic_arch_supported());
+    json_t *arch = json_object_get(root, "architectures");
+    if (arch && !json_is_null(arch)) {
+        if (!json_is_array(arch))
+            return ic_errf(err, IC_ERR_FORMAT, "%s: field \"architectures\" must be a list", name);
+        for (size_t i = 0; i < json_array_size(arch); i++) {
+            const char *cls = json_string_value(json_array_get(arch, i));
+            int ca = cls ? class_arch(cls) : -1;
+            if (ca < 0)
+                return ic_errf(err, IC_ERR_UNSUPPORTED,
+                               "%s: field \"architectures\" names %s; supported model types: %s",
+                               name, cls ? cls : "a non-string", ic_arch_supported());
+            if (!c->model_type && i == 0)
+                a = (enum ic_arch)ca;
+            if (ca != (int)a)
+                return ic_errf(err, IC_ERR_FORMAT,
+                               "%s: field \"architectures\" names %s but field \"model_type\" "
+                               "is \"%s\"",
+                               name, cls, c->model_type ? c->model_type : ic_arch_get(a)->model_type);
+        }
+    }
+    arch_defaults(&c->cfg, a);
+    if (c->model_type && strcmp(c->model_type, ic_arch_get(a)->model_type) != 0)
+        snprintf(c->cfg.model_type, sizeof c->cfg.model_type, "%s", c->model_type);
+    return IC_OK;
+}
+
+/* Positions and embeddings the modelling code has no variant of. */
+static int parse_unsupported(json_t *root, const struct ic_bert_config *b, const char *name,
+                             struct ic_err *err)
+{
+    char *pet = NULL;
+    int rc = get_str(root, "position_embedding_type", &pet, name, err);
+    if (!rc && pet && strcmp(pet, "absolute") != 0)
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED,
+                     "%s: field \"position_embedding_type\" = \"%s\" is not supported (absolute)",
+                     name, pet);
+    ic_free(pet);
+    json_t *sin = json_object_get(root, "sinusoidal_pos_embds");
+    if (!rc && b->arch == IC_ARCH_DISTILBERT && json_is_true(sin))
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED,
+                     "%s: field \"sinusoidal_pos_embds\" is true; only learned position "
+                     "embeddings are supported",
+                     name);
+    return rc;
+}
+
 int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_hfconfig *c,
                       struct ic_err *err)
 {
     json_error_t jerr;
     int rc = IC_OK;
-    char *act = NULL, *pet = NULL;
     if (!name)
         name = "config.json";
     ic_hfconfig_init(c);
@@ -130,60 +311,12 @@ int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_
         goto out;
     }
     struct ic_bert_config *b = &c->cfg;
-    if ((rc = get_str(root, "model_type", &c->model_type, name, err)))
-        goto out;
-    if (c->model_type && strcmp(c->model_type, "bert") != 0) {
-        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: field \"model_type\" is \"%s\"; only BERT models are supported",
-                     name, c->model_type);
-        goto out;
-    }
-    json_t *arch = json_object_get(root, "architectures");
-    if (arch && !json_is_null(arch)) {
-        if (!json_is_array(arch)) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s: field \"architectures\" must be a list", name);
-            goto out;
-        }
-        for (size_t i = 0; i < json_array_size(arch); i++) {
-            const char *a = json_string_value(json_array_get(arch, i));
-            if (!a || strncmp(a, "Bert", 4) != 0) {
-                rc = ic_errf(err, IC_ERR_UNSUPPORTED,
-                             "%s: field \"architectures\" names %s; only Bert* architectures are supported",
-                             name, a ? a : "a non-string");
-                goto out;
-            }
-        }
-    }
-    if ((rc = get_int(root, "vocab_size", 1, 4000000, &b->vocab_size, name, err)) ||
-        (rc = get_int(root, "hidden_size", 1, 16384, &b->hidden_size, name, err)) ||
-        (rc = get_int(root, "num_hidden_layers", 1, 256, &b->num_layers, name, err)) ||
-        (rc = get_int(root, "num_attention_heads", 1, 1024, &b->num_heads, name, err)) ||
-        (rc = get_int(root, "intermediate_size", 1, 131072, &b->intermediate_size, name, err)) ||
-        (rc = get_int(root, "max_position_embeddings", 1, 65536, &b->max_position, name, err)) ||
-        (rc = get_int(root, "type_vocab_size", 1, 1024, &b->type_vocab_size, name, err)) ||
-        (rc = get_int(root, "pad_token_id", 0, 4000000, &b->pad_token_id, name, err)) ||
-        (rc = get_float(root, "hidden_dropout_prob", &b->hidden_dropout, 0, name, err)) ||
-        (rc = get_float(root, "attention_probs_dropout_prob", &b->attention_dropout, 0, name, err)) ||
-        (rc = get_float(root, "initializer_range", &b->initializer_range, 0, name, err)) ||
-        (rc = get_float(root, "layer_norm_eps", &b->layer_norm_eps, 0, name, err)) ||
-        (rc = get_float(root, "classifier_dropout", &b->classifier_dropout, 1, name, err)) ||
-        (rc = get_str(root, "hidden_act", &act, name, err)) ||
-        (rc = get_str(root, "position_embedding_type", &pet, name, err)) ||
+    if ((rc = parse_arch(root, c, name, err)) || (rc = parse_keys(root, b, name, err)) ||
+        (rc = parse_unsupported(root, b, name, err)) ||
         (rc = get_str(root, "problem_type", &c->problem_type, name, err)) ||
         (rc = get_str(root, "intent_base_model", &c->base_model, name, err)) ||
         (rc = get_int(root, "intent_max_length", 2, 65536, &c->max_length, name, err)))
         goto out;
-    if (act && ic_act_parse(act, &b->act) != 0) {
-        rc = ic_errf(err, IC_ERR_UNSUPPORTED,
-                     "%s: field \"hidden_act\" = \"%s\" is not supported (gelu, gelu_new, relu)",
-                     name, act);
-        goto out;
-    }
-    if (pet && strcmp(pet, "absolute") != 0) {
-        rc = ic_errf(err, IC_ERR_UNSUPPORTED,
-                     "%s: field \"position_embedding_type\" = \"%s\" is not supported (absolute)",
-                     name, pet);
-        goto out;
-    }
     if (c->problem_type && strcmp(c->problem_type, "single_label_classification") != 0) {
         rc = ic_errf(err, IC_ERR_UNSUPPORTED,
                      "%s: field \"problem_type\" = \"%s\" is not supported "
@@ -284,8 +417,6 @@ int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_
     if (rc)
         ic_err_prefix(err, "%s", name);
 out:
-    ic_free(act);
-    ic_free(pet);
     json_decref(root);
     if (rc)
         ic_hfconfig_free(c);
@@ -331,40 +462,98 @@ static int cmp_label_id(const void *a, const void *b)
     return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
-int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err *err)
+/* --- writing ------------------------------------------------------------------ */
+
+/* config.json is written as transformers writes it: keys sorted, two-space
+ * indent. Each entry is a key and its value's JSON text. */
+struct kv {
+    const char *key;
+    char *val; /* owned */
+};
+struct kvs {
+    struct kv v[64];
+    size_t n;
+};
+
+static void put(struct kvs *o, const char *key, char *val)
 {
-    const struct ic_bert_config *b = &c->cfg;
+    IC_ASSERT(o->n < sizeof o->v / sizeof o->v[0]);
+    o->v[o->n].key = key;
+    o->v[o->n++].val = val;
+}
+
+static char *float_json(float f)
+{
+    char t[32];
+    float32_str(f, t, sizeof t);
+    return ic_xstrdup(t);
+}
+
+static char *str_json(const char *s)
+{
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    if (ic_buf_json_str(&b, s, strlen(s))) {
+        ic_buf_free(&b);
+        return ic_xstrdup("\"\"");
+    }
+    return ic_buf_take(&b);
+}
+
+/* The architecture's own keys from its key list. */
+static void put_arch_keys(struct kvs *o, const struct ic_bert_config *b)
+{
+    for (const struct hf_key *k = arch_keys(b->arch); k->key; k++) {
+        const void *f = (const char *)b + k->off;
+        if (k->kind == KEY_INT)
+            put(o, k->key, ic_xasprintf("%d", *(const int *)f));
+        else if (k->kind == KEY_ACT)
+            put(o, k->key, ic_xasprintf("\"%s\"", ic_act_name(b->act)));
+        else if (k->kind == KEY_FLOAT_NULL && *(const float *)f < 0)
+            put(o, k->key, ic_xstrdup("null"));
+        else
+            put(o, k->key, float_json(*(const float *)f));
+    }
+    if (b->arch == IC_ARCH_ELECTRA && b->embedding_size <= 0)
+        put(o, "embedding_size", ic_xasprintf("%d", b->hidden_size));
+    if (b->arch == IC_ARCH_DISTILBERT) {
+        put(o, "qa_dropout", float_json(b->hidden_dropout));
+        put(o, "sinusoidal_pos_embds", ic_xstrdup("false"));
+    } else {
+        put(o, "position_embedding_type", ic_xstrdup("\"absolute\""));
+        put(o, "use_cache", ic_xstrdup("true"));
+    }
+    if (b->arch == IC_ARCH_ROBERTA) {
+        put(o, "bos_token_id", ic_xstrdup("0"));
+        put(o, "eos_token_id", ic_xstrdup("2"));
+    }
+}
+
+/* model_type and the class transformers should build. */
+static void put_arch_names(struct kvs *o, const struct ic_bert_config *b)
+{
+    const struct ic_arch_info *ai = ic_arch_get(b->arch);
+    const char *mt = b->model_type[0] ? b->model_type : ai->model_type;
+    const char *cls = ai->hf_class;
+    if (strcmp(mt, "xlm-roberta") == 0)
+        cls = "XLMRobertaForSequenceClassification";
+    else if (strcmp(mt, "camembert") == 0)
+        cls = "CamembertForSequenceClassification";
+    put(o, "architectures", ic_xasprintf("[\n    \"%s\"\n  ]", cls));
+    put(o, "model_type", str_json(mt));
+}
+
+/* id2label with string keys in string order ("0", "1", "10", "2", ...). */
+static char *id2label_json(const struct ic_hfconfig *c)
+{
+    int n = c->cfg.num_labels;
     struct ic_buf o;
-    char f1[32], f2[32], f3[32], f4[32], f5[32];
-    int rc = 0;
-    *json = NULL;
     ic_buf_init(&o, 0);
-    float32_str(b->attention_dropout, f1, sizeof f1);
-    float32_str(b->hidden_dropout, f2, sizeof f2);
-    float32_str(b->initializer_range, f3, sizeof f3);
-    float32_str(b->layer_norm_eps, f4, sizeof f4);
-    if (b->classifier_dropout < 0)
-        snprintf(f5, sizeof f5, "null");
-    else
-        float32_str(b->classifier_dropout, f5, sizeof f5);
-    const char *bm = c->base_model ? c->base_model : "";
-    rc |= ic_buf_printf(&o, "{\n  \"_name_or_path\": ");
-    rc |= ic_buf_json_str(&o, bm, strlen(bm));
-    rc |= ic_buf_printf(&o,
-                        ",\n  \"architectures\": [\n    \"BertForSequenceClassification\"\n  ],\n"
-                        "  \"attention_probs_dropout_prob\": %s,\n"
-                        "  \"classifier_dropout\": %s,\n"
-                        "  \"hidden_act\": \"%s\",\n"
-                        "  \"hidden_dropout_prob\": %s,\n"
-                        "  \"hidden_size\": %d,\n"
-                        "  \"id2label\": {",
-                        f1, f5, ic_act_name(b->act), f2, b->hidden_size);
-    /* transformers sorts keys: "0", "1", "10", "2", ... (string order) */
-    int n = b->num_labels;
     char **keys = ic_xcalloc((size_t)n, sizeof *keys);
     for (int i = 0; i < n; i++)
         keys[i] = ic_xasprintf("%d", i);
     qsort(keys, (size_t)n, sizeof *keys, cmp_str);
+    int rc = ic_buf_printf(&o, "{");
     for (int k = 0; k < n; k++) {
         int i = (int)strtol(keys[k], NULL, 10);
         const char *lab = c->id2label ? c->id2label[i] : NULL;
@@ -376,61 +565,92 @@ int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err 
         rc |= ic_buf_printf(&o, "%s\n    \"%d\": ", k ? "," : "", i);
         rc |= ic_buf_json_str(&o, lab, strlen(lab));
     }
-    rc |= ic_buf_printf(&o, "\n  },\n  \"initializer_range\": %s,\n  \"intent_base_model\": ", f3);
-    if (c->base_model)
-        rc |= ic_buf_json_str(&o, c->base_model, strlen(c->base_model));
-    else
-        rc |= ic_buf_printf(&o, "null");
-    rc |= ic_buf_printf(&o,
-                        ",\n  \"intent_from_scratch\": %s,\n"
-                        "  \"intent_max_length\": %d,\n"
-                        "  \"intent_version\": \"%s\",\n"
-                        "  \"intermediate_size\": %d,\n"
-                        "  \"label2id\": {",
-                        c->from_scratch ? "true" : "false",
-                        c->max_length > 0 ? c->max_length : 128, IC_VERSION, b->intermediate_size);
-    /* label2id sorted by label */
+    rc |= ic_buf_printf(&o, "\n  }");
+    for (int i = 0; i < n; i++)
+        ic_free(keys[i]);
+    ic_free(keys);
+    if (rc) {
+        ic_buf_free(&o);
+        return NULL;
+    }
+    return ic_buf_take(&o);
+}
+
+/* label2id sorted by label. */
+static char *label2id_json(const struct ic_hfconfig *c)
+{
+    int n = c->cfg.num_labels;
+    struct ic_buf o;
+    ic_buf_init(&o, 0);
     char **labs = ic_xcalloc((size_t)n, sizeof *labs);
     for (int i = 0; i < n; i++)
-        labs[i] = c->id2label && c->id2label[i] ? ic_xstrdup(c->id2label[i]) : ic_xasprintf("LABEL_%d", i);
+        labs[i] = c->id2label && c->id2label[i] ? ic_xstrdup(c->id2label[i])
+                                                : ic_xasprintf("LABEL_%d", i);
     struct label_id *sorted = ic_xcalloc((size_t)n, sizeof *sorted);
     for (int i = 0; i < n; i++) {
         sorted[i].label = labs[i];
         sorted[i].id = i;
     }
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_label_id);
+    int rc = ic_buf_printf(&o, "{");
     for (int k = 0; k < n; k++) {
         rc |= ic_buf_printf(&o, "%s\n    ", k ? "," : "");
         rc |= ic_buf_json_str(&o, sorted[k].label, strlen(sorted[k].label));
         rc |= ic_buf_printf(&o, ": %d", sorted[k].id);
     }
-    rc |= ic_buf_printf(&o,
-                        "\n  },\n"
-                        "  \"layer_norm_eps\": %s,\n"
-                        "  \"max_position_embeddings\": %d,\n"
-                        "  \"model_type\": \"bert\",\n"
-                        "  \"num_attention_heads\": %d,\n"
-                        "  \"num_hidden_layers\": %d,\n"
-                        "  \"pad_token_id\": %d,\n"
-                        "  \"position_embedding_type\": \"absolute\",\n"
-                        "  \"problem_type\": \"single_label_classification\",\n"
-                        "  \"torch_dtype\": \"float32\",\n"
-                        "  \"type_vocab_size\": %d,\n"
-                        "  \"use_cache\": true,\n"
-                        "  \"vocab_size\": %d\n}\n",
-                        f4, b->max_position, b->num_heads, b->num_layers, b->pad_token_id,
-                        b->type_vocab_size, b->vocab_size);
-    for (int i = 0; i < n; i++) {
-        ic_free(keys[i]);
+    rc |= ic_buf_printf(&o, "\n  }");
+    for (int i = 0; i < n; i++)
         ic_free(labs[i]);
-    }
-    ic_free(keys);
     ic_free(labs);
     ic_free(sorted);
     if (rc) {
         ic_buf_free(&o);
+        return NULL;
+    }
+    return ic_buf_take(&o);
+}
+
+static int cmp_kv(const void *a, const void *b)
+{
+    return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
+}
+
+int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err *err)
+{
+    struct kvs o;
+    struct ic_buf out;
+    int rc = 0;
+    *json = NULL;
+    o.n = 0;
+    const char *bm = c->base_model ? c->base_model : "";
+    put(&o, "_name_or_path", str_json(bm));
+    put_arch_names(&o, &c->cfg);
+    put_arch_keys(&o, &c->cfg);
+    put(&o, "id2label", id2label_json(c));
+    put(&o, "label2id", label2id_json(c));
+    put(&o, "intent_base_model", c->base_model ? str_json(c->base_model) : ic_xstrdup("null"));
+    put(&o, "intent_from_scratch", ic_xstrdup(c->from_scratch ? "true" : "false"));
+    put(&o, "intent_max_length", ic_xasprintf("%d", c->max_length > 0 ? c->max_length : 128));
+    put(&o, "intent_version", ic_xasprintf("\"%s\"", IC_VERSION));
+    put(&o, "problem_type", ic_xstrdup("\"single_label_classification\""));
+    put(&o, "torch_dtype", ic_xstrdup("\"float32\""));
+    qsort(o.v, o.n, sizeof o.v[0], cmp_kv);
+    ic_buf_init(&out, 0);
+    rc |= ic_buf_printf(&out, "{");
+    for (size_t i = 0; i < o.n; i++) {
+        if (!o.v[i].val) {
+            rc = 1;
+            continue;
+        }
+        rc |= ic_buf_printf(&out, "%s\n  \"%s\": %s", i ? "," : "", o.v[i].key, o.v[i].val);
+    }
+    rc |= ic_buf_printf(&out, "\n}\n");
+    for (size_t i = 0; i < o.n; i++)
+        ic_free(o.v[i].val);
+    if (rc) {
+        ic_buf_free(&out);
         return ic_errf(err, IC_ERR_RANGE, "config.json: too large");
     }
-    *json = ic_buf_take(&o);
+    *json = ic_buf_take(&out);
     return IC_OK;
 }

@@ -29,6 +29,7 @@
 #endif
 
 #include "intent/optim.h"
+#include "nn/arch.h"
 #include "nn/ops.h"
 
 #define IGNORE_LABEL (-100) /* torch.nn.CrossEntropyLoss ignore_index */
@@ -51,18 +52,25 @@ struct layer_acts {
 
 struct shard {
     float *acts;          /* one block for everything below */
-    float *emb_sum;       /* (B,T,H) LN input */
+    int32_t *pos_ids;     /* (B,T) RoBERTa position ids */
+    float *emb_sum;       /* (B,T,E) LN input */
     float *emb_mean, *emb_rstd; /* (B,T) */
-    float *h0;            /* (B,T,H) embeddings after LN and dropout */
+    float *h_emb;         /* (B,T,E) after LN and dropout (== h0 without projection) */
+    float *h0;            /* (B,T,H) encoder input (ELECTRA: projected h_emb) */
     struct layer_acts *layers; /* L entries (all alike when !with_grads) */
     float *cls;           /* (B,H) last layer, position 0 */
-    float *pooled;        /* (B,H) tanh(dense(cls)) */
+    float *cls_d;         /* (B,H) after the head's input dropout (== cls without) */
+    float *head_pre;      /* (B,H) head dense output (pre-activation) */
+    float *head_dact;     /* (B,H) act'(head_pre) (with_grads) */
+    float *pooled;        /* (B,H) act(head_pre): BERT's pooler output */
     float *pooled_d;      /* (B,H) after classifier dropout */
     float *ones;          /* (B*T) of 1.0, for bias gradients */
     float *scratch;       /* nthr * max(2*T*T, 2*FI, 2*H) */
     /* activation gradients (with_grads) */
     float *dacts;
     float *d0, *d1, *d2;  /* (B,T,H) each; d1 ends as d(emb_sum) */
+    float *dE0, *dE1;     /* (B,T,E) ELECTRA projection: d(h_emb), d(emb_sum) */
+    float *demb;          /* d(emb_sum): d1 or dE1 */
     float *dI;            /* (B,T,FI) */
     float *dqkv;          /* (B,T,3H) */
     float *dlogits;       /* (B,N) */
@@ -94,9 +102,16 @@ static float cls_dropout(const struct ic_bert_config *c)
     return c->classifier_dropout < 0.0f ? c->hidden_dropout : c->classifier_dropout;
 }
 
+/* Attention output dropout (DistilBERT has none after out_lin). */
+static float attn_out_dropout(const struct ic_bert_config *c)
+{
+    return ic_arch_get(c->arch)->attn_out_dropout ? c->hidden_dropout : 0.0f;
+}
+
 /* Dropout sites: stream 0 embeddings, 1 + 3l + {0,1,2} attention probs,
- * attention output, FFN output of layer l; 1 + 3L the classifier. base is
- * the index of the shard's first element in the whole batch's tensor. */
+ * attention output, FFN output of layer l; 1 + 3L the classifier, 2 + 3L
+ * the head's input (RoBERTa, ELECTRA). base is the index of the shard's
+ * first element in the whole batch's tensor. */
 static struct ic__dropout site(const struct impl *im, float p, uint32_t stream, size_t base)
 {
     struct ic__dropout d = {im->dropout_on ? p : 0.0f, im->seed, stream, base};
@@ -121,10 +136,14 @@ static void carve_acts(struct shard *sh, struct carve *cv, const struct ic_bert_
                        size_t Bm, size_t Tm, int with_grads, int nthr)
 {
     size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads, BT = Bm * Tm;
-    sh->emb_sum = take(cv, BT * H);
+    size_t E = (size_t)ic__emb_width(c);
+    const struct ic_arch_info *ai = ic_arch_get(c->arch);
+    sh->pos_ids = ai->pad_positions ? (int32_t *)take(cv, BT) : NULL;
+    sh->emb_sum = take(cv, BT * E);
     sh->emb_mean = take(cv, BT);
     sh->emb_rstd = take(cv, BT);
     sh->h0 = take(cv, BT * H);
+    sh->h_emb = E != H ? take(cv, BT * E) : sh->h0;
     size_t nl = with_grads ? (size_t)c->num_layers : 1;
     for (size_t l = 0; l < nl; l++) {
         struct layer_acts *la = &sh->layers[l];
@@ -145,6 +164,9 @@ static void carve_acts(struct shard *sh, struct carve *cv, const struct ic_bert_
     for (size_t l = nl; l < (size_t)c->num_layers; l++)
         sh->layers[l] = sh->layers[0];
     sh->cls = take(cv, Bm * H);
+    sh->cls_d = ai->head_dropout_in ? take(cv, Bm * H) : sh->cls;
+    sh->head_pre = take(cv, Bm * H);
+    sh->head_dact = with_grads ? take(cv, Bm * H) : NULL;
     sh->pooled = take(cv, Bm * H);
     sh->pooled_d = take(cv, Bm * H);
     sh->ones = take(cv, BT);
@@ -153,6 +175,8 @@ static void carve_acts(struct shard *sh, struct carve *cv, const struct ic_bert_
         per = 2 * FI;
     if (per < 2 * H)
         per = 2 * H;
+    if (per < 2 * E)
+        per = 2 * E;
     sh->scratch = take(cv, (size_t)nthr * per);
 }
 
@@ -167,6 +191,10 @@ static void carve_grads(struct shard *sh, struct carve *cv, const struct ic_bert
     sh->dqkv = take(cv, BT * 3 * H);
     sh->dlogits = take(cv, Bm * (size_t)c->num_labels);
     sh->dpooled = take(cv, Bm * H);
+    size_t E = (size_t)ic__emb_width(c);
+    sh->dE0 = E != H ? take(cv, BT * E) : NULL;
+    sh->dE1 = E != H ? take(cv, BT * E) : NULL;
+    sh->demb = E != H ? sh->dE1 : sh->d1;
     sh->gpriv = priv ? take(cv, priv) : NULL;
 }
 
@@ -177,7 +205,7 @@ static void point_private(struct ic_bert_weights *g, float *priv, const struct i
 {
 #define PRIV(f) g->f = priv + (size_t)(full->f - full_base) - head
     memset(g, 0, sizeof *g);
-    PRIV(emb_ln_w); PRIV(emb_ln_b); PRIV(qkv_w); PRIV(qkv_b); PRIV(attn_out_w);
+    PRIV(emb_ln_w); PRIV(emb_ln_b); PRIV(emb_proj_w); PRIV(emb_proj_b); PRIV(qkv_w); PRIV(qkv_b); PRIV(attn_out_w);
     PRIV(attn_out_b); PRIV(attn_ln_w); PRIV(attn_ln_b); PRIV(ffn_up_w); PRIV(ffn_up_b);
     PRIV(ffn_down_w); PRIV(ffn_down_b); PRIV(ffn_ln_w); PRIV(ffn_ln_b); PRIV(pooler_w);
     PRIV(pooler_b); PRIV(cls_w); PRIV(cls_b);
@@ -208,10 +236,10 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
     if (max_batch < 1 || max_batch > 1 << 16)
         return ic_errf(err, IC_ERR_RANGE, "bert state: max_batch %d outside [1, 65536]",
                        max_batch);
-    if (max_seq < 1 || max_seq > cfg->max_position)
+    if (max_seq < 1 || max_seq > ic_bert_max_seq(cfg))
         return ic_errf(err, IC_ERR_RANGE,
-                       "bert state: max_seq %d outside [1, max_position_embeddings %d]", max_seq,
-                       cfg->max_position);
+                       "bert state: max_seq %d outside [1, %d] (max_position_embeddings %d)",
+                       max_seq, ic_bert_max_seq(cfg), cfg->max_position);
     struct impl *im = ic_xcalloc(1, sizeof *im);
     im->nthr = ic__threads_now();
     if (im->nthr < 1)
@@ -221,9 +249,9 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
     im->nshard = im->nthr < max_batch ? im->nthr : max_batch;
     if ((size_t)max_batch * (size_t)max_seq < SHARD_MIN_TOKENS)
         im->nshard = 1;
-    size_t H = (size_t)cfg->hidden_size;
-    size_t head = ((size_t)cfg->vocab_size + (size_t)cfg->max_position +
-                   (size_t)cfg->type_vocab_size) * H;
+    struct ic__dims dm;
+    ic__dims_of(&dm, cfg);
+    size_t head = (dm.V + dm.P + dm.TV) * dm.E; /* the embedding tables */
     im->tail = ic_bert_num_params(cfg) - head;
     /* Each extra training shard holds a copy of the encoder's gradients:
      * past SHARD_GRAD_BYTES of copies (large models), split kernels instead. */
@@ -299,7 +327,7 @@ void ic_bert_zero_grad(struct ic_bert_state *s)
         return;
     /* Word-embedding rows no backward touched are still zero: clear only
      * the touched ones (the table is most of the parameters). */
-    size_t V = (size_t)s->cfg.vocab_size, H = (size_t)s->cfg.hidden_size;
+    size_t V = (size_t)s->cfg.vocab_size, H = (size_t)ic__emb_width(&s->cfg);
     for (size_t v = 0; v < V; v++)
         if (im->touched[v]) {
             memset(s->g.word_emb + v * H, 0, H * sizeof(float));
@@ -314,7 +342,7 @@ float ic_bert_grad_norm(const struct ic_bert_state *s)
     const struct impl *im = s->impl;
     if (!s->grads || !im)
         return 0.0f;
-    size_t V = (size_t)s->cfg.vocab_size, H = (size_t)s->cfg.hidden_size;
+    size_t V = (size_t)s->cfg.vocab_size, H = (size_t)ic__emb_width(&s->cfg);
     double ss = (double)ic_grad_norm(s->g.word_emb + V * H, ic_bert_num_params(&s->cfg) - V * H);
     ss *= ss;
     for (size_t v = 0; v < V; v++)
@@ -374,7 +402,8 @@ static void serial_kernels(void)
 
 static int same_shape(const struct ic_bert_config *a, const struct ic_bert_config *b)
 {
-    return a->vocab_size == b->vocab_size && a->hidden_size == b->hidden_size &&
+    return a->arch == b->arch && a->embedding_size == b->embedding_size &&
+           a->vocab_size == b->vocab_size && a->hidden_size == b->hidden_size &&
            a->num_layers == b->num_layers && a->num_heads == b->num_heads &&
            a->intermediate_size == b->intermediate_size && a->max_position == b->max_position &&
            a->type_vocab_size == b->type_vocab_size && a->num_labels == b->num_labels;
@@ -390,10 +419,11 @@ static int check_batch(const struct ic_bert *m, const struct ic_bert_state *s,
         !b->mask)
         return IC_ERR_INVAL;
     size_t n = (size_t)b->B * (size_t)b->T;
+    int tt = ic_arch_get(c->arch)->token_types;
     for (size_t i = 0; i < n; i++) {
         if (b->ids[i] < 0 || b->ids[i] >= c->vocab_size)
             return IC_ERR_RANGE;
-        if (b->type_ids && (b->type_ids[i] < 0 || b->type_ids[i] >= c->type_vocab_size))
+        if (tt && b->type_ids && (b->type_ids[i] < 0 || b->type_ids[i] >= c->type_vocab_size))
             return IC_ERR_RANGE;
     }
     if (b->labels)
@@ -411,6 +441,55 @@ static void shard_rows(int B, int n, int k, int *b0, int *nb)
     *nb = base + (k < extra ? 1 : 0);
 }
 
+/* embeddings -> LayerNorm -> dropout (-> ELECTRA projection) into sh->h0 */
+static void embed_forward(const struct ic_bert *m, struct impl *im, struct shard *sh,
+                          const struct ic_batch *b)
+{
+    const struct ic_bert_config *c = &m->cfg;
+    const struct ic_bert_weights *w = &m->w;
+    const struct ic_arch_info *ai = ic_arch_get(c->arch);
+    size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0, BT = B * T;
+    size_t H = (size_t)c->hidden_size, E = (size_t)ic__emb_width(c);
+    const int32_t *ids = b->ids + b0 * T;
+    const int32_t *tt = ai->token_types && b->type_ids ? b->type_ids + b0 * T : NULL;
+    if (sh->pos_ids)
+        position_ids_forward(sh->pos_ids, ids, c->pad_token_id, B, T);
+    embedding_forward(sh->emb_sum, ids, tt, sh->pos_ids, w->word_emb, w->pos_emb,
+                      ai->token_types ? w->type_emb : NULL, B, T, E);
+    layernorm_forward(sh->h_emb, sh->emb_mean, sh->emb_rstd, sh->emb_sum, w->emb_ln_w,
+                      w->emb_ln_b, BT, E, c->layer_norm_eps);
+    struct ic__dropout d = site(im, c->hidden_dropout, 0, b0 * T * E);
+    dropout_forward(sh->h_emb, sh->h_emb, BT * E, &d);
+    if (sh->h_emb != sh->h0)
+        matmul_forward(sh->h0, sh->h_emb, w->emb_proj_w, w->emb_proj_b, BT, H, E);
+}
+
+/* first token -> [dropout] -> dense -> act -> dropout -> classifier -> softmax/CE */
+static void head_forward(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
+                         struct shard *sh, const struct ic_batch *b, const float *x)
+{
+    const struct ic_bert_config *c = &m->cfg;
+    const struct ic_bert_weights *w = &m->w;
+    const struct ic_arch_info *ai = ic_arch_get(c->arch);
+    size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0;
+    size_t H = c->hidden_size, N = c->num_labels, L = c->num_layers;
+    const int32_t *labels = b->labels ? b->labels + b0 : NULL;
+    for (size_t i = 0; i < B; i++)
+        memcpy(sh->cls + i * H, x + i * T * H, H * sizeof(float));
+    if (sh->cls_d != sh->cls) {
+        struct ic__dropout di = site(im, cls_dropout(c), 2 + 3 * (uint32_t)L, b0 * H);
+        dropout_forward(sh->cls_d, sh->cls, B * H, &di);
+    }
+    matmul_forward(sh->head_pre, sh->cls_d, w->pooler_w, w->pooler_b, B, H, H);
+    bias_act_forward(sh->pooled, sh->head_pre, sh->head_dact, NULL, B, H, ai->head_act);
+    struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L, b0 * H);
+    dropout_forward(sh->pooled_d, sh->pooled, B * H, &dc);
+    float *logits = s->logits + b0 * N, *probs = s->probs + b0 * N;
+    matmul_forward(logits, sh->pooled_d, w->cls_w, w->cls_b, B, N, H);
+    float mean = softmax_ce_forward(probs, logits, labels, B, N, &sh->count);
+    sh->loss_sum = (double)mean * sh->count;
+}
+
 static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
                           struct shard *sh, const struct ic_batch *b, int nthr)
 {
@@ -418,19 +497,11 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
     const struct ic_bert_weights *w = &m->w;
     size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0, BT = B * T;
     size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
-    size_t N = c->num_labels, L = c->num_layers;
+    size_t L = c->num_layers;
     float eps = c->layer_norm_eps;
-    const int32_t *ids = b->ids + b0 * T, *mask = b->mask + b0 * T;
-    const int32_t *tt = b->type_ids ? b->type_ids + b0 * T : NULL;
-    const int32_t *labels = b->labels ? b->labels + b0 : NULL;
+    const int32_t *mask = b->mask + b0 * T;
 
-    /* embeddings -> LayerNorm -> dropout */
-    embedding_forward(sh->emb_sum, ids, tt, w->word_emb, w->pos_emb, w->type_emb, B, T, H);
-    layernorm_forward(sh->h0, sh->emb_mean, sh->emb_rstd, sh->emb_sum, w->emb_ln_w, w->emb_ln_b,
-                      BT, H, eps);
-    struct ic__dropout d = site(im, c->hidden_dropout, 0, b0 * T * H);
-    dropout_forward(sh->h0, sh->h0, BT * H, &d);
-
+    embed_forward(m, im, sh, b);
     const float *x = sh->h0;
     for (size_t l = 0; l < L; l++) {
         struct layer_acts *la = &sh->layers[l];
@@ -444,7 +515,7 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
         struct ic__dropout da = site(im, c->attention_dropout, st, b0 * NH * T * T);
         attention_forward(la->ctx, la->att, la->qkv, mask, B, T, H, NH, &da, sh->scratch, nthr);
         matmul_forward(la->r1, la->ctx, ao_w, ao_b, BT, H, H);
-        struct ic__dropout d1 = site(im, c->hidden_dropout, st + 1, b0 * T * H);
+        struct ic__dropout d1 = site(im, attn_out_dropout(c), st + 1, b0 * T * H);
         residual_layernorm_forward(la->a, la->r1, la->mean1, la->rstd1, la->r1, x,
                                    w->attn_ln_w + l * H, w->attn_ln_b + l * H, BT, H, eps, &d1);
         matmul_forward(la->u, la->a, up_w, NULL, BT, FI, H);
@@ -456,18 +527,7 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
                                    w->ffn_ln_w + l * H, w->ffn_ln_b + l * H, BT, H, eps, &d2);
         x = la->out;
     }
-
-    /* pooler on position 0, classifier dropout, classifier */
-    for (size_t i = 0; i < B; i++)
-        memcpy(sh->cls + i * H, x + i * T * H, H * sizeof(float));
-    matmul_forward(sh->pooled, sh->cls, w->pooler_w, w->pooler_b, B, H, H);
-    tanh_forward(sh->pooled, sh->pooled, B * H);
-    struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L, b0 * H);
-    dropout_forward(sh->pooled_d, sh->pooled, B * H, &dc);
-    float *logits = s->logits + b0 * N, *probs = s->probs + b0 * N;
-    matmul_forward(logits, sh->pooled_d, w->cls_w, w->cls_b, B, N, H);
-    float mean = softmax_ce_forward(probs, logits, labels, B, N, &sh->count);
-    sh->loss_sum = (double)mean * sh->count;
+    head_forward(m, s, im, sh, b, x);
 }
 
 int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b,
@@ -538,18 +598,22 @@ static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, str
     if (sh->gpriv)
         memset(sh->gpriv, 0, im->tail * sizeof(float));
 
-    /* loss -> logits -> classifier -> dropout -> tanh -> pooler */
+    /* loss -> logits -> classifier -> dropout -> act -> dense -> [dropout] */
     softmax_ce_backward(sh->dlogits, s->probs + b0 * N, labels, B, N, im->labels_count);
     matmul_backward(sh->dpooled, g->cls_w, g->cls_b, sh->dlogits, sh->pooled_d, w->cls_w, B, N, H,
                     0, ones);
     struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L, b0 * H);
     dropout_backward(sh->dpooled, sh->dpooled, B * H, &dc);
-    tanh_backward(sh->dpooled, sh->dpooled, sh->pooled, B * H);
+    act_backward_saved(sh->dpooled, sh->dpooled, sh->head_dact, B * H);
     /* d0 = gradient of the last layer's output: only position 0 is used. */
     memset(sh->d0, 0, BT * H * sizeof(float));
     float *dcls = sh->d2; /* (B,H) temporary */
-    matmul_backward(dcls, g->pooler_w, g->pooler_b, sh->dpooled, sh->cls, w->pooler_w, B, H, H, 0,
-                    ones);
+    matmul_backward(dcls, g->pooler_w, g->pooler_b, sh->dpooled, sh->cls_d, w->pooler_w, B, H, H,
+                    0, ones);
+    if (sh->cls_d != sh->cls) {
+        struct ic__dropout di = site(im, cls_dropout(c), 2 + 3 * (uint32_t)L, b0 * H);
+        dropout_backward(dcls, dcls, B * H, &di);
+    }
     for (size_t i = 0; i < B; i++)
         memcpy(sh->d0 + i * T * H, dcls + i * H, H * sizeof(float));
 
@@ -573,7 +637,7 @@ static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, str
         matmul_backward(sh->d1, g->ffn_up_w + l * FI * H, g->ffn_up_b + l * FI, sh->dI, la->a,
                         w->ffn_up_w + l * FI * H, BT, FI, H, 1, ones);
         /* a = LN1(dropout(r1') + x): d0 = dLN1 (also dx), dy -> d2 */
-        struct ic__dropout d1 = site(im, c->hidden_dropout, st + 1, b0 * T * H);
+        struct ic__dropout d1 = site(im, attn_out_dropout(c), st + 1, b0 * T * H);
         residual_layernorm_backward(hid_on ? sh->d2 : NULL, sh->d0, g->attn_ln_w + lH,
                                     g->attn_ln_b + lH, sh->d1, la->r1, la->mean1, la->rstd1,
                                     w->attn_ln_w + lH, BT, H, &d1, sh->scratch, nthr);
@@ -589,11 +653,18 @@ static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, str
                         w->qkv_w + l * 3 * H * H, BT, 3 * H, H, 1, ones);
     }
 
-    /* embeddings: dropout -> LN; d1 = gradient of the embedding sum */
-    struct ic__dropout d = site(im, c->hidden_dropout, 0, b0 * T * H);
-    dropout_backward(sh->d0, sh->d0, BT * H, &d);
-    layernorm_backward(sh->d1, g->emb_ln_w, g->emb_ln_b, sh->d0, sh->emb_sum, sh->emb_mean,
-                       sh->emb_rstd, w->emb_ln_w, BT, H, 0, sh->scratch, nthr);
+    /* embeddings: [projection] -> dropout -> LN; demb = gradient of the sum */
+    size_t E = (size_t)ic__emb_width(c);
+    float *dh = sh->d0;
+    if (sh->h_emb != sh->h0) {
+        dh = sh->dE0;
+        matmul_backward(dh, g->emb_proj_w, g->emb_proj_b, sh->d0, sh->h_emb, w->emb_proj_w, BT, H,
+                        E, 0, ones);
+    }
+    struct ic__dropout d = site(im, c->hidden_dropout, 0, b0 * T * E);
+    dropout_backward(dh, dh, BT * E, &d);
+    layernorm_backward(sh->demb, g->emb_ln_w, g->emb_ln_b, dh, sh->emb_sum, sh->emb_mean,
+                       sh->emb_rstd, w->emb_ln_w, BT, E, 0, sh->scratch, nthr);
 }
 
 int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b)
@@ -603,7 +674,8 @@ int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const str
         b->T != im->T || !same_shape(&m->cfg, &s->cfg))
         return IC_ERR_INVAL;
     const struct ic_bert_config *c = &m->cfg;
-    size_t T = (size_t)b->T, H = (size_t)c->hidden_size;
+    const struct ic_arch_info *ai = ic_arch_get(c->arch);
+    size_t T = (size_t)b->T, E = (size_t)ic__emb_width(c);
     int nsh = im->nsh;
     if (im->split_kernels) {
         int big = (size_t)b->B * (size_t)b->T >= SHARD_MIN_TOKENS;
@@ -634,9 +706,10 @@ int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const str
     for (int k = 0; k < nsh; k++) {
         const struct shard *sh = &im->sh[k];
         size_t b0 = (size_t)sh->b0;
-        embedding_backward(s->g.word_emb, s->g.pos_emb, s->g.type_emb, sh->d1, b->ids + b0 * T,
-                           b->type_ids ? b->type_ids + b0 * T : NULL, c->pad_token_id,
-                           (size_t)sh->nb, T, H);
+        const int32_t *tt = ai->token_types && b->type_ids ? b->type_ids + b0 * T : NULL;
+        embedding_backward(s->g.word_emb, s->g.pos_emb, ai->token_types ? s->g.type_emb : NULL,
+                           sh->demb, b->ids + b0 * T, tt, sh->pos_ids, c->pad_token_id,
+                           (size_t)sh->nb, T, E);
     }
     return IC_OK;
 }

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stddef.h>
+
 #include "intent/bert.h"
+#include "nn/arch.h"
 
 void ic_bert_config_default(struct ic_bert_config *c)
 {
@@ -44,7 +47,20 @@ int ic_bert_config_check(const struct ic_bert_config *c, struct ic_err *err)
     CHECK_RANGE(max_position, 1, 65536)
     CHECK_RANGE(type_vocab_size, 1, 1024)
     CHECK_RANGE(num_labels, 1, 100000)
+    CHECK_RANGE(embedding_size, 0, 16384)
 #undef CHECK_RANGE
+    if ((int)c->arch < 0 || c->arch >= IC_ARCH_COUNT)
+        return ic_errf(err, IC_ERR_RANGE, "config: unknown architecture %d", (int)c->arch);
+    if (c->embedding_size > 0 && c->embedding_size != c->hidden_size &&
+        c->arch != IC_ARCH_ELECTRA)
+        return ic_errf(err, IC_ERR_RANGE,
+                       "config: embedding_size %d differs from hidden_size %d (ELECTRA only)",
+                       c->embedding_size, c->hidden_size);
+    if (ic_bert_max_seq(c) < 1)
+        return ic_errf(err, IC_ERR_RANGE,
+                       "config: max_position_embeddings %d leaves no position after "
+                       "pad_token_id %d",
+                       c->max_position, c->pad_token_id);
     if (c->hidden_size % c->num_heads != 0)
         return ic_errf(err, IC_ERR_RANGE,
                        "config: hidden_size %d is not a multiple of num_attention_heads %d",
@@ -77,118 +93,160 @@ int ic_act_parse(const char *name, enum ic_act *out)
     return IC_OK;
 }
 
+int ic_bert_max_seq(const struct ic_bert_config *c)
+{
+    if (ic_arch_get(c->arch)->pad_positions)
+        return c->max_position - c->pad_token_id - 1;
+    return c->max_position;
+}
+
 const char *ic_act_name(enum ic_act a)
 {
     switch (a) {
+    case IC_ACT_TANH: return "tanh";
     case IC_ACT_GELU_NEW: return "gelu_new";
     case IC_ACT_RELU: return "relu";
     default: return "gelu";
     }
 }
 
-/* --- layout -------------------------------------------------------------- */
+/* --- layout: everything from IC_BERT_TENSORS (arch.h) --------------------- */
 
-/* Field sizes in the order they sit in the block (struct ic_bert_weights). */
-static void layout_sizes(const struct ic_bert_config *c, size_t sz[21])
+struct row {
+    enum ic__field field;
+    int part, stage;                 /* arch.h: part in the field, 0/1/2 */
+    size_t rows, cols;               /* offsets of the dims in struct ic__dims */
+    const char *names[IC_ARCH_COUNT];
+};
+
+#define ROW(field, part, stage, rows, cols, bert, roberta, distilbert, electra)                 \
+    {IC__F_##field, part, stage, offsetof(struct ic__dims, rows), offsetof(struct ic__dims, cols), \
+     {bert, roberta, distilbert, electra}},
+static const struct row g_rows[] = {IC_BERT_TENSORS(ROW)};
+#undef ROW
+#define N_ROWS (sizeof g_rows / sizeof g_rows[0])
+
+static size_t dim(const struct ic__dims *d, size_t off)
 {
-    size_t V = c->vocab_size, H = c->hidden_size, L = c->num_layers, I = c->intermediate_size;
-    size_t P = c->max_position, TV = c->type_vocab_size, N = c->num_labels;
-    size_t s[21] = {V * H, P * H, TV * H, H, H,
-                    L * 3 * H * H, L * 3 * H, L * H * H, L * H, L * H, L * H,
-                    L * I * H, L * I, L * H * I, L * H, L * H, L * H,
-                    H * H, H, N * H, N};
-    memcpy(sz, s, sizeof s);
+    return *(const size_t *)((const char *)d + off);
+}
+
+/* Floats of one HF tensor of row r (one layer's worth for stage 1). */
+static size_t row_numel(const struct row *r, const struct ic__dims *d)
+{
+    size_t cols = dim(d, r->cols);
+    return dim(d, r->rows) * (cols ? cols : 1);
+}
+
+/* Floats of each field for cfg: the sum of its parts, times L per layer. */
+static void field_sizes(const struct ic_bert_config *c, size_t sz[IC__F_COUNT])
+{
+    struct ic__dims d;
+    ic__dims_of(&d, c);
+    memset(sz, 0, IC__F_COUNT * sizeof *sz);
+    for (size_t i = 0; i < N_ROWS; i++)
+        sz[g_rows[i].field] += (g_rows[i].stage == 1 ? d.L : 1) * row_numel(&g_rows[i], &d);
 }
 
 size_t ic_bert_num_params(const struct ic_bert_config *cfg)
 {
-    size_t sz[21], n = 0;
-    layout_sizes(cfg, sz);
-    for (int i = 0; i < 21; i++)
+    size_t sz[IC__F_COUNT], n = 0;
+    field_sizes(cfg, sz);
+    for (int i = 0; i < IC__F_COUNT; i++)
         n += sz[i];
     return n;
 }
 
+/* The named pointer of each field, in block order. */
+static void field_ptrs(struct ic_bert_weights *w, float **ptrs[IC__F_COUNT])
+{
+#define PTR_0(field) ptrs[IC__F_##field] = &w->field;
+#define PTR_1(field)
+#define PTR_2(field)
+#define PTR(field, part, ...) PTR_##part(field)
+    IC_BERT_TENSORS(PTR)
+#undef PTR
+#undef PTR_0
+#undef PTR_1
+#undef PTR_2
+}
+
 void ic_bert_point(struct ic_bert_weights *w, float *block, const struct ic_bert_config *cfg)
 {
-    size_t sz[21];
-    layout_sizes(cfg, sz);
-    float **ptrs[21] = {&w->word_emb,   &w->pos_emb,    &w->type_emb,   &w->emb_ln_w,
-                        &w->emb_ln_b,   &w->qkv_w,      &w->qkv_b,      &w->attn_out_w,
-                        &w->attn_out_b, &w->attn_ln_w,  &w->attn_ln_b,  &w->ffn_up_w,
-                        &w->ffn_up_b,   &w->ffn_down_w, &w->ffn_down_b, &w->ffn_ln_w,
-                        &w->ffn_ln_b,   &w->pooler_w,   &w->pooler_b,   &w->cls_w,
-                        &w->cls_b};
+    size_t sz[IC__F_COUNT];
+    float **ptrs[IC__F_COUNT];
+    field_sizes(cfg, sz);
+    field_ptrs(w, ptrs);
     float *p = block;
-    for (int i = 0; i < 21; i++) {
+    for (int i = 0; i < IC__F_COUNT; i++) {
         *ptrs[i] = p;
         p += sz[i];
     }
 }
 
-static void table_add(struct ic_bert *m, size_t *k, const char *name, const float *ptr, int ndim,
-                      int64_t d0, int64_t d1, int no_decay, int is_head)
+/* Adds the table entry of row r (layer l for stage 1) if the architecture
+ * has it. part_off: floats before this part within the field (per layer). */
+static void table_add(struct ic_bert *m, size_t *k, const struct row *r, int l,
+                      const struct ic__dims *d, const float *field, size_t layer_floats,
+                      size_t part_off)
 {
+    const struct ic_arch_info *ai = ic_arch_get(m->cfg.arch);
+    const char *tmpl = r->names[m->cfg.arch];
+    size_t numel = row_numel(r, d);
+    if (!tmpl || numel == 0)
+        return;
     struct ic_param *p = &m->table[(*k)++];
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->ndim = ndim;
-    p->shape[0] = d0;
-    p->shape[1] = ndim == 2 ? d1 : 0;
-    p->numel = (size_t)d0 * (ndim == 2 ? (size_t)d1 : 1);
-    p->offset = (size_t)(ptr - m->params);
-    p->no_decay = no_decay;
-    p->is_head = is_head;
+    char fmt[IC_PARAM_NAME_MAX];
+    int base = tmpl[0] == '.';
+    snprintf(fmt, sizeof fmt, "%s%s", base ? ai->prefix : "", tmpl);
+    if (r->stage == 1)
+        snprintf(p->name, sizeof p->name, fmt, l);
+    else
+        snprintf(p->name, sizeof p->name, "%s", fmt);
+    size_t cols = dim(d, r->cols);
+    p->ndim = cols ? 2 : 1;
+    p->shape[0] = (int64_t)dim(d, r->rows);
+    p->shape[1] = (int64_t)cols;
+    p->numel = numel;
+    p->offset = (size_t)(field - m->params) + (size_t)(l > 0 ? l : 0) * layer_floats + part_off;
+    p->no_decay = p->ndim == 1; /* biases and LayerNorm parameters (HF Trainer groups) */
+    p->is_head = !base;
+    p->per_label = r->rows == offsetof(struct ic__dims, N);
+}
+
+/* Entries of one stage (layer l for stage 1), in state_dict order. */
+static void table_stage(struct ic_bert *m, size_t *k, int stage, int l, const struct ic__dims *d)
+{
+    size_t sz[IC__F_COUNT], part_off[IC__F_COUNT] = {0};
+    float **ptrs[IC__F_COUNT];
+    struct ic_bert_weights *w = &m->w;
+    field_sizes(&m->cfg, sz);
+    field_ptrs(w, ptrs);
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const struct row *r = &g_rows[i];
+        size_t layer_floats = r->stage == 1 ? sz[r->field] / d->L : 0;
+        if (r->stage == stage)
+            table_add(m, k, r, stage == 1 ? l : -1, d, *ptrs[r->field], layer_floats,
+                      part_off[r->field]);
+        part_off[r->field] += row_numel(r, d);
+    }
 }
 
 static void build_table(struct ic_bert *m)
 {
-    const struct ic_bert_config *c = &m->cfg;
-    const struct ic_bert_weights *w = &m->w;
-    int64_t H = c->hidden_size, I = c->intermediate_size;
-    m->n_table = 5 + 16 * (size_t)c->num_layers + 4;
-    m->table = ic_xcalloc(m->n_table, sizeof *m->table);
+    struct ic__dims d;
+    ic__dims_of(&d, &m->cfg);
+    m->table = ic_xcalloc(N_ROWS * (d.L + 1), sizeof *m->table);
     size_t k = 0;
-    char name[IC_PARAM_NAME_MAX];
-    table_add(m, &k, "bert.embeddings.word_embeddings.weight", w->word_emb, 2, c->vocab_size, H, 0, 0);
-    table_add(m, &k, "bert.embeddings.position_embeddings.weight", w->pos_emb, 2, c->max_position, H, 0, 0);
-    table_add(m, &k, "bert.embeddings.token_type_embeddings.weight", w->type_emb, 2, c->type_vocab_size, H, 0, 0);
-    table_add(m, &k, "bert.embeddings.LayerNorm.weight", w->emb_ln_w, 1, H, 0, 1, 0);
-    table_add(m, &k, "bert.embeddings.LayerNorm.bias", w->emb_ln_b, 1, H, 0, 1, 0);
-    static const char *qkv[3] = {"query", "key", "value"};
-    for (int l = 0; l < c->num_layers; l++) {
-        const char *pre = "bert.encoder.layer";
-        for (int j = 0; j < 3; j++) {
-            snprintf(name, sizeof name, "%s.%d.attention.self.%s.weight", pre, l, qkv[j]);
-            table_add(m, &k, name, w->qkv_w + ((size_t)l * 3 + j) * H * H, 2, H, H, 0, 0);
-            snprintf(name, sizeof name, "%s.%d.attention.self.%s.bias", pre, l, qkv[j]);
-            table_add(m, &k, name, w->qkv_b + ((size_t)l * 3 + j) * H, 1, H, 0, 1, 0);
-        }
-        snprintf(name, sizeof name, "%s.%d.attention.output.dense.weight", pre, l);
-        table_add(m, &k, name, w->attn_out_w + (size_t)l * H * H, 2, H, H, 0, 0);
-        snprintf(name, sizeof name, "%s.%d.attention.output.dense.bias", pre, l);
-        table_add(m, &k, name, w->attn_out_b + (size_t)l * H, 1, H, 0, 1, 0);
-        snprintf(name, sizeof name, "%s.%d.attention.output.LayerNorm.weight", pre, l);
-        table_add(m, &k, name, w->attn_ln_w + (size_t)l * H, 1, H, 0, 1, 0);
-        snprintf(name, sizeof name, "%s.%d.attention.output.LayerNorm.bias", pre, l);
-        table_add(m, &k, name, w->attn_ln_b + (size_t)l * H, 1, H, 0, 1, 0);
-        snprintf(name, sizeof name, "%s.%d.intermediate.dense.weight", pre, l);
-        table_add(m, &k, name, w->ffn_up_w + (size_t)l * I * H, 2, I, H, 0, 0);
-        snprintf(name, sizeof name, "%s.%d.intermediate.dense.bias", pre, l);
-        table_add(m, &k, name, w->ffn_up_b + (size_t)l * I, 1, I, 0, 1, 0);
-        snprintf(name, sizeof name, "%s.%d.output.dense.weight", pre, l);
-        table_add(m, &k, name, w->ffn_down_w + (size_t)l * H * I, 2, H, I, 0, 0);
-        snprintf(name, sizeof name, "%s.%d.output.dense.bias", pre, l);
-        table_add(m, &k, name, w->ffn_down_b + (size_t)l * H, 1, H, 0, 1, 0);
-        snprintf(name, sizeof name, "%s.%d.output.LayerNorm.weight", pre, l);
-        table_add(m, &k, name, w->ffn_ln_w + (size_t)l * H, 1, H, 0, 1, 0);
-        snprintf(name, sizeof name, "%s.%d.output.LayerNorm.bias", pre, l);
-        table_add(m, &k, name, w->ffn_ln_b + (size_t)l * H, 1, H, 0, 1, 0);
-    }
-    table_add(m, &k, "bert.pooler.dense.weight", w->pooler_w, 2, H, H, 0, 0);
-    table_add(m, &k, "bert.pooler.dense.bias", w->pooler_b, 1, H, 0, 1, 0);
-    table_add(m, &k, "classifier.weight", w->cls_w, 2, c->num_labels, H, 0, 1);
-    table_add(m, &k, "classifier.bias", w->cls_b, 1, c->num_labels, 0, 1, 1);
-    IC_ASSERT(k == m->n_table);
+    table_stage(m, &k, 0, -1, &d);
+    for (int l = 0; l < (int)d.L; l++)
+        table_stage(m, &k, 1, l, &d);
+    table_stage(m, &k, 2, -1, &d);
+    m->n_table = k;
+    size_t covered = 0;
+    for (size_t i = 0; i < k; i++)
+        covered += m->table[i].numel;
+    IC_ASSERT(covered == m->num_params);
 }
 
 int ic_bert_init(struct ic_bert *m, const struct ic_bert_config *cfg, struct ic_err *err)
@@ -224,25 +282,32 @@ void ic_bert_init_weights(struct ic_bert *m, struct ic_rng *rng)
     memset(m->params, 0, m->num_params * sizeof(float));
     for (size_t i = 0; i < m->n_table; i++) {
         const struct ic_param *p = &m->table[i];
-        float *d = m->params + p->offset;
-        size_t len = strlen(p->name);
-        if (p->ndim == 2) {
-            fill_normal(d, p->numel, c->initializer_range, rng);
-        } else if (len > 13 && strcmp(p->name + len - 16, "LayerNorm.weight") == 0) {
-            for (size_t j = 0; j < p->numel; j++)
-                d[j] = 1.0f;
-        }
+        if (p->ndim == 2)
+            fill_normal(m->params + p->offset, p->numel, c->initializer_range, rng);
     }
-    /* nn.Embedding(padding_idx=pad_token_id): the padding row starts at zero. */
-    memset(m->w.word_emb + (size_t)c->pad_token_id * c->hidden_size, 0,
-           (size_t)c->hidden_size * sizeof(float));
+    size_t E = (size_t)ic__emb_width(c), LH = (size_t)c->num_layers * c->hidden_size;
+    for (size_t j = 0; j < E; j++)
+        m->w.emb_ln_w[j] = 1.0f;
+    for (size_t j = 0; j < LH; j++)
+        m->w.attn_ln_w[j] = m->w.ffn_ln_w[j] = 1.0f;
+    /* nn.Embedding(padding_idx=pad_token_id): the padding row starts at zero
+     * (RoBERTa's position table has the same padding_idx). */
+    memset(m->w.word_emb + (size_t)c->pad_token_id * E, 0, E * sizeof(float));
+    if (ic_arch_get(c->arch)->pad_positions)
+        memset(m->w.pos_emb + (size_t)c->pad_token_id * E, 0, E * sizeof(float));
 }
 
 void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng)
 {
-    size_t N = (size_t)m->cfg.num_labels, H = (size_t)m->cfg.hidden_size;
-    fill_normal(m->w.cls_w, N * H, m->cfg.initializer_range, rng);
-    memset(m->w.cls_b, 0, N * sizeof(float));
+    for (size_t i = 0; i < m->n_table; i++) {
+        const struct ic_param *p = &m->table[i];
+        if (!p->is_head)
+            continue;
+        if (p->ndim == 2)
+            fill_normal(m->params + p->offset, p->numel, m->cfg.initializer_range, rng);
+        else
+            memset(m->params + p->offset, 0, p->numel * sizeof(float));
+    }
 }
 
 void ic_bert_resize_head(struct ic_bert *m, int num_labels, struct ic_rng *rng)
@@ -257,7 +322,7 @@ void ic_bert_resize_head(struct ic_bert *m, int num_labels, struct ic_rng *rng)
     struct ic_err err;
     int rc = ic_bert_init(&n, &cfg, &err);
     IC_ASSERT(rc == IC_OK);
-    /* Everything but the head is laid out identically and comes first. */
+    /* Everything before the classifier is laid out identically. */
     size_t body = (size_t)(m->w.cls_w - m->params);
     memcpy(n.params, m->params, body * sizeof(float));
     ic_bert_free(m);
@@ -275,28 +340,58 @@ const struct ic_param *ic_bert_find_param(const struct ic_bert *m, const char *n
 
 /* --- loading from a checkpoint's tensors ----------------------------------- */
 
-/* Maps a checkpoint key to our table name in buf, or returns 0 to ignore it. */
+/* Maps a checkpoint key to our table name in buf (legacy LayerNorm names
+ * renamed), or returns 0 to ignore it (buffers). */
 static int canonical_name(const char *key, char *buf, size_t cap)
 {
-    size_t n = strlen(key);
-    if (n + 8 >= cap)
-        return 0;
-    if (strncmp(key, "cls.", 4) == 0 || strstr(key, "position_ids") ||
+    if (strlen(key) + 24 >= cap || strstr(key, "position_ids") ||
         strstr(key, "embeddings.token_type_ids"))
         return 0;
-    if (strncmp(key, "bert.", 5) == 0 || strncmp(key, "classifier.", 11) == 0)
-        snprintf(buf, cap, "%s", key);
-    else if (strncmp(key, "embeddings.", 11) == 0 || strncmp(key, "encoder.", 8) == 0 ||
-             strncmp(key, "pooler.", 7) == 0)
-        snprintf(buf, cap, "bert.%s", key);
-    else
-        return 0;
+    snprintf(buf, cap, "%s", key);
     size_t len = strlen(buf);
     if (len > 16 && strcmp(buf + len - 16, ".LayerNorm.gamma") == 0)
         snprintf(buf + len - 6, cap - (len - 6), ".weight");
     else if (len > 15 && strcmp(buf + len - 15, ".LayerNorm.beta") == 0)
         snprintf(buf + len - 5, cap - (len - 5), ".bias");
     return 1;
+}
+
+/* The table entry for a checkpoint key: its own name, else (a base-model
+ * checkpoint without prefix) the prefixed name. */
+static const struct ic_param *find_key(const struct ic_bert *m, const char *name)
+{
+    const struct ic_param *p = ic_bert_find_param(m, name);
+    if (p)
+        return p;
+    char pre[IC_PARAM_NAME_MAX + 48];
+    snprintf(pre, sizeof pre, "%s.%s", ic_arch_get(m->cfg.arch)->prefix, name);
+    p = ic_bert_find_param(m, pre);
+    return p && !p->is_head ? p : NULL;
+}
+
+/* A key under another architecture's prefix: a checkpoint of another kind. */
+static int foreign_key(const struct ic_bert *m, const char *key, const char *source,
+                       struct ic_err *err)
+{
+    for (int a = 0; a < IC_ARCH_COUNT; a++) {
+        const char *pre = ic_arch_get((enum ic_arch)a)->prefix;
+        size_t n = strlen(pre);
+        if (a != (int)m->cfg.arch && strncmp(key, pre, n) == 0 && key[n] == '.')
+            return ic_errf(err, IC_ERR_FORMAT,
+                           "%s: tensor %s is a %s weight but config.json field \"model_type\" "
+                           "says %s",
+                           source, key, pre, ic_arch_get(m->cfg.arch)->model_type);
+    }
+    return IC_OK;
+}
+
+static void shape_str(char *out, size_t cap, int ndim, const int64_t *shape)
+{
+    out[0] = 0;
+    for (int d = 0; d < ndim && d < 4; d++) {
+        size_t l = strlen(out);
+        snprintf(out + l, cap - l, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    }
 }
 
 int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const char *source,
@@ -311,31 +406,31 @@ int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const c
         const struct ic_tensor *t = &ts->v[i];
         if (!canonical_name(t->name, name, sizeof name))
             continue;
-        const struct ic_param *p = ic_bert_find_param(m, name);
-        if (!p)
-            continue; /* unknown extra tensors are ignored, as transformers does */
+        const struct ic_param *p = find_key(m, name);
+        if (!p) {
+            /* unknown extra tensors (pretraining heads) are ignored, as
+             * transformers does; another architecture's are not */
+            rc = foreign_key(m, name, source, err);
+            if (rc)
+                goto out;
+            continue;
+        }
         size_t idx = (size_t)(p - m->table);
         if (seen[idx]) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s: tensor %s appears twice", source, name);
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: tensor %s appears twice", source, p->name);
             goto out;
         }
         int same = t->ndim == p->ndim && t->shape[0] == p->shape[0] &&
                    (p->ndim == 1 || t->shape[1] == p->shape[1]);
         if (!same) {
-            if (p->is_head && t->ndim == p->ndim && (p->ndim == 1 || t->shape[1] == p->shape[1])) {
+            if (p->per_label && t->ndim == p->ndim &&
+                (p->ndim == 1 || t->shape[1] == p->shape[1])) {
                 *head_mismatch = 1;
                 continue;
             }
-            char got[64] = "", want[64];
-            for (int d = 0; d < t->ndim && d < 4; d++) {
-                size_t l = strlen(got);
-                snprintf(got + l, sizeof got - l, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-            }
-            if (p->ndim == 1)
-                snprintf(want, sizeof want, "%lld", (long long)p->shape[0]);
-            else
-                snprintf(want, sizeof want, "%lld, %lld", (long long)p->shape[0],
-                         (long long)p->shape[1]);
+            char got[64], want[64];
+            shape_str(got, sizeof got, t->ndim, t->shape);
+            shape_str(want, sizeof want, p->ndim, p->shape);
             rc = ic_errf(err, IC_ERR_FORMAT, "%s: tensor %s has shape [%s], the config needs [%s]",
                          source, t->name, got, want);
             goto out;
@@ -355,7 +450,8 @@ int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const c
                 *head_missing = 1;
             continue;
         }
-        if (strncmp(m->table[i].name, "bert.pooler.", 12) == 0) {
+        if (m->w.pooler_w - m->params == (ptrdiff_t)m->table[i].offset ||
+            m->w.pooler_b - m->params == (ptrdiff_t)m->table[i].offset) {
             /* Some BertModel exports have no pooler: transformers initialises it
              * (weight N(0, initializer_range), bias 0); so do we, seeded. */
             const struct ic_param *p = &m->table[i];

@@ -116,24 +116,41 @@ void dropout_backward(float *dinp, const float *dout, size_t n, const struct ic_
 
 /* --- embeddings ---------------------------------------------------------- */
 
+void position_ids_forward(int32_t *pos_ids, const int32_t *ids, int32_t pad_id, size_t B,
+                          size_t T)
+{
+    for (size_t b = 0; b < B; b++) {
+        int32_t count = 0;
+        for (size_t t = 0; t < T; t++) {
+            int real = ids[b * T + t] != pad_id;
+            count += real;
+            pos_ids[b * T + t] = real ? pad_id + count : pad_id;
+        }
+    }
+}
+
 void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
-                       const float *word, const float *pos, const float *type, size_t B,
-                       size_t T, size_t C)
+                       const int32_t *pos_ids, const float *word, const float *pos,
+                       const float *type, size_t B, size_t T, size_t C)
 {
 #pragma omp parallel for schedule(static) if (B * T * C > PAR_MIN)
     for (size_t bt = 0; bt < B * T; bt++) {
         const float *w = word + (size_t)ids[bt] * C;
-        const float *ty = type + (size_t)(type_ids ? type_ids[bt] : 0) * C;
-        const float *p = pos + (bt % T) * C;
+        const float *ty = type ? type + (size_t)(type_ids ? type_ids[bt] : 0) * C : NULL;
+        const float *p = pos + (pos_ids ? (size_t)pos_ids[bt] : bt % T) * C;
         float *o = out + bt * C;
-        for (size_t i = 0; i < C; i++)
-            o[i] = (w[i] + ty[i]) + p[i];
+        if (ty)
+            for (size_t i = 0; i < C; i++)
+                o[i] = (w[i] + ty[i]) + p[i];
+        else
+            for (size_t i = 0; i < C; i++)
+                o[i] = w[i] + p[i];
     }
 }
 
 void embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
-                        const int32_t *ids, const int32_t *type_ids, int32_t pad_id, size_t B,
-                        size_t T, size_t C)
+                        const int32_t *ids, const int32_t *type_ids, const int32_t *pos_ids,
+                        int32_t pad_id, size_t B, size_t T, size_t C)
 {
     /* Rows may repeat (same token twice), so split the work by columns. */
     size_t nblk = (C + 15) / 16;
@@ -143,7 +160,12 @@ void embedding_backward(float *dword, float *dpos, float *dtype, const float *do
         for (size_t bt = 0; bt < B * T; bt++) {
             const float *d = dout + bt * C;
             float *w = dword && ids[bt] != pad_id ? dword + (size_t)ids[bt] * C : NULL;
-            float *p = dpos ? dpos + (bt % T) * C : NULL;
+            /* offset positions: the padding row (pad_id) gets no gradient */
+            float *p = NULL;
+            if (dpos && !pos_ids)
+                p = dpos + (bt % T) * C;
+            else if (dpos && pos_ids[bt] != pad_id)
+                p = dpos + (size_t)pos_ids[bt] * C;
             float *ty = dtype ? dtype + (size_t)(type_ids ? type_ids[bt] : 0) * C : NULL;
             for (size_t i = c0; i < c1; i++) {
                 if (w)
@@ -413,6 +435,8 @@ float ic__act(float x, enum ic_act act)
     }
     case IC_ACT_RELU:
         return x > 0.0f ? x : 0.0f;
+    case IC_ACT_TANH:
+        return tanhf(x);
     default:
         return 0.5f * x * (1.0f + erff(x * INV_SQRT_2));
     }
@@ -429,6 +453,10 @@ float ic__act_grad(float x, enum ic_act act)
     }
     case IC_ACT_RELU:
         return x > 0.0f ? 1.0f : 0.0f;
+    case IC_ACT_TANH: {
+        float t = tanhf(x);
+        return 1.0f - t * t;
+    }
     default:
         return 0.5f * (1.0f + erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
     }

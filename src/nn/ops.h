@@ -50,18 +50,26 @@ int ic__dropout_keep(const struct ic__dropout *d, size_t idx);
 int ic__threads_now(void);
 
 /* ------------------------------------------------------------------------
- * Embeddings: out[b,t] = word[ids] + type[type_ids] + pos[t]   (HF order)
- * out (B,T,C); ids, type_ids (B,T) (type_ids NULL = 0); word (V,C),
- * pos (P,C), type (TV,C). */
+ * RoBERTa position ids (transformers' create_position_ids_from_input_ids):
+ * a real token (id != pad_id) at t gets pad_id + (number of real tokens in
+ * [0, t]), a pad token pad_id. Integer only: nothing to differentiate.
+ * pos_ids, ids (B,T). */
+void position_ids_forward(int32_t *pos_ids, const int32_t *ids, int32_t pad_id, size_t B,
+                          size_t T);
+
+/* Embeddings: out[b,t] = word[ids] + type[type_ids] + pos[pos_id]   (HF order)
+ * out (B,T,C); ids, type_ids, pos_ids (B,T) (type_ids NULL = 0; pos_ids
+ * NULL = t); word (V,C), pos (P,C), type (TV,C) or NULL for no token types. */
 void embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
-                       const float *word, const float *pos, const float *type, size_t B,
-                       size_t T, size_t C);
+                       const int32_t *pos_ids, const float *word, const float *pos,
+                       const float *type, size_t B, size_t T, size_t C);
 /* Scatter-adds dout into the three tables (any of them may be NULL). Like
  * nn.Embedding(padding_idx=pad_id), the word row pad_id gets no gradient
- * (pad_id < 0: none skipped). */
+ * (pad_id < 0: none skipped); with pos_ids (RoBERTa) neither does the
+ * position row pad_id. */
 void embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
-                        const int32_t *ids, const int32_t *type_ids, int32_t pad_id, size_t B,
-                        size_t T, size_t C);
+                        const int32_t *ids, const int32_t *type_ids, const int32_t *pos_ids,
+                        int32_t pad_id, size_t B, size_t T, size_t C);
 
 /* ------------------------------------------------------------------------
  * LayerNorm over the last dim, biased variance:
@@ -120,7 +128,7 @@ float ic__act_grad(float x, enum ic_act act);
 float ic__exp_fast(float x);
 float ic__erf_fast(float x);
 
-/* tanh in place over n (pooler); backward: dinp = dout * (1 - out^2). */
+/* tanh over n; backward: dinp = dout * (1 - out^2). */
 void tanh_forward(float *out, const float *inp, size_t n);
 void tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
 

@@ -340,14 +340,15 @@ TEST(ops_attention_backward_fd)
 /* ---------------------------------------------------------------------------- */
 
 struct emb_ctx {
-    const int32_t *ids, *tt;
+    const int32_t *ids, *tt, *pos_ids;
     float *word, *pos, *type;
     size_t B, T, C;
 };
 static void emb_fwd(struct fd *f)
 {
     struct emb_ctx *c = f->ctx;
-    embedding_forward(f->out, c->ids, c->tt, c->word, c->pos, c->type, c->B, c->T, c->C);
+    embedding_forward(f->out, c->ids, c->tt, c->pos_ids, c->word, c->pos, c->type, c->B, c->T,
+                      c->C);
 }
 
 TEST(ops_embedding_backward_fd)
@@ -361,18 +362,47 @@ TEST(ops_embedding_backward_fd)
     randn(pos, P * C, 1);
     randn(type, TV * C, 1);
     randn(R, B * T * C, 1);
-    struct emb_ctx c = {ids, tt, word, pos, type, B, T, C};
+    struct emb_ctx c = {ids, tt, NULL, word, pos, type, B, T, C};
     struct fd f = {emb_fwd, out, R, B * T * C, &c};
     float dword[V * C] = {0}, dpos[P * C] = {0}, dtype[TV * C] = {0};
-    embedding_backward(dword, dpos, dtype, R, ids, tt, -1, B, T, C);
+    embedding_backward(dword, dpos, dtype, R, ids, tt, NULL, -1, B, T, C);
     CHECK_FD(&f, word, dword, V * C, "dword");
     /* padding_idx: row 0 (used once above) gets nothing, the rest the same */
     float dword0[V * C] = {0};
-    embedding_backward(dword0, NULL, NULL, R, ids, tt, 0, B, T, C);
+    embedding_backward(dword0, NULL, NULL, R, ids, tt, NULL, 0, B, T, C);
     for (int i = 0; i < V * C; i++)
         ASSERT_NEAR(dword0[i], i < C ? 0.0f : dword[i], 0);
     CHECK_FD(&f, pos, dpos, P * C, "dpos");
     CHECK_FD(&f, type, dtype, TV * C, "dtype");
+}
+
+/* RoBERTa: offset position ids from the pad id (1), no token-type table; the
+ * position padding row gets no gradient (nn.Embedding padding_idx). */
+TEST(ops_embedding_offset_positions_fd)
+{
+    ic_rng_seed(&g_rng, 41);
+    enum { B = 2, T = 4, C = 8, V = 6, P = 6 };
+    static const int32_t ids[B * T] = {0, 4, 1, 5, 0, 2, 1, 1}; /* 1 = pad, also mid-row */
+    int32_t pos_ids[B * T];
+    position_ids_forward(pos_ids, ids, 1, B, T);
+    static const int32_t want[B * T] = {2, 3, 1, 4, 2, 3, 1, 1};
+    for (int i = 0; i < B * T; i++)
+        ASSERT_EQ(pos_ids[i], want[i]);
+    float word[V * C], pos[P * C], out[B * T * C], R[B * T * C];
+    randn(word, V * C, 1);
+    randn(pos, P * C, 1);
+    randn(R, B * T * C, 1);
+    struct emb_ctx c = {ids, NULL, pos_ids, word, pos, NULL, B, T, C};
+    struct fd f = {emb_fwd, out, R, B * T * C, &c};
+    float dword[V * C] = {0}, dpos[P * C] = {0};
+    embedding_backward(dword, dpos, NULL, R, ids, NULL, pos_ids, 1, B, T, C);
+    for (int i = 0; i < C; i++) {
+        ASSERT_EQ(dpos[1 * C + i], 0.0f);
+        ASSERT_EQ(dword[1 * C + i], 0.0f);
+    }
+    /* the padding rows' true derivative is not zero; compare the others */
+    CHECK_FD(&f, pos + 2 * C, dpos + 2 * C, (P - 2) * C, "dpos");
+    CHECK_FD(&f, word + 2 * C, dword + 2 * C, (V - 2) * C, "dword");
 }
 
 /* ---------------------------------------------------------------------------- */

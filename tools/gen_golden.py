@@ -211,6 +211,7 @@ class BertForSequenceClassification(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.config = c
+        self.prefix = "bert"
         self.bert = BertModel(c)
         p = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
@@ -236,11 +237,201 @@ class BertForSequenceClassification(nn.Module):
         return logits, loss
 
 
+# --- the other families (RoBERTa/XLM-R, ELECTRA, DistilBERT), HF structure --
+
+def roberta_position_ids(ids, pad):
+    """transformers' create_position_ids_from_input_ids (past length 0)."""
+    m = ids.ne(pad).int()
+    return (torch.cumsum(m, dim=1).type_as(m) * m).long() + pad
+
+
+class FamilyEmbeddings(nn.Module):
+    """RobertaEmbeddings (offset positions, padding_idx on positions) and
+    ElectraEmbeddings (embedding_size wide); token types as BERT."""
+    def __init__(self, c, width, roberta):
+        super().__init__()
+        self.roberta = roberta
+        self.pad = c.pad_token_id
+        self.word_embeddings = nn.Embedding(c.vocab_size, width, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, width,
+                                                padding_idx=c.pad_token_id if roberta else None)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, ids, type_ids):
+        if self.roberta:
+            pos = roberta_position_ids(ids, self.pad)
+        else:
+            pos = torch.arange(ids.shape[1], dtype=torch.long).unsqueeze(0)
+        e = self.word_embeddings(ids) + self.token_type_embeddings(type_ids)
+        e = e + self.position_embeddings(pos)
+        return self.dropout(self.LayerNorm(e))
+
+
+def ext_mask(mask):
+    return (1.0 - mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
+
+
+class RobertaModel(nn.Module):
+    """RobertaModel(add_pooling_layer=False) / ElectraModel."""
+    def __init__(self, c, roberta):
+        super().__init__()
+        width = getattr(c, "embedding_size", c.hidden_size)
+        self.embeddings = FamilyEmbeddings(c, width, roberta)
+        if width != c.hidden_size:
+            self.embeddings_project = nn.Linear(width, c.hidden_size)
+        self.encoder = BertEncoder(c)
+
+    def forward(self, ids, type_ids, mask):
+        h = self.embeddings(ids, type_ids)
+        if hasattr(self, "embeddings_project"):
+            h = self.embeddings_project(h)
+        return self.encoder(h, ext_mask(mask))
+
+
+class ClassificationHead(nn.Module):
+    """RobertaClassificationHead (tanh) / ElectraClassificationHead (gelu)."""
+    def __init__(self, c, act):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        p = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.out_proj = nn.Linear(c.hidden_size, c.num_labels)
+        self.act = act
+
+    def forward(self, h):
+        x = self.dropout(h[:, 0, :])
+        x = self.act(self.dense(x))
+        return self.out_proj(self.dropout(x))
+
+
+class FamilyForSequenceClassification(nn.Module):
+    def __init__(self, c, family):
+        super().__init__()
+        self.config = c
+        self.family = family
+        self.prefix = family
+        roberta = family == "roberta"
+        setattr(self, family, RobertaModel(c, roberta))
+        self.classifier = ClassificationHead(c, torch.tanh if roberta else F.gelu)
+        self.apply(BertForSequenceClassification._init_weights.__get__(self))
+
+    def forward(self, ids, type_ids, mask, labels=None):
+        logits = self.classifier(getattr(self, self.family)(ids, type_ids, mask))
+        loss = F.cross_entropy(logits, labels, ignore_index=-100) if labels is not None else None
+        return logits, loss
+
+
+class DistilMHSA(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.nh = c.n_heads
+        self.d = c.dim // c.n_heads
+        self.q_lin = nn.Linear(c.dim, c.dim)
+        self.k_lin = nn.Linear(c.dim, c.dim)
+        self.v_lin = nn.Linear(c.dim, c.dim)
+        self.out_lin = nn.Linear(c.dim, c.dim)
+        self.dropout = nn.Dropout(c.attention_dropout)
+
+    def forward(self, x, mask):
+        B, T, _ = x.shape
+
+        def shape(t):
+            return t.view(B, T, self.nh, self.d).transpose(1, 2)
+        q = shape(self.q_lin(x)) / math.sqrt(self.d)
+        k, v = shape(self.k_lin(x)), shape(self.v_lin(x))
+        scores = torch.matmul(q, k.transpose(2, 3))
+        m = (mask == 0).view(B, 1, 1, T).expand_as(scores)
+        scores = scores.masked_fill(m, torch.finfo(scores.dtype).min)
+        w = self.dropout(F.softmax(scores, dim=-1))
+        ctx = torch.matmul(w, v).transpose(1, 2).contiguous().view(B, T, self.nh * self.d)
+        return self.out_lin(ctx)
+
+
+class DistilFFN(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.lin1 = nn.Linear(c.dim, c.hidden_dim)
+        self.lin2 = nn.Linear(c.hidden_dim, c.dim)
+        self.dropout = nn.Dropout(c.dropout)
+        self.act = act_fn(c.activation)
+
+    def forward(self, x):
+        return self.dropout(self.lin2(self.act(self.lin1(x))))
+
+
+class DistilBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.attention = DistilMHSA(c)
+        self.sa_layer_norm = nn.LayerNorm(c.dim, eps=1e-12)
+        self.ffn = DistilFFN(c)
+        self.output_layer_norm = nn.LayerNorm(c.dim, eps=1e-12)
+
+    def forward(self, x, mask):
+        sa = self.sa_layer_norm(self.attention(x, mask) + x)
+        return self.output_layer_norm(self.ffn(sa) + sa)
+
+
+class DistilEmbeddings(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.dim, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.dim)
+        self.LayerNorm = nn.LayerNorm(c.dim, eps=1e-12)
+        self.dropout = nn.Dropout(c.dropout)
+
+    def forward(self, ids):
+        pos = torch.arange(ids.shape[1], dtype=torch.long).unsqueeze(0)
+        return self.dropout(self.LayerNorm(self.word_embeddings(ids) +
+                                           self.position_embeddings(pos)))
+
+
+class DistilTransformer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.layer = nn.ModuleList([DistilBlock(c) for _ in range(c.n_layers)])
+
+
+class DistilBertModel(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.embeddings = DistilEmbeddings(c)
+        self.transformer = DistilTransformer(c)
+
+    def forward(self, ids, mask):
+        h = self.embeddings(ids)
+        for layer in self.transformer.layer:
+            h = layer(h, mask)
+        return h
+
+
+class DistilBertForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.config = c
+        self.prefix = "distilbert"
+        self.distilbert = DistilBertModel(c)
+        self.pre_classifier = nn.Linear(c.dim, c.dim)
+        self.classifier = nn.Linear(c.dim, c.num_labels)
+        self.dropout = nn.Dropout(c.seq_classif_dropout)
+        self.apply(BertForSequenceClassification._init_weights.__get__(self))
+
+    def forward(self, ids, type_ids, mask, labels=None):
+        h = self.distilbert(ids, mask)[:, 0]
+        h = self.dropout(F.relu(self.pre_classifier(h)))
+        logits = self.classifier(h)
+        loss = F.cross_entropy(logits, labels, ignore_index=-100) if labels is not None else None
+        return logits, loss
+
+
 def decay_groups(model, weight_decay):
     """Hugging Face Trainer's groups: no decay for biases and LayerNorm weights."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (no_decay if ("bias" in name or "LayerNorm" in name) else decay).append(p)
+        (no_decay if ("bias" in name or "LayerNorm" in name or "layer_norm" in name)
+         else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
 
@@ -327,27 +518,73 @@ def hf_config_json(c, labels):
     return json.dumps(d, indent=2) + "\n"
 
 
+def family_config_json(model_type, cls, extra):
+    def write(c, labels):
+        d = collections.OrderedDict()
+        d["architectures"] = [cls]
+        d["attention_probs_dropout_prob"] = c.attention_probs_dropout_prob
+        d["classifier_dropout"] = c.classifier_dropout
+        d["hidden_act"] = c.hidden_act
+        d["hidden_dropout_prob"] = c.hidden_dropout_prob
+        d["hidden_size"] = c.hidden_size
+        d["id2label"] = {str(i): l for i, l in enumerate(labels)}
+        d["initializer_range"] = c.initializer_range
+        d["intermediate_size"] = c.intermediate_size
+        d["label2id"] = {l: i for i, l in enumerate(labels)}
+        d["layer_norm_eps"] = c.layer_norm_eps
+        d["max_position_embeddings"] = c.max_position_embeddings
+        d["model_type"] = model_type
+        d["num_attention_heads"] = c.num_attention_heads
+        d["num_hidden_layers"] = c.num_hidden_layers
+        d["pad_token_id"] = c.pad_token_id
+        d["position_embedding_type"] = "absolute"
+        d["problem_type"] = "single_label_classification"
+        d["type_vocab_size"] = c.type_vocab_size
+        d["vocab_size"] = c.vocab_size
+        for k in extra:
+            d[k] = getattr(c, k)
+        return json.dumps(dict(sorted(d.items())), indent=2) + "\n"
+    return write
+
+
+def distil_config_json(c, labels):
+    d = {"activation": c.activation, "architectures": ["DistilBertForSequenceClassification"],
+         "attention_dropout": c.attention_dropout, "dim": c.dim, "dropout": c.dropout,
+         "hidden_dim": c.hidden_dim, "id2label": {str(i): l for i, l in enumerate(labels)},
+         "initializer_range": c.initializer_range,
+         "label2id": {l: i for i, l in enumerate(labels)},
+         "max_position_embeddings": c.max_position_embeddings, "model_type": "distilbert",
+         "n_heads": c.n_heads, "n_layers": c.n_layers, "pad_token_id": c.pad_token_id,
+         "qa_dropout": 0.1, "seq_classif_dropout": c.seq_classif_dropout,
+         "sinusoidal_pos_embds": False, "vocab_size": c.vocab_size}
+    return json.dumps(d, indent=2, sort_keys=True) + "\n"
+
+
 # --- fixtures ------------------------------------------------------------------
 
 def perturb(model, gen, std):
     """Random weights with every bias and LayerNorm parameter away from its init."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "LayerNorm.weight" in name:
+            if "LayerNorm.weight" in name or "layer_norm.weight" in name:
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
             elif name.endswith("bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
             else:
                 p.copy_(std * torch.randn(p.shape, generator=gen))
-        model.bert.embeddings.word_embeddings.weight[model.config.pad_token_id].zero_()
+        emb = getattr(model, model.prefix).embeddings
+        emb.word_embeddings.weight[model.config.pad_token_id].zero_()
+        if emb.position_embeddings.padding_idx is not None:
+            emb.position_embeddings.weight[emb.position_embeddings.padding_idx].zero_()
 
 
 def make_fixture(outdir, cfg, labels, batch, seed, keep_params, write_bin,
-                 steps=5, warmup=2, lr=1e-3, wd=0.01, max_norm=1.0):
+                 steps=5, warmup=2, lr=1e-3, wd=0.01, max_norm=1.0,
+                 build=BertForSequenceClassification, config_json=None):
     os.makedirs(outdir, exist_ok=True)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = BertForSequenceClassification(cfg)
+    model = build(cfg)
     perturb(model, gen, 0.15)
     model.eval()  # dropout off: deterministic
     ids, type_ids, mask, y = batch
@@ -357,7 +594,7 @@ def make_fixture(outdir, cfg, labels, batch, seed, keep_params, write_bin,
     if write_bin:
         torch.save(sd, os.path.join(outdir, "pytorch_model.bin"))
     with open(os.path.join(outdir, "config.json"), "w") as f:
-        f.write(hf_config_json(cfg, labels))
+        f.write((config_json or hf_config_json)(cfg, labels))
 
     st = StateWriter()
     st.add("input.ids", ids)
@@ -398,20 +635,57 @@ def make_fixture(outdir, cfg, labels, batch, seed, keep_params, write_bin,
     return logits, loss
 
 
-def batch_from(rows, T, gen, V):
-    """rows: (length, second_segment_start or None, label). Right padding with 0."""
+def batch_from(rows, T, gen, V, pad=0):
+    """rows: (length, second_segment_start or None, label). Right padding with pad."""
     B = len(rows)
-    ids = torch.zeros(B, T, dtype=torch.int64)
+    ids = torch.full((B, T), pad, dtype=torch.int64)
     tt = torch.zeros(B, T, dtype=torch.int64)
     mask = torch.zeros(B, T, dtype=torch.int64)
     for b, (n, seg, _) in enumerate(rows):
         if n > 0:
-            ids[b, :n] = torch.randint(1, V, (n,), generator=gen)
+            ids[b, :n] = torch.randint(pad + 1, V, (n,), generator=gen)
             mask[b, :n] = 1
         if seg is not None:
             tt[b, seg:n] = 1
     y = torch.tensor([r[2] for r in rows], dtype=torch.int64)
     return ids, tt, mask, y
+
+
+def family_fixtures(root):
+    """RoBERTa (offset positions, pad 1, one token type), ELECTRA (embedding
+    projection 8 -> 16, GELU head) and DistilBERT (its own names, no token
+    types), each with a padded batch and one ignored label."""
+    lab3 = ["a", "b", "c"]
+    shape = dict(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=24, num_labels=3)
+    rc = Cfg(max_position_embeddings=20, type_vocab_size=1, pad_token_id=1, **shape)
+    gen = torch.Generator().manual_seed(21)
+    b = batch_from([(7, None, 2), (4, None, 0), (6, None, -100), (2, None, 1)], 7, gen,
+                   rc.vocab_size, pad=1)
+    make_fixture(os.path.join(root, "roberta"), rc, lab3, b, 21,
+                 ["roberta.embeddings.position_embeddings.weight", "classifier.dense.weight",
+                  "classifier.out_proj.bias"], True,
+                 build=lambda c: FamilyForSequenceClassification(c, "roberta"),
+                 config_json=family_config_json("roberta", "RobertaForSequenceClassification",
+                                                []))
+    ec = Cfg(max_position_embeddings=12, type_vocab_size=2, embedding_size=8, **shape)
+    gen = torch.Generator().manual_seed(22)
+    b = batch_from([(6, 3, 1), (5, None, 2), (3, None, 0)], 6, gen, ec.vocab_size)
+    make_fixture(os.path.join(root, "electra"), ec, lab3, b, 22,
+                 ["electra.embeddings_project.weight", "electra.embeddings.LayerNorm.weight",
+                  "classifier.out_proj.weight"], True,
+                 build=lambda c: FamilyForSequenceClassification(c, "electra"),
+                 config_json=family_config_json("electra", "ElectraForSequenceClassification",
+                                                ["embedding_size"]))
+    dc = Cfg(vocab_size=40, dim=16, n_layers=2, n_heads=2, hidden_dim=24, activation="gelu",
+             dropout=0.1, attention_dropout=0.1, seq_classif_dropout=0.2,
+             max_position_embeddings=12, pad_token_id=0, num_labels=3, initializer_range=0.02)
+    gen = torch.Generator().manual_seed(23)
+    b = batch_from([(6, None, 0), (3, None, 2), (5, None, 1)], 6, gen, dc.vocab_size)
+    make_fixture(os.path.join(root, "distilbert"), dc, lab3, b, 23,
+                 ["distilbert.transformer.layer.1.attention.k_lin.weight",
+                  "distilbert.transformer.layer.0.sa_layer_norm.weight", "pre_classifier.bias"],
+                 True, build=DistilBertForSequenceClassification, config_json=distil_config_json)
 
 
 def main():
@@ -445,6 +719,7 @@ def main():
     gen = torch.Generator().manual_seed(8)
     b3 = batch_from([(5, None, 1), (3, 1, -100), (0, None, 2)], 5, gen, c3.vocab_size)
     make_fixture(os.path.join(root, "relu"), c3, lab3, b3, 8, keep_small, False)
+    family_fixtures(root)
     total = 0
     for d, _, files in os.walk(root):
         total += sum(os.path.getsize(os.path.join(d, f)) for f in files)

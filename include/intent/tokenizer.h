@@ -101,6 +101,7 @@ struct ic_tok_work {
     size_t *ends;     size_t ends_cap;  /* word end offsets in text */
     void *sym;        size_t sym_cap;   /* BPE symbols, bytes */
     int32_t *seg;     size_t seg_cap;   /* ids of one word */
+    struct ic_buf ub[3];                /* Unigram: normalised text, words */
 };
 void ic_tok_work_init(struct ic_tok_work *w);
 void ic_tok_work_free(struct ic_tok_work *w);

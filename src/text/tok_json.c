@@ -263,6 +263,17 @@ void ic__tok_pick_specials(struct ic_tokenizer *t, json_t *cfg, int32_t model_un
     t->mask_id = special_id(t, cfg, "mask_token", "<mask>", "[MASK]");
 }
 
+int ic__tok_finish_json(struct ic_tokenizer *t, json_t *root, json_t *cfg, const char *path,
+                        struct ic_err *err)
+{
+    int rc = read_post(root, t, path, err);
+    if (rc == IC_OK)
+        rc = ic__tok_json_added(t, root, path, err);
+    if (rc == IC_OK)
+        ic__tok_pick_specials(t, cfg, t->type == IC_TOK_BPE ? ic__bpe_unk(t) : t->unk_id);
+    return rc;
+}
+
 // --- BPE from tokenizer.json ------------------------------------------------------------
 
 static int bpe_pre(json_t *root, const char *path, int *add_prefix_space, struct ic_err *err)
@@ -376,11 +387,7 @@ static int bpe_from_json(struct ic_tokenizer *t, json_t *root, json_t *cfg, cons
     if (rc == IC_OK)
         rc = ic__bpe_build(t, (const char *const *)merges, mlens, nm, &o, path, err);
     if (rc == IC_OK)
-        rc = read_post(root, t, path, err);
-    if (rc == IC_OK)
-        rc = ic__tok_json_added(t, root, path, err);
-    if (rc == IC_OK)
-        ic__tok_pick_specials(t, cfg, ic__bpe_unk(t));
+        rc = ic__tok_finish_json(t, root, cfg, path, err);
     vocab_list_free(&v);
     free_strings(merges, nm);
     ic_free(mlens);
@@ -586,7 +593,7 @@ int ic__bpe_load_legacy(struct ic_tokenizer *t, const char *dir, long long model
 
 // --- saving BPE -----------------------------------------------------------------------------
 
-static int put_json(const char *dir, const char *name, json_t *j, struct ic_err *err)
+int ic__tok_put_json(const char *dir, const char *name, json_t *j, struct ic_err *err)
 {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!s)
@@ -728,12 +735,12 @@ int ic__bpe_save_dir(const struct ic_tokenizer *t, const char *dir, struct ic_er
             json_object_set_new(vocab, s, json_integer((json_int_t)i));
     }
     if (rc == IC_OK)
-        rc = put_json(dir, "vocab.json", vocab, err);
+        rc = ic__tok_put_json(dir, "vocab.json", vocab, err);
     if (rc == IC_OK)
         rc = write_merges_txt(t, dir, merges, err);
     if (rc == IC_OK) {
         tj = bpe_tokenizer_json(t, vocab, merges);
-        rc = put_json(dir, "tokenizer.json", tj, err);
+        rc = ic__tok_put_json(dir, "tokenizer.json", tj, err);
     }
     if (rc == IC_OK) {
         json_object_set_new(cfg, "tokenizer_class", json_string("RobertaTokenizer"));
@@ -743,11 +750,11 @@ int ic__bpe_save_dir(const struct ic_tokenizer *t, const char *dir, struct ic_er
         if (t->opts.model_max_length > 0)
             json_object_set_new(cfg, "model_max_length", json_integer(t->opts.model_max_length));
         ic__tok_config_specials(t, cfg, 1);
-        rc = put_json(dir, "tokenizer_config.json", cfg, err);
+        rc = ic__tok_put_json(dir, "tokenizer_config.json", cfg, err);
     }
     if (rc == IC_OK) {
         ic__tok_config_specials(t, map, 0);
-        rc = put_json(dir, "special_tokens_map.json", map, err);
+        rc = ic__tok_put_json(dir, "special_tokens_map.json", map, err);
     }
     json_decref(vocab);
     json_decref(merges);

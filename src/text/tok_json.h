@@ -33,6 +33,13 @@ void ic__tok_pick_specials(struct ic_tokenizer *t, json_t *cfg, int32_t model_un
  * objects when as_objects) or special_tokens_map.json into obj. */
 void ic__tok_config_specials(const struct ic_tokenizer *t, json_t *obj, int as_objects);
 
+/* The parts every family shares after the model: post_processor (start /
+ * end token), added_tokens, pad / unk / mask ids. */
+int ic__tok_finish_json(struct ic_tokenizer *t, json_t *root, json_t *cfg, const char *path,
+                        struct ic_err *err);
+/* Writes dir/name (indented, keys in insertion order), atomically. */
+int ic__tok_put_json(const char *dir, const char *name, json_t *j, struct ic_err *err);
+
 /* Unigram (tok_unigram.c). */
 int ic__unigram_from_json(struct ic_tokenizer *t, json_t *root, json_t *cfg, const char *path,
                           struct ic_err *err);

@@ -377,6 +377,8 @@ void ic_tok_work_free(struct ic_tok_work *w)
     ic_free(w->ends);
     ic_free(w->sym);
     ic_free(w->seg);
+    for (int i = 0; i < 3; i++)
+        ic_buf_free(&w->ub[i]);
     memset(w, 0, sizeof *w);
 }
 

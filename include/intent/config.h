@@ -72,6 +72,7 @@ struct ic_config {
     int scratch_heads;
     int scratch_intermediate_size;
     int scratch_vocab_size;
+    char *arch;              /* bert, roberta, distilbert or electra */
     /* --- tracking */
     int tracking;            /* 0 = --no-tracking */
     char *tracking_uri;      /* "" = ./mlruns */

@@ -110,8 +110,8 @@ int cmd_eval(int argc, char **argv)
     int L = max_len > 0 ? (int)max_len : m.max_length;
     if (L <= 0)
         L = IC_MODEL_DEFAULT_MAX_LENGTH;
-    if (L > m.bert.cfg.max_position)
-        L = m.bert.cfg.max_position;
+    if (L > ic_bert_max_seq(&m.bert.cfg))
+        L = ic_bert_max_seq(&m.bert.cfg);
     if (ic_encode(&m, &d, NULL, 0, L, &e, &err) != IC_OK) {
         cli_error("eval", "%s", err.msg);
         goto out;

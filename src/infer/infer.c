@@ -83,8 +83,8 @@ int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_
                        o->max_batch);
     int max_len = o->max_length > 0 ? o->max_length
                   : (m->max_length > 0 ? m->max_length : IC_MODEL_DEFAULT_MAX_LENGTH);
-    if (max_len > m->bert.cfg.max_position)
-        max_len = m->bert.cfg.max_position;
+    if (max_len > ic_bert_max_seq(&m->bert.cfg))
+        max_len = ic_bert_max_seq(&m->bert.cfg);
     if (max_len < 2)
         return ic_errf(err, IC_ERR_INVAL, "inference: maximum length %d is below 2", max_len);
     c->model = m;

@@ -505,17 +505,19 @@ static void put_arch_keys(struct kvs *o, const struct ic_bert_config *b)
 {
     for (const struct hf_key *k = arch_keys(b->arch); k->key; k++) {
         const void *f = (const char *)b + k->off;
-        if (k->kind == KEY_INT)
+        if (k->off == offsetof(struct ic_bert_config, embedding_size) && b->embedding_size <= 0)
+            put(o, k->key, ic_xasprintf("%d", b->hidden_size)); /* ELECTRA: E = H */
+        else if (k->kind == KEY_INT)
             put(o, k->key, ic_xasprintf("%d", *(const int *)f));
         else if (k->kind == KEY_ACT)
             put(o, k->key, ic_xasprintf("\"%s\"", ic_act_name(b->act)));
         else if (k->kind == KEY_FLOAT_NULL && *(const float *)f < 0)
             put(o, k->key, ic_xstrdup("null"));
+        else if (*(const float *)f < 0) /* seq_classif_dropout: the effective value */
+            put(o, k->key, float_json(b->hidden_dropout));
         else
             put(o, k->key, float_json(*(const float *)f));
     }
-    if (b->arch == IC_ARCH_ELECTRA && b->embedding_size <= 0)
-        put(o, "embedding_size", ic_xasprintf("%d", b->hidden_size));
     if (b->arch == IC_ARCH_DISTILBERT) {
         put(o, "qa_dropout", float_json(b->hidden_dropout));
         put(o, "sinusoidal_pos_embds", ic_xstrdup("false"));

@@ -71,7 +71,7 @@ void ic_model_set_labels(struct ic_model *m, const char *const *labels, int n)
 }
 
 /* max_length: the saved value, else the tokenizer's model_max_length, else
- * 128; never above the position table. */
+ * 128; never above the position table (ic_bert_max_seq). */
 static int pick_max_length(int saved, long long tok_max, int max_position)
 {
     int v = IC_MODEL_DEFAULT_MAX_LENGTH;
@@ -194,7 +194,7 @@ static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
     m->labels = hc.id2label;
     hc.id2label = NULL;
     m->max_length = pick_max_length(hc.max_length, m->tok.opts.model_max_length,
-                                    hc.cfg.max_position);
+                                    ic_bert_max_seq(&hc.cfg));
     m->base_model = hc.base_model;
     hc.base_model = NULL;
     m->from_scratch = hc.from_scratch;
@@ -464,7 +464,7 @@ static int load_pt(struct ic_model *m, const char *path, struct ic_err *err)
     const struct ic_py *ml = ic_py_get(root, "max_length");
     m->max_length = pick_max_length(ml && ml->type == IC_PY_INT && ml->i < 65536 ? (int)ml->i
                                                                                   : hc.max_length,
-                                    o.model_max_length, hc.cfg.max_position);
+                                    o.model_max_length, ic_bert_max_seq(&hc.cfg));
     m->labels = hc.id2label;
     hc.id2label = NULL;
     const struct ic_py *bm = ic_py_get(root, "base_model");
@@ -555,7 +555,7 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
     if ((rc = check_vocab(m, dir, err)))
         goto out;
     ic_model_set_labels(m, labels, num_labels);
-    m->max_length = pick_max_length(0, m->tok.opts.model_max_length, hc.cfg.max_position);
+    m->max_length = pick_max_length(0, m->tok.opts.model_max_length, ic_bert_max_seq(&hc.cfg));
     m->base_model = ic_xstrdup(dir);
     m->from_scratch = 0;
 out:

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "intent/bert.h"
 #include "intent/config.h"
 #include "core/yamlflat.h"
 #include "text/unicode.h"
@@ -81,6 +82,9 @@ static const struct ic_config_key keys[] = {
      "from scratch: feed-forward size"},
     {"scratch_vocab_size", I, OFF(scratch_vocab_size), "8000", 200, 200000, NULL,
      "from scratch: maximum WordPiece vocabulary size trained on the training texts"},
+    {"arch", S, OFF(arch), "bert", 0, 0, NULL,
+     "from scratch: architecture: bert, roberta (byte-level BPE vocabulary), distilbert or "
+     "electra"},
     /* tracking */
     {"tracking", B, OFF(tracking), "true", 0, 1, NULL,
      "log the run to MLflow (--no-tracking turns it off)"},
@@ -386,6 +390,13 @@ int ic_config_check(const struct ic_config *c, struct ic_err *err)
                        "%s: metric_for_best_model: unknown metric \"%s\" (use f1_macro, "
                        "accuracy, loss, precision_macro or recall_macro)",
                        where_of(c, "metric_for_best_model"), c->metric_for_best_model);
+    enum ic_arch a;
+    if (!c->arch || ic_arch_parse(c->arch, &a) != IC_OK ||
+        strcmp(c->arch, ic_arch_get(a)->model_type) != 0)
+        return ic_errf(err, IC_ERR_INVAL,
+                       "%s: arch: unknown architecture \"%s\" (use bert, roberta, distilbert or "
+                       "electra)",
+                       where_of(c, "arch"), c->arch ? c->arch : "");
     if (c->scratch_hidden_size % c->scratch_heads != 0)
         return ic_errf(err, IC_ERR_INVAL,
                        "%s: scratch_heads: %d does not divide scratch_hidden_size %d",

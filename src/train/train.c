@@ -349,28 +349,40 @@ static int prepare_data(struct train_run *r)
     return IC_OK;
 }
 
-/* Builds a randomly initialised BERT with a vocabulary trained on texts. */
+/* Builds a randomly initialised model of architecture c->arch with a
+ * vocabulary trained on texts (RoBERTa: byte-level BPE, others WordPiece). */
 static int build_scratch(struct ic_model *model, const struct ic_config *c,
                          const struct ic_dataset *d, const uint32_t *tr, size_t ntr,
                          struct ic_rng *rng, struct ic_err *err)
 {
+    struct ic_bert_config bc;
+    ic_bert_config_default(&bc);
+    if (ic_arch_parse(c->arch, &bc.arch) != IC_OK)
+        return ic_errf(err, IC_ERR_INVAL, "arch: unknown architecture \"%s\"", c->arch);
     const char **texts = ic_xmalloc((ntr ? ntr : 1) * sizeof *texts);
     for (size_t i = 0; i < ntr; i++)
         texts[i] = d->ex[tr[i]].text;
-    int rc = ic_vocab_train(texts, ntr, (size_t)c->scratch_vocab_size, NULL, &model->tok, err);
+    size_t nv = (size_t)c->scratch_vocab_size;
+    int rc;
+    if (bc.arch == IC_ARCH_ROBERTA)
+        rc = ic_vocab_train_bpe(texts, ntr, nv < 300 ? 300 : nv, 0, &model->tok, err);
+    else
+        rc = ic_vocab_train(texts, ntr, nv, NULL, &model->tok, err);
     ic_free(texts);
     if (rc != IC_OK)
         return ic_err_prefix(err, "training a vocabulary");
-    struct ic_bert_config bc;
-    ic_bert_config_default(&bc);
     bc.vocab_size = (int)ic_tokenizer_vocab_size(&model->tok);
     bc.hidden_size = c->scratch_hidden_size;
     bc.num_layers = c->scratch_layers;
     bc.num_heads = c->scratch_heads;
     bc.intermediate_size = c->scratch_intermediate_size;
-    bc.max_position = c->max_length > 512 ? c->max_length : 512;
     bc.num_labels = d->n_labels;
     bc.pad_token_id = model->tok.pad_id >= 0 ? model->tok.pad_id : 0;
+    bc.max_position = c->max_length > 512 ? c->max_length : 512;
+    if (ic_arch_get(bc.arch)->pad_positions) /* RoBERTa: positions start at pad + 1 */
+        bc.max_position += bc.pad_token_id + 1;
+    if (bc.arch == IC_ARCH_ROBERTA)
+        bc.type_vocab_size = 1;
     rc = ic_bert_config_check(&bc, err);
     if (rc != IC_OK)
         return rc;
@@ -406,8 +418,9 @@ static int from_scratch(struct train_run *r, int why, const char *why_msg)
         return ic_errf(r->err, why, "base model \"%s\" cannot be had (%s) and "
                        "require_pretrained is set", c->model_name, why_msg);
     ic_log(IC_LOG_WARN, "no pretrained \"%s\" (%s): training from scratch "
-           "(%d layers, hidden %d, a WordPiece vocabulary from the training texts)",
-           c->model_name, why_msg, c->scratch_layers, c->scratch_hidden_size);
+           "(%s, %d layers, hidden %d, a %s vocabulary from the training texts)",
+           c->model_name, why_msg, c->arch, c->scratch_layers, c->scratch_hidden_size,
+           strcmp(c->arch, "roberta") == 0 ? "byte-level BPE" : "WordPiece");
     int rc = build_scratch(&r->model, c, &r->d, r->tr, r->ntr, &r->rng_init, r->err);
     if (rc != IC_OK)
         return rc;
@@ -425,8 +438,8 @@ static void apply_model_overrides(struct train_run *r)
     if (c->attention_dropout >= 0)
         r->model.bert.cfg.attention_dropout = (float)c->attention_dropout;
     r->max_len = c->max_length;
-    if (r->max_len > r->model.bert.cfg.max_position)
-        r->max_len = r->model.bert.cfg.max_position;
+    if (r->max_len > ic_bert_max_seq(&r->model.bert.cfg))
+        r->max_len = ic_bert_max_seq(&r->model.bert.cfg);
     r->model.max_length = r->max_len;
 }
 

@@ -12,7 +12,9 @@
  *    "id_to_intent": {0: "label", ...}, "intent_to_id": {"label": 0, ...},
  *    "tokenizer": {"vocab": [...], "do_lower_case": bool, "strip_accents":
  *                  None|bool, "tokenize_chinese_chars": bool,
- *                  "model_max_length": int, special tokens...},
+ *                  "model_max_length": int, special tokens...,
+ *                  "tokenizer_json": str, "tokenizer_config_json": str
+ *                  (byte-level BPE and Unigram only: the files' text)},
  *    "max_length": int, "base_model": str|None, "from_scratch": bool}
  * "config" is built from the very JSON written as config.json, so every key
  * it gains reaches the .pt too. Every value is a plain Python type, so
@@ -33,6 +35,7 @@
 
 #include "intent/model.h"
 #include "io/io.h"
+#include "text/tok_json.h"
 
 #define VOCAB_TEXT_MAX ((size_t)256 << 20)
 
@@ -341,6 +344,30 @@ static int get_bool(const struct ic_py *d, const char *key, int dflt)
     return v && (v->type == IC_PY_BOOL || v->type == IC_PY_INT) ? v->i != 0 : dflt;
 }
 
+/* The tokenizer of a .pt that carries tokenizer.json text (BPE, Unigram). */
+static int pt_tokenizer_json(struct ic_model *m, const struct ic_py *tk, const struct ic_py *tj,
+                             const char *path, long long model_max_length, struct ic_err *err)
+{
+    const struct ic_py *tc = ic_py_get(tk, "tokenizer_config_json");
+    if (tj->type != IC_PY_STR || (tc && tc->type != IC_PY_STR))
+        return ic_errf(err, IC_ERR_FORMAT, "%s: \"tokenizer\": tokenizer_json is not a string",
+                       path);
+    json_error_t jerr;
+    json_t *root = json_loadb(tj->s, tj->slen, 0, &jerr);
+    json_t *cfg = tc ? json_loadb(tc->s, tc->slen, JSON_DECODE_INT_AS_REAL, &jerr) : NULL;
+    char *name = ic_xasprintf("%s: tokenizer_json", path);
+    int rc;
+    if (!root || (tc && !cfg))
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: line %d: invalid JSON: %s", name, jerr.line,
+                     jerr.text);
+    else
+        rc = ic__tok_from_json(&m->tok, root, cfg, name, model_max_length, err);
+    ic_free(name);
+    json_decref(root);
+    json_decref(cfg);
+    return rc;
+}
+
 static int load_pt(struct ic_model *m, const char *path, struct ic_err *err)
 {
     struct ic_py_arena a;
@@ -429,6 +456,17 @@ static int load_pt(struct ic_model *m, const char *path, struct ic_err *err)
         goto out;
     /* tokenizer */
     const struct ic_py *tk = ic_py_get(root, "tokenizer");
+    struct ic_tokenizer_opts o;
+    ic_tokenizer_default_opts(&o);
+    const struct ic_py *mml = ic_py_get(tk, "model_max_length");
+    if (mml && mml->type == IC_PY_INT && mml->i > 0)
+        o.model_max_length = mml->i;
+    const struct ic_py *tj = ic_py_get(tk, "tokenizer_json");
+    if (tj) {
+        if ((rc = pt_tokenizer_json(m, tk, tj, path, o.model_max_length, err)))
+            goto out;
+        goto tokenizer_done;
+    }
     const struct ic_py *voc = ic_py_get(tk, "vocab");
     if (!voc || voc->type != IC_PY_LIST || voc->n == 0) {
         rc = ic_errf(err, IC_ERR_FORMAT, "%s: \"tokenizer\" has no \"vocab\" list", path);
@@ -443,15 +481,10 @@ static int load_pt(struct ic_model *m, const char *path, struct ic_err *err)
             goto out;
         }
     }
-    struct ic_tokenizer_opts o;
-    ic_tokenizer_default_opts(&o);
     o.lowercase = get_bool(tk, "do_lower_case", o.lowercase);
     const struct ic_py *sa = ic_py_get(tk, "strip_accents");
     o.strip_accents = !sa || sa->type == IC_PY_NONE ? -1 : get_bool(tk, "strip_accents", 0);
     o.handle_chinese_chars = get_bool(tk, "tokenize_chinese_chars", o.handle_chinese_chars);
-    const struct ic_py *mml = ic_py_get(tk, "model_max_length");
-    if (mml && mml->type == IC_PY_INT && mml->i > 0)
-        o.model_max_length = mml->i;
     char *tname = ic_xasprintf("%s: tokenizer", path);
     rc = ic_tokenizer_load_vocab_mem(&m->tok, vocab.data, vocab.len, &o, err);
     if (rc)
@@ -459,6 +492,7 @@ static int load_pt(struct ic_model *m, const char *path, struct ic_err *err)
     ic_free(tname);
     if (rc)
         goto out;
+tokenizer_done:
     if ((rc = check_vocab(m, path, err)))
         goto out;
     const struct ic_py *ml = ic_py_get(root, "max_length");
@@ -581,6 +615,39 @@ static void model_hfconfig(const struct ic_model *m, struct ic_hfconfig *hc)
     hc->max_length = m->max_length;
 }
 
+/* A BPE or Unigram tokenizer travels in the .pt as the text of its
+ * tokenizer.json and tokenizer_config.json (the tokenizer's own writer,
+ * through a temporary directory next to path). */
+static int pt_tokenizer_files(struct ic_py_arena *a, struct ic_py *tk, const struct ic_model *m,
+                              const char *path, struct ic_err *err)
+{
+    static const char *const files[2][2] = {{"tokenizer.json", "tokenizer_json"},
+                                            {"tokenizer_config.json", "tokenizer_config_json"}};
+    char *dir = ic_xasprintf("%s.tok.XXXXXX", path);
+    int rc = IC_OK;
+    if (!mkdtemp(dir)) {
+        rc = ic_errf(err, IC_ERR_IO, "%s: cannot create a temporary directory: %s", dir,
+                     strerror(errno));
+        ic_free(dir);
+        return rc;
+    }
+    struct ic_tokenizer t = m->tok; /* shallow copy: only opts differ, never freed */
+    t.opts.model_max_length = m->max_length;
+    rc = ic_tokenizer_save_dir(&t, dir, err);
+    for (int i = 0; i < 2 && rc == IC_OK; i++) {
+        char *f = ic_path_join(dir, files[i][0]), *text = NULL;
+        size_t len;
+        rc = ic_read_file(f, (size_t)1 << 30, &text, &len, err);
+        if (rc == IC_OK)
+            ic_py_set_str(a, tk, files[i][1], ic_py_str(a, text));
+        ic_free(text);
+        ic_free(f);
+    }
+    ic_rmtree(dir);
+    ic_free(dir);
+    return rc;
+}
+
 int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *err)
 {
     struct ic_py_arena a;
@@ -643,6 +710,8 @@ int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *
     ic_py_set_str(&a, tk, "cls_token", ic_py_str(&a, "[CLS]"));
     ic_py_set_str(&a, tk, "mask_token", ic_py_str(&a, "[MASK]"));
     ic_py_set_str(&a, tk, "tokenizer_class", ic_py_str(&a, "BertTokenizer"));
+    if (m->tok.type != IC_TOK_WORDPIECE && (rc = pt_tokenizer_files(&a, tk, m, path, err)))
+        goto out;
     ic_py_set_str(&a, root, "tokenizer", tk);
     ic_py_set_str(&a, root, "max_length", ic_py_int(&a, m->max_length));
     ic_py_set_str(&a, root, "base_model",

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# archs.sh - the whole product on each architecture, offline: `intent train
+# --arch A` from scratch writes a small random-weight checkpoint directory of
+# that kind (RoBERTa with a byte-level BPE vocabulary, DistilBERT and ELECTRA
+# with WordPiece), then `intent train --model-name DIR` fine-tunes from it,
+# and eval, predict (directory and intent_classifier.pt) and serve use the
+# result. Usage: archs.sh BUILD_DIR
+set -u
+B=${1:-build}
+case $B in /*) ;; *) B="$PWD/$B" ;; esac
+BIN="$B/intent"
+G=tests/golden/data
+T=$(mktemp -d)
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$T"' EXIT
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+export HF_HOME="$T/hf" HF_HUB_OFFLINE=1
+unset HF_HUB_CACHE HUGGINGFACE_HUB_CACHE MLFLOW_TRACKING_URI MLFLOW_EXPERIMENT_NAME
+for v in $(env | sed -n 's/^\(INTENT_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; }
+
+TINY=(--scratch-hidden-size 32 --scratch-layers 1 --scratch-heads 2
+      --scratch-intermediate-size 64 --scratch-vocab-size 300 --max-length 32
+      --batch-size 16 --threads 1 --seed 7 --no-tracking)
+
+# config.json of DIR has model_type MT and architectures [CLS]
+has_arch() {
+    "$PY" -c 'import json,sys; c=json.load(open(sys.argv[1]+"/config.json"));
+assert c["model_type"]==sys.argv[2] and c["architectures"]==[sys.argv[3]], c' "$@" 2>/dev/null
+}
+
+serve_check() { # dir name
+    local log="$T/serve_$2.log" port=
+    "$BIN" serve --model "$1" --host 127.0.0.1 --port 0 2>"$log" &
+    PID=$!
+    for _ in $(seq 1 1500); do
+        port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -1)
+        [ -n "$port" ] && break
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.02
+    done
+    local body=
+    [ -n "$port" ] && body=$(curl -s -X POST -H 'Content-Type: application/json' \
+        --data-binary '{"text":"what is the weather today"}' "http://127.0.0.1:$port/classify")
+    kill "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+    PID=
+    if printf '%s' "$body" | grep -q '"intent":"\(get_news\|get_weather\|goodbye\|greeting\|set_alarm\)"'; then
+        ok "archs_serve_$2"
+    else fail "archs_serve_$2" "port '$port' body '$body': $(tail -2 "$log")"; fi
+}
+
+for spec in roberta:RobertaForSequenceClassification distilbert:DistilBertForSequenceClassification \
+            electra:ElectraForSequenceClassification; do
+    a=${spec%%:*} cls=${spec#*:}
+    # from scratch: a checkpoint directory of that kind
+    "$BIN" train --data "$G/train_small.json" --output "$T/s_$a" --epochs 2 --arch "$a" \
+        "${TINY[@]}" >"$T/s_$a.log" 2>&1; rc=$?
+    if [ $rc -eq 0 ] && has_arch "$T/s_$a" "$a" "$cls" && grep -q "from scratch ($a," "$T/s_$a.log"
+    then ok "archs_scratch_$a"
+    else fail "archs_scratch_$a" "rc=$rc: $(tail -2 "$T/s_$a.log")"; continue; fi
+    # fine-tuning from that directory keeps the architecture
+    "$BIN" train --data "$G/train_small.json" --model-name "$T/s_$a" --output "$T/f_$a" \
+        --epochs 2 "${TINY[@]}" >"$T/f_$a.log" 2>&1; rc=$?
+    if [ $rc -eq 0 ] && ! grep -q 'from scratch' "$T/f_$a.log" && has_arch "$T/f_$a" "$a" "$cls"
+    then ok "archs_finetune_$a"
+    else fail "archs_finetune_$a" "rc=$rc: $(tail -2 "$T/f_$a.log")"; continue; fi
+    "$BIN" eval --model "$T/f_$a" --data "$G/small.json" >"$T/e_$a.json" 2>"$T/e_$a.log"; rc=$?
+    if [ $rc -eq 0 ] && "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert 0 <= r["accuracy"] <= 1' "$T/e_$a.json" 2>/dev/null
+    then ok "archs_eval_$a"
+    else fail "archs_eval_$a" "rc=$rc: $(tail -2 "$T/e_$a.log")"; fi
+    # predict: the directory and the .pt give the same answers
+    printf '%s\n' "hello there" "set an alarm for 7" "goodbye friend" >"$T/in.txt"
+    "$BIN" predict --model "$T/f_$a" <"$T/in.txt" >"$T/pd_$a" 2>"$T/pd_$a.log"; r1=$?
+    "$BIN" predict --model "$T/f_$a/intent_classifier.pt" <"$T/in.txt" >"$T/pp_$a" 2>"$T/pp_$a.log"; r2=$?
+    if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$(wc -l <"$T/pd_$a")" -eq 3 ] && cmp -s "$T/pd_$a" "$T/pp_$a"
+    then ok "archs_predict_dir_pt_$a"
+    else fail "archs_predict_dir_pt_$a" "rc=$r1/$r2: $(tail -1 "$T/pd_$a.log") $(tail -1 "$T/pp_$a.log")"; fi
+    if command -v curl >/dev/null; then serve_check "$T/f_$a" "$a"
+    else echo "skip archs_serve_$a: curl is not installed"; fi
+done
+
+# a config.json of one architecture over weights of another is refused, naming both
+mkdir -p "$T/mixed"
+cp "$T/s_distilbert/"* "$T/mixed/" 2>/dev/null
+cp "$T/s_electra/model.safetensors" "$T/mixed/"
+rm -f "$T/mixed/pytorch_model.bin"
+"$BIN" predict --model "$T/mixed" "hola" >/dev/null 2>"$T/mixed.log"; rc=$?
+if [ $rc -ne 0 ] && grep -q 'electra' "$T/mixed.log" && grep -q 'model_type' "$T/mixed.log"
+then ok "archs_mixed_checkpoint_refused"
+else fail "archs_mixed_checkpoint_refused" "rc=$rc: $(cat "$T/mixed.log")"; fi
+
+# an unsupported model_type fails before any work, listing the supported ones
+mkdir -p "$T/deberta"
+cp "$T/s_electra/"* "$T/deberta/" 2>/dev/null
+sed -i 's/"model_type": "electra"/"model_type": "deberta-v2"/; s/ElectraForSequenceClassification/DebertaV2ForSequenceClassification/' "$T/deberta/config.json"
+"$BIN" train --data "$G/train_small.json" --model-name "$T/deberta" --output "$T/d_out" \
+    --epochs 1 "${TINY[@]}" >"$T/deberta.log" 2>&1; rc=$?
+if [ $rc -ne 0 ] && grep -q 'deberta-v2' "$T/deberta.log" && \
+   grep -q 'bert, roberta, xlm-roberta, camembert, distilbert, electra' "$T/deberta.log" && \
+   [ ! -e "$T/d_out" ]
+then ok "archs_unsupported_model_type"
+else fail "archs_unsupported_model_type" "rc=$rc: $(tail -2 "$T/deberta.log")"; fi

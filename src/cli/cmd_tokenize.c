@@ -24,15 +24,18 @@ static void usage(FILE *f)
             "                       [--json-input]\n\n"
             "Reads texts from stdin, one per line, and prints one JSON object per text:\n"
             "  {\"tokens\": [...], \"ids\": [...], \"attention_mask\": [...]}\n"
-            "with [CLS] and [SEP] included, exactly as Hugging Face's BERT tokenizer\n"
-            "(AutoTokenizer) encodes the text.\n\n"
+            "with the start and end tokens included ([CLS] ... [SEP], <s> ... </s>), exactly\n"
+            "as Hugging Face's tokenizer (AutoTokenizer, the Rust `tokenizers`) encodes the\n"
+            "text: BERT WordPiece, byte-level BPE (RoBERTa) or SentencePiece Unigram (XLM-R).\n\n"
             "options:\n"
             "  --vocab FILE     WordPiece vocabulary (vocab.txt, one token per line);\n"
             "                   uncased (bert-base-uncased) behaviour unless --cased\n"
-            "  --model DIR      load the tokenizer of a model directory instead\n"
-            "                   (tokenizer.json or vocab.txt, plus tokenizer_config.json)\n"
+            "  --model DIR      load the tokenizer of a model directory instead: tokenizer.json\n"
+            "                   (any of the three), else vocab.txt (WordPiece) or vocab.json +\n"
+            "                   merges.txt (RoBERTa), plus tokenizer_config.json\n"
             "  --cased          no lower-casing and no accent stripping (with --vocab)\n"
-            "  --max-length N   truncate to N ids (N >= 2) and pad with [PAD] to exactly N,\n"
+            "  --max-length N   truncate to N ids (N >= 2, the end token kept) and pad with\n"
+            "                   the pad token ([PAD], <pad>) to exactly N,\n"
             "                   as padding=\"max_length\", truncation=True; attention_mask is 1\n"
             "                   for real tokens and 0 for padding\n"
             "  --json-input     each line is a JSON object with a \"text\" field (so texts\n"
@@ -46,7 +49,8 @@ static void usage(FILE *f)
             "Exit status: 0 ok, 1 failure (vocabulary, input), 2 usage error.\n\n"
             "example:\n"
             "  echo '¿Dónde está?' | intent tokenize --vocab vocab.txt\n"
-            "  {\"tokens\": [\"[CLS]\", \"¿\", \"donde\", \"esta\", \"?\", \"[SEP]\"], ...}\n");
+            "  {\"tokens\": [\"[CLS]\", \"¿\", \"donde\", \"esta\", \"?\", \"[SEP]\"], ...}\n"
+            "  echo 'Hola <mask>' | intent tokenize --model roberta-base-bne\n");
 }
 
 static int emit(const struct ic_tokenizer *t, struct ic_tok_work *w, const char *text,

@@ -131,13 +131,25 @@ static int bert_from_tensors(struct ic_model *m, const struct ic_bert_config *cf
     return IC_OK;
 }
 
+/* The tokenizer's ids must index the embedding table: a vocabulary larger
+ * than config.json's vocab_size is refused (a smaller one is legal: models
+ * pad their tables). Its pad id must be the model's padding_idx where the
+ * positions depend on it (RoBERTa). */
 static int check_vocab(const struct ic_model *m, const char *source, struct ic_err *err)
 {
     size_t nv = ic_tokenizer_vocab_size(&m->tok);
-    if (nv > (size_t)m->bert.cfg.vocab_size)
+    const struct ic_bert_config *c = &m->bert.cfg;
+    if (nv > (size_t)c->vocab_size)
         return ic_errf(err, IC_ERR_FORMAT,
-                       "%s: the vocabulary has %zu tokens but the model only %d embeddings", source,
-                       nv, m->bert.cfg.vocab_size);
+                       "%s: config.json field \"vocab_size\" is %d but the tokenizer has %zu "
+                       "tokens",
+                       source, c->vocab_size, nv);
+    if (ic_arch_get(c->arch)->pad_positions && m->tok.pad_id >= 0 &&
+        m->tok.pad_id != c->pad_token_id)
+        return ic_errf(err, IC_ERR_FORMAT,
+                       "%s: config.json field \"pad_token_id\" is %d but the tokenizer's pad "
+                       "token has id %d",
+                       source, c->pad_token_id, (int)m->tok.pad_id);
     return IC_OK;
 }
 

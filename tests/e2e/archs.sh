@@ -106,3 +106,13 @@ if [ $rc -ne 0 ] && grep -q 'deberta-v2' "$T/deberta.log" && \
    [ ! -e "$T/d_out" ]
 then ok "archs_unsupported_model_type"
 else fail "archs_unsupported_model_type" "rc=$rc: $(tail -2 "$T/deberta.log")"; fi
+
+# a tokenizer larger than config.json's vocab_size is refused naming the field
+mkdir -p "$T/bigvocab"
+cp "$T/s_distilbert/"* "$T/bigvocab/" 2>/dev/null
+rm -f "$T/bigvocab/tokenizer.json"
+printf '%s\n' extra_token_one extra_token_two >>"$T/bigvocab/vocab.txt"
+"$BIN" predict --model "$T/bigvocab" "hola" >/dev/null 2>"$T/bigvocab.log"; rc=$?
+if [ $rc -ne 0 ] && grep -q 'config.json field "vocab_size" is [0-9]* but the tokenizer has' "$T/bigvocab.log"
+then ok "archs_vocab_size_disagrees"
+else fail "archs_vocab_size_disagrees" "rc=$rc: $(cat "$T/bigvocab.log")"; fi

@@ -15,6 +15,32 @@ static int is_null_text(const yaml_event_t *ev)
     return ev->data.scalar.length == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
 }
 
+size_t ic__yaml_error_line(const yaml_parser_t *p, const char *text, size_t len)
+{
+    if (p->error != YAML_READER_ERROR)
+        return (size_t)p->problem_mark.line + 1;
+    size_t line = 1, end = p->problem_offset < len ? p->problem_offset : len;
+    for (size_t i = 0; i < end; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+static int parse_error(const yaml_parser_t *p, const char *path, const char *text, size_t len,
+                       struct ic_err *err)
+{
+    size_t line = ic__yaml_error_line(p, text, len);
+    const char *what = p->problem ? p->problem : "syntax error";
+    int octet = strstr(what, "octet") != NULL;
+    if (p->error == YAML_READER_ERROR && p->problem_value >= 0)
+        return ic_errf(err, IC_ERR_FORMAT, "%s:%zu: YAML error: %s (%s%0*X at byte %zu)", path,
+                       line, what, octet ? "byte 0x" : "U+", octet ? 2 : 4,
+                       (unsigned)p->problem_value, p->problem_offset);
+    if (p->error == YAML_READER_ERROR)
+        return ic_errf(err, IC_ERR_FORMAT, "%s:%zu: YAML error: %s (at byte %zu)", path, line,
+                       what, p->problem_offset);
+    return ic_errf(err, IC_ERR_FORMAT, "%s:%zu: YAML error: %s", path, line, what);
+}
+
 int ic__yaml_flat_read(const char *path, size_t max_size, const struct ic__yaml_flat_opts *o,
                        void *ud, struct ic_err *err)
 {
@@ -33,8 +59,7 @@ int ic__yaml_flat_read(const char *path, size_t max_size, const struct ic__yaml_
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     for (;;) {
         if (!yaml_parser_parse(&p, &ev)) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: YAML error: %s", path,
-                         (size_t)p.problem_mark.line + 1, p.problem ? p.problem : "syntax error");
+            rc = parse_error(&p, path, text, len, err);
             goto out;
         }
         have_ev = 1;
@@ -62,6 +87,12 @@ int ic__yaml_flat_read(const char *path, size_t max_size, const struct ic__yaml_
             goto out;
         case YAML_SCALAR_EVENT: {
             const char *val = (const char *)ev.data.scalar.value;
+            if (memchr(val, 0, ev.data.scalar.length)) {
+                /* a "\0" escape: C strings would cut the text there */
+                rc = ic_errf(err, IC_ERR_FORMAT, "%s:%zu: NUL character (\\0) in a %s: not "
+                             "allowed", path, line, in_map && !key ? "key" : "value");
+                goto out;
+            }
             if (!in_map) {
                 /* A document that is only a scalar: allow an empty (or null) one. */
                 if (ev.data.scalar.length == 0 || (o->null_document_ok && is_null_text(&ev)))

@@ -9,6 +9,7 @@
 #define IC_CORE_YAMLFLAT_H
 
 #include <stddef.h>
+#include <yaml.h>
 
 #include "intent/ic.h"
 
@@ -35,5 +36,10 @@ struct ic__yaml_flat_opts {
  * a shape other than a flat mapping, IC_ERR_NOMEM, or a callback's status. */
 int ic__yaml_flat_read(const char *path, size_t max_size, const struct ic__yaml_flat_opts *o,
                        void *ud, struct ic_err *err);
+
+/* The 1-based line of a failed yaml_parser_parse over text[0..len): libyaml
+ * gives reader errors (a control character such as NUL, bytes that are not
+ * UTF-8) as a byte offset only, without a line. */
+size_t ic__yaml_error_line(const yaml_parser_t *p, const char *text, size_t len);
 
 #endif

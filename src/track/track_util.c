@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/yamlflat.h"
 #include "track/track_int.h"
 
 /* MLflow: keys match ^[/\w.\- ]*$ and are normalized relative paths
@@ -258,8 +259,8 @@ int ic__trk_yaml_read(const char *path, struct ic__trk_kv *kv, struct ic_err *er
     rc = IC_OK;
     while (!done) {
         if (!yaml_parser_parse(&p, &ev)) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s: line %zu: %s", path, p.problem_mark.line + 1,
-                         p.problem ? p.problem : "bad YAML");
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: line %zu: %s", path,
+                         ic__yaml_error_line(&p, data, len), p.problem ? p.problem : "bad YAML");
             break;
         }
         switch (ev.type) {
@@ -280,7 +281,11 @@ int ic__trk_yaml_read(const char *path, struct ic__trk_kv *kv, struct ic_err *er
             depth--;
             break;
         case YAML_SCALAR_EVENT:
-            if (depth == 1) {
+            if (depth == 1 && memchr(ev.data.scalar.value, 0, ev.data.scalar.length)) {
+                rc = ic_errf(err, IC_ERR_FORMAT, "%s: line %zu: NUL character (\\0) in a %s",
+                             path, (size_t)ev.start_mark.line + 1, key ? "value" : "key");
+                done = 1;
+            } else if (depth == 1) {
                 const char *v = (const char *)ev.data.scalar.value;
                 if (!key) {
                     key = ic_xstrdup(v);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "intent/config.h"
+#include "intent/serve.h"
 #include "test.h"
 
 static char *write_tmp(const char *name, const char *text)
@@ -197,4 +198,64 @@ TEST(config_file_shared_with_serve)
     ic_free(p);
     ASSERT_EQ(rc, IC_ERR_FORMAT);
     ASSERT_CONTAINS(err.msg, "serve_port");
+}
+
+/* A NUL byte, a "\0" escape, a lone surrogate (ED A0 80) or bytes that are not
+ * UTF-8 anywhere in the file: an error naming the file and the right line
+ * (libyaml reports these by byte offset only); CR LF line ends are fine. */
+TEST(config_nul_and_bad_bytes_name_line)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *want;
+    } cases[] = {
+#define C(lit, want) {lit, sizeof lit - 1, want}
+        C("epochs: 3\nseed: 4\0 2\n", "b.yaml:2: YAML error: control characters are not allowed "
+                                      "(U+0000 at byte 17)"),
+        C("\0epochs: 3\n", "b.yaml:1: YAML error: control characters are not allowed (U+0000"),
+        C("epochs: 3\n\nrun_name: \"ab\\0cd\"\n", "b.yaml:3: NUL character (\\0) in a value"),
+        C("epochs: 3\n\"seed\\0x\": 4\n", "b.yaml:2: NUL character (\\0) in a key"),
+        C("epochs: 3\r\nrun_name: a\xed\xa0\x80" "b\r\n", "b.yaml:2: YAML error: invalid Unicode "
+                                                         "character (U+D800 at byte 22)"),
+        C("epochs: 3\n\n\nrun_name: caf\xe9\n", "b.yaml:4: YAML error: incomplete UTF-8 octet "
+                                                "sequence (at byte 25)"),
+        C("epochs: 3\r\nlerning_rate: 1\r\n", "b.yaml:2: unknown key \"lerning_rate\""),
+#undef C
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *p = ic_path_join(test_tmpdir(), "b.yaml");
+        struct ic_config c;
+        struct ic_err err;
+        ASSERT_OK_ERR(ic_write_file_atomic(p, cases[i].text, cases[i].len, &err), err);
+        ic_config_init(&c);
+        int rc = ic_config_load_file(&c, p, &err);
+        ic_config_free(&c);
+        if (rc == IC_OK)
+            FAIL("case %zu: accepted", i);
+        ASSERT_CONTAINS(err.msg, cases[i].want);
+        /* intent serve reads the same file through the same reader */
+        struct ic_serve_opts o;
+        ic_serve_default_opts(&o);
+        rc = ic_serve_opts_from_file(&o, p, &err);
+        ic_serve_opts_free(&o);
+        ic_free(p);
+        if (i < 6) {
+            ASSERT_EQ(rc, IC_ERR_FORMAT);
+            ASSERT_CONTAINS(err.msg, cases[i].want);
+        }
+    }
+    /* a CR LF file gives the same values as a LF one */
+    char *p = ic_path_join(test_tmpdir(), "crlf.yaml");
+    struct ic_config c;
+    struct ic_err err;
+    const char crlf[] = "epochs: 3\r\nrun_name: \"a b\"\r\nseed: 7\r";
+    ASSERT_OK_ERR(ic_write_file_atomic(p, crlf, sizeof crlf - 1, &err), err);
+    ic_config_init(&c);
+    ASSERT_OK_ERR(ic_config_load_file(&c, p, &err), err);
+    ASSERT_EQ(c.epochs, 3);
+    ASSERT_EQ(c.seed, 7);
+    ASSERT_STR_EQ(c.run_name, "a b");
+    ic_config_free(&c);
+    ic_free(p);
 }

@@ -131,7 +131,8 @@ TEST(lines_utf8_replace_as_python)
         size_t count;
     } cases[] = {
         {"", "", 0},
-        {"h\xc3\xa9llo \xf0\x9f\x98\x80 \xe2\x82\xac", "h\xc3\xa9llo \xf0\x9f\x98\x80 \xe2\x82\xac", 0},
+        {"h\xc3\xa9llo \xf0\x9f\x98\x80 \xe2\x82\xac",
+         "h\xc3\xa9llo \xf0\x9f\x98\x80 \xe2\x82\xac", 0},
         {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 3},   /* lone surrogate */
         {"a\xff" "b", "a\xef\xbf\xbd" "b", 1},
         {"\xe2\x82", "\xef\xbf\xbd", 1},                               /* truncated */

@@ -1256,6 +1256,30 @@ TEST(track_yaml_roundtrip)
     ic__trk_kv_free(&kv);
 }
 
+/* A file-store meta.yaml with a NUL (raw, or a "\0" escape) is refused with
+ * the right line instead of being cut at the NUL. */
+TEST(track_yaml_nul_names_line)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"name: a\nlifecycle_stage: act\0ive\n", 33, "line 2: control characters"},
+        {"name: a\n\nartifact_location: \"x\\0y\"\n", 35, "line 3: NUL character (\\0) in a value"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *path = ic_path_join(test_tmpdir(), "nul.yaml");
+        ASSERT_OK(write_file(path, cases[i].text, cases[i].len));
+        struct ic__trk_kv kv;
+        struct ic_err err = {0};
+        int rc = ic__trk_yaml_read(path, &kv, &err);
+        ic_free(path);
+        ASSERT_EQ(rc, IC_ERR_FORMAT);
+        ASSERT_CONTAINS(err.msg, cases[i].want);
+    }
+}
+
 // --- against a real MLflow server (tests/e2e/mlflow_peer.sh) --------------------
 
 /* Logs one complete run to $MLFLOW_PEER_URI (REST) or to the FileStore

@@ -83,6 +83,14 @@ static int read_texts(const char *path, const char *buf, size_t len, struct text
             line += buf[i] == '\n';
         return ic_errf(err, IC_ERR_FORMAT, "%s: line %ld: invalid UTF-8", path, line);
     }
+    const char *nul = memchr(buf, 0, len);
+    if (nul) { /* texts are kept as C strings: a NUL would cut one short */
+        long line = 1;
+        for (const char *c = buf; c < nul; c++)
+            line += *c == '\n';
+        return ic_errf(err, IC_ERR_FORMAT, "%s: line %ld: NUL byte (byte offset %zu); the file "
+                       "must be UTF-8 text (not UTF-16)", path, line, (size_t)(nul - buf));
+    }
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         k = 3;
     while (k < len && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\r' || buf[k] == '\n'))

@@ -509,14 +509,20 @@ int ic_dataset_parse(struct ic_dataset *d, const char *name, const char *buf, si
     struct rawvec rv = {0};
     struct lab_ix *ix = NULL;
     int rc;
-    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
-        buf += 3;
-        len -= 3;
-    }
-    size_t bad;
-    if (!ic_utf8_valid(buf, len, &bad)) {
+    size_t bom = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    buf += bom;
+    len -= bom;
+    size_t bad = len;
+    const char *nul = memchr(buf, 0, len);
+    if (!ic_utf8_valid(buf, len, &bad) && (!nul || bad < (size_t)(nul - buf))) {
         rc = ic_errf(err, IC_ERR_FORMAT, "%s: line %d: invalid UTF-8 (byte offset %zu)", name,
-                     1 + count_lines(buf, 0, bad), bad);
+                     1 + count_lines(buf, 0, bad), bom + bad);
+        goto out;
+    }
+    if (nul) { /* in no format can a raw NUL byte be part of a record */
+        size_t at = (size_t)(nul - buf);
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: line %d: NUL byte (byte offset %zu); the file must "
+                     "be UTF-8 text (not UTF-16)", name, 1 + count_lines(buf, 0, at), bom + at);
         goto out;
     }
     size_t p = skip_ws(buf, len, 0);

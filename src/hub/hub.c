@@ -134,8 +134,14 @@ char *hub_token(const struct ic_hub_opts *o)
             ic_free(home);
         }
         size_t len = 0;
-        if (ic_read_file(path, 4096, &tok, &len, NULL) != IC_OK)
+        if (ic_read_file(path, 4096, &tok, &len, NULL) != IC_OK) {
             tok = NULL;
+        } else if (memchr(tok, 0, len)) { /* would cut the token short */
+            ic_log(IC_LOG_WARN, "hub: ignoring the Hugging Face token in %s: it holds a NUL "
+                                "byte", path);
+            ic_free(tok);
+            tok = NULL;
+        }
         ic_free(path);
     }
     if (!tok)

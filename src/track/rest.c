@@ -119,7 +119,13 @@ static void read_credentials_file(char **user, char **pass)
         return;
     char *path = ic_xasprintf("%s/.mlflow/credentials", home);
     char *data = NULL;
-    int rc = ic_read_file(path, 64 * 1024, &data, NULL, NULL);
+    size_t len = 0;
+    int rc = ic_read_file(path, 64 * 1024, &data, &len, NULL);
+    if (rc == IC_OK && memchr(data, 0, len)) { /* a value would be cut short */
+        ic_log(IC_LOG_WARN, "tracking: ignoring %s: it holds a NUL byte", path);
+        rc = IC_ERR_FORMAT;
+        ic_free(data);
+    }
     ic_free(path);
     if (rc != IC_OK)
         return;

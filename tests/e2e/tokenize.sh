@@ -237,3 +237,22 @@ out=$("$BIN" vocab --type bpe --data "$T/data.json" --size 100 --output "$T/bpe2
     fail vocab_bpe_bad_size "rc $rc: $out"
 out=$("$BIN" vocab --type sentencepiece --data "$T/data.json" --size 100 --output "$T/x" 2>&1); rc=$?
 [ $rc -eq 2 ] && ok vocab_bad_type || fail vocab_bad_type "rc $rc: $out"
+# a NUL in a corpus line (it used to cut the text there): an error naming the
+# line, no vocabulary written; CR LF lines read like LF ones
+printf 'hola mundo\nque tal\r\nbien\0 gracias\n' > "$T/nul.txt"
+out=$("$BIN" vocab --data "$T/nul.txt" --size 30 --output "$T/v7.txt" 2>&1); rc=$?
+if [ $rc -eq 1 ] && printf '%s' "$out" | grep -q 'nul.txt: line 3: NUL byte (byte offset 24)' &&
+   [ ! -e "$T/v7.txt" ]; then
+    ok vocab_nul_names_line
+else
+    fail vocab_nul_names_line "rc $rc: $out"
+fi
+printf 'hola mundo\r\nque tal\r\n' > "$T/crlf.txt"
+printf 'hola mundo\nque tal\n' > "$T/lf.txt"
+if "$BIN" vocab --data "$T/crlf.txt" --size 30 --output "$T/v8.txt" 2>/dev/null &&
+   "$BIN" vocab --data "$T/lf.txt" --size 30 --output "$T/v9.txt" 2>/dev/null &&
+   cmp -s "$T/v8.txt" "$T/v9.txt"; then
+    ok vocab_crlf_as_lf
+else
+    fail vocab_crlf_as_lf "CR LF corpus gives another vocabulary"
+fi

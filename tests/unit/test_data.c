@@ -134,6 +134,60 @@ TEST(data_errors_name_file_and_record)
     }
 }
 
+/* A raw NUL byte in any format, before or inside a record, a quoted CSV field
+ * or the header: an error naming the line the NUL is on (nothing is cut at
+ * the NUL); bytes that are not UTF-8 (a lone surrogate ED A0 80) name their
+ * line and their offset in the file (BOM included); a CR inside a field is
+ * kept, CR LF ends a record and line numbers stay right after both. */
+TEST(data_nul_cr_and_bad_bytes)
+{
+    static const struct {
+        const char *name, *text;
+        size_t len;
+        const char *want;
+    } cases[] = {
+#define C(name, lit, want) {name, lit, sizeof lit - 1, want}
+        C("a.jsonl", "{\"text\":\"a\",\"intent\":\"x\"}\n{\"text\":\"b\0c\",\"intent\":\"y\"}\n",
+          "a.jsonl: line 2: NUL byte (byte offset 36)"),
+        C("a.jsonl", "{\"text\":\"a\",\"intent\":\"x\"}\r\n{\"text\":\"b\",\"intent\":\"y\"}\0",
+          "a.jsonl: line 2: NUL byte (byte offset 52)"),
+        C("a.json", "[{\"text\":\"a\",\"intent\":\"x\"},\n\0{\"text\":\"b\",\"intent\":\"y\"}]",
+          "a.json: line 2: NUL byte (byte offset 28)"),
+        C("a.csv", "text,intent\na,x\n\"b\nq\0c\",y\n", "a.csv: line 4: NUL byte (byte offset 20)"),
+        C("a.csv", "text\0,intent\na,x\nb,y\n", "a.csv: line 1: NUL byte (byte offset 4)"),
+        C("a.tsv", "text\tintent\na\tx\n\nb\0c\ty\n", "a.tsv: line 4: NUL byte"),
+        C("a.tsv", "\xEF\xBB\xBFtext\tintent\na\tx\nb\xed\xa0\x80\ty\n",
+          "a.tsv: line 3: invalid UTF-8 (byte offset 20)"),
+        C("a.csv", "text,intent\na,x\n\0b,\xff\n", "a.csv: line 3: NUL byte (byte offset 16)"),
+        C("a.csv", "text,intent\na,x\n\xff,\0\n", "a.csv: line 3: invalid UTF-8 (byte offset 16)"),
+#undef C
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ic_dataset d;
+        struct ic_err err;
+        int rc = ic_dataset_parse(&d, cases[i].name, cases[i].text, cases[i].len, NULL, 0, 2,
+                                  &err);
+        if (rc == IC_OK) {
+            ic_dataset_free(&d);
+            FAIL("case %zu parsed", i);
+        }
+        ASSERT_EQ(rc, IC_ERR_FORMAT);
+        ASSERT_CONTAINS(err.msg, cases[i].want);
+    }
+    static const char crlf[] = "text,intent\r\na,x\r\n\"b\rc\",y\r\n\r\n\"d\r\ne\",x\r\nf,y";
+    struct ic_dataset d;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_dataset_parse(&d, "c.csv", crlf, sizeof crlf - 1, NULL, 0, 2, &err), err);
+    ASSERT_EQ(d.n, 4);
+    ASSERT_STR_EQ(d.ex[1].text, "b\rc");
+    ASSERT_EQ(d.ex[1].line, 3);
+    ASSERT_STR_EQ(d.ex[2].text, "d\r\ne");
+    ASSERT_EQ(d.ex[2].line, 5);
+    ASSERT_STR_EQ(d.ex[3].text, "f");
+    ASSERT_EQ(d.ex[3].line, 7);
+    ic_dataset_free(&d);
+}
+
 TEST(data_known_labels)
 {
     const char *labels[] = {"b", "a"}; /* kept in the given order */

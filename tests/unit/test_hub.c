@@ -355,6 +355,10 @@ TEST(hub_names_and_env)
     t = hub_token(NULL);
     ASSERT(t && strcmp(t, "hf_frompath") == 0);
     ic_free(t);
+    IC_ASSERT(ic_write_file_atomic(tp, "hf_cut\0rest\n", 12, NULL) == IC_OK);
+    t = hub_token(NULL);
+    ASSERT(t == NULL); /* a NUL would cut the token short: the file is ignored */
+    IC_ASSERT(ic_write_file_atomic(tp, "hf_frompath\n", 12, NULL) == IC_OK);
     setenv("HUGGING_FACE_HUB_TOKEN", "hf_legacy", 1);
     t = hub_token(NULL);
     ASSERT(t && strcmp(t, "hf_legacy") == 0);

@@ -2,14 +2,16 @@
 /*
  * test_lines.c - the length-aware line reader (src/core/lines.c): every byte
  * kept (NUL, lone CR, bytes that are not UTF-8), CR LF, no final LF, empty
- * lines, the length limit; and the U+FFFD rule checked against what Python's
- * bytes.decode("utf-8", errors="replace") gives for the same bytes.
+ * lines, the length limit; the U+FFFD rule checked against what Python's
+ * bytes.decode("utf-8", errors="replace") gives for the same bytes; and
+ * vocab.txt, the other line-per-item text the tokenizer reads.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/lines.h"
 #include "intent/ic.h"
+#include "intent/tokenizer.h"
 #include "test.h"
 
 /* Splits in[0..n) with a reader of limit max_len; fills lines (as
@@ -167,4 +169,44 @@ TEST(lines_utf8_replace_as_python)
     ASSERT(memcmp(b.data, "a\0\xef\xbf\xbd", 5) == 0);
     ASSERT_EQ(count, 1);
     ic_buf_free(&b);
+}
+
+/* vocab.txt is read line by line too (whole file, src/text/tokenizer.c): a
+ * NUL in a token or bytes that are not UTF-8 (a lone surrogate) are errors
+ * naming the file and the line, counted with empty lines; CR LF ends a line
+ * like LF, a CR inside a token is part of it, and a last token without a
+ * final newline counts. */
+TEST(lines_vocab_txt_bytes)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *want;
+    } bad[] = {
+#define C(lit, want) {lit, sizeof lit - 1, want}
+        C("[PAD]\n\n[UNK]\n[CLS]\n[SEP]\nho\0la\nb\n", "vocab.txt: line 6: token holds a NUL byte"),
+        C("[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\n\0", "vocab.txt: line 5: token holds a NUL byte"),
+        C("[PAD]\n[UNK]\n[CLS]\n[SEP]\na\xed\xa0\x80" "b\n", "vocab.txt: line 5: invalid UTF-8"),
+        C("[PAD]\n[UNK]\n[CLS]\n\n\n[SEP]\n\xff", "vocab.txt: line 7: invalid UTF-8"),
+#undef C
+    };
+    struct ic_tokenizer_opts o;
+    struct ic_tokenizer t;
+    struct ic_err err;
+    ic_tokenizer_default_opts(&o);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = ic_tokenizer_load_vocab_mem(&t, bad[i].text, bad[i].len, &o, &err);
+        ic_tokenizer_free(&t);
+        if (rc == IC_OK)
+            FAIL("case %zu loaded", i);
+        ASSERT_EQ(rc, IC_ERR_FORMAT);
+        ASSERT_CONTAINS(err.msg, bad[i].want);
+    }
+    static const char crlf[] = "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\nho\rla\r\n\r\nhola";
+    ASSERT_OK_ERR(ic_tokenizer_load_vocab_mem(&t, crlf, sizeof crlf - 1, &o, &err), err);
+    ASSERT_EQ(t.n_tokens, 7);
+    ASSERT_EQ(ic_tokenizer_id(&t, "[SEP]", 5), 3);
+    ASSERT_EQ(ic_tokenizer_id(&t, "ho\rla", 5), 4);
+    ASSERT_EQ(ic_tokenizer_id(&t, "hola", 4), 6);
+    ic_tokenizer_free(&t);
 }

@@ -790,6 +790,48 @@ TEST(track_rest_auth_credentials_file)
     ic_free(home);
 }
 
+/* A credentials file holding a NUL byte is ignored as a whole (a value would
+ * otherwise be cut at the NUL and sent): no Authorization header goes out. */
+TEST(track_rest_credentials_file_nul_ignored)
+{
+    char *home = ic_path_join(test_tmpdir(), "home-nul");
+    char *dir = ic_path_join(home, ".mlflow");
+    ASSERT_OK(ic_mkdirs(dir, NULL));
+    char *f = ic_path_join(dir, "credentials");
+    static const char ini[] = "[mlflow]\nmlflow_tracking_password = pw\n"
+                              "mlflow_tracking_username = bob\0evil\n";
+    ASSERT_OK(write_file(f, ini, sizeof ini - 1));
+    const char *old_home = getenv("HOME");
+    char *saved = old_home ? ic_xstrdup(old_home) : NULL;
+    setenv("HOME", home, 1);
+    struct stub s;
+    START_STUB(s, NULL);
+    struct ic_tracker_opts o;
+    fast_opts(&o, s.uri);
+    struct ic_tracker *t = NULL;
+    int rc = ic_tracker_start(&t, &o, NULL);
+    ic_tracker_end(t, IC_RUN_FINISHED);
+    json_t *rec = stub_record(&s);
+    stub_stop(&s);
+    if (saved)
+        setenv("HOME", saved, 1);
+    else
+        unsetenv("HOME");
+    ic_free(saved);
+    ic_free(f);
+    ic_free(dir);
+    ic_free(home);
+    ASSERT_OK(rc);
+    size_t i;
+    json_t *r;
+    ASSERT(json_array_size(rec) >= 2);
+    json_array_foreach(rec, i, r) {
+        const char *a = jstr(r, "authorization");
+        ASSERT(a == NULL || strstr(a, "Basic") == NULL);
+    }
+    json_decref(rec);
+}
+
 TEST(track_rest_experiment_env)
 {
     struct stub s;

@@ -56,6 +56,9 @@ int ic_fuzz_config(const uint8_t *data, size_t size)
     if ((data[0] & 1) == 0) {
         const char *path = ic_fuzz_put("intent.yaml", data + 1, size - 1);
         rc = ic_config_load_file(&c, path, &err);
+        /* libyaml refuses a raw NUL byte; a file with one is never read */
+        if (rc == IC_OK)
+            IC_FUZZ_CHECK(memchr(data + 1, 0, size - 1) == NULL);
     } else {
         /* key=value lines, as the environment would give them */
         size_t i = 1;

@@ -6,8 +6,9 @@
  * Input: byte 0 picks the file name (and so the format detection) and whether
  * the label set is free (training) or fixed (eval data for a trained model);
  * the rest is the file content. An accepted dataset is checked for internal
- * consistency (label ids in range, counts adding up, valid non-empty UTF-8
- * texts) and split, and the split is checked to be a partition.
+ * consistency (no raw NUL byte in the input, label ids in range, counts
+ * adding up, valid non-empty UTF-8 texts) and split, and the split is
+ * checked to be a partition.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ int ic_fuzz_dataset(const uint8_t *data, size_t size)
                               fixed ? ic_fuzz_dataset_labels : NULL, fixed ? 4 : 0,
                               fixed ? 0 : 2, &err);
     if (rc == IC_OK) {
+        /* a raw NUL byte is refused in every format (texts are C strings) */
+        IC_FUZZ_CHECK(memchr(body, 0, len) == NULL);
         ic_fuzz_dataset_check(&d, len);
         if (fixed)
             IC_FUZZ_CHECK(d.n_labels == 4);

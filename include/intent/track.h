@@ -53,6 +53,9 @@ struct ic_tracker_opts {
     const char *run_name;             /* NULL: generated ("<adjective>-<noun>-<n>") */
     double system_metrics_interval_s; /* 10, as MLflow; <= 0 disables the background sampler */
     const char *source_name;          /* mlflow.source.name tag, e.g. "intent train" */
+    const char *source_path;          /* a file or directory: the commit of the git checkout
+                                         holding it (else of the current directory's) is
+                                         the mlflow.source.git.commit tag; NULL: no tag */
     /* Network behaviour (REST only). Defaults keep training unblocked: */
     double http_timeout_s;            /* per request, default 5 */
     int max_retries;                  /* per request on 5xx/429/network errors, default 5 */
@@ -114,6 +117,24 @@ void ic_tracker_flush(struct ic_tracker *t);
 void ic_tracker_log_artifact(struct ic_tracker *t, const char *local_path,
                              const char *artifact_dir);
 
+/* A dataset the run used: one of MLflow's run inputs (what mlflow.log_input
+ * records; REST runs/log-inputs, FileStore <exp>/datasets/ + <run>/inputs/).
+ * MLflow shows them with the run (runs/get: inputs.dataset_inputs). */
+struct ic_tracker_dataset {
+    const char *name;        /* 1 to 500 characters, e.g. the file's name */
+    const char *digest;      /* 1 to 36 characters (MLflow's limit), e.g. a hash prefix */
+    const char *source_type; /* e.g. "local" */
+    const char *source;      /* JSON text; "local": {"uri": "/abs/path"}; at most 65535 */
+    const char *schema;      /* JSON text (MLflow: {"mlflow_colspec": [...]}) or NULL */
+    const char *profile;     /* JSON text (e.g. {"num_rows": N}) or NULL */
+    const char *context;     /* the mlflow.data.context input tag ("training", ...) or NULL */
+};
+
+/* Queues a dataset input. An invalid one (a field missing or too long,
+ * source/schema/profile not JSON) is dropped with a warning. Servers before
+ * MLflow 2.4 lack the endpoint: reported once, the rest of the run goes on. */
+void ic_tracker_log_input(struct ic_tracker *t, const struct ic_tracker_dataset *d);
+
 enum ic_run_status { IC_RUN_FINISHED, IC_RUN_FAILED, IC_RUN_KILLED };
 
 /* Flushes (as ic_tracker_flush), marks the run FINISHED/FAILED/KILLED with
@@ -130,6 +151,14 @@ const char *ic_tracker_run_id(const struct ic_tracker *t);
 
 /* The experiment id, the same way ("" until known). */
 const char *ic_tracker_experiment_id(const struct ic_tracker *t);
+
+/* Where a person finds the run, as one line (caller frees with ic_free), or
+ * NULL when t is NULL or the run does not exist (yet): for a server the run's
+ * page, "<uri>/#/experiments/<exp id>/runs/<run id>"; for a FileStore the
+ * command that serves it and the page:
+ * "mlflow ui --backend-store-uri <absolute root> (then
+ * http://127.0.0.1:5000/#/experiments/<exp id>/runs/<run id>)". */
+char *ic_tracker_run_where(const struct ic_tracker *t);
 
 /* 1 when every request so far succeeded (or was queued without a failure
  * yet), 0 once any request failed for good or is waiting on a retry. */

@@ -132,6 +132,8 @@ struct ic_train_result {
     double train_runtime_s, train_examples_per_s;
     char *report_json;          /* eval_report.json contents, owned */
     char *output;               /* saved model directory, owned */
+    char *run_id;               /* the MLflow run, owned; NULL: tracking off or no run */
+    char *run_where;            /* where to look at it (ic_tracker_run_where), owned */
 };
 
 void ic_train_result_free(struct ic_train_result *r);

@@ -312,6 +312,9 @@ int cmd_train(int argc, char **argv)
     clear_bar(&pr);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    if (res.run_id)
+        fprintf(stderr, "intent: MLflow run %s: %s\n", res.run_id,
+                res.run_where ? res.run_where : "");
     if (rc == IC_OK) {
         fprintf(stderr, "intent: model saved to %s%s\n", res.output,
                 res.from_scratch ? " (trained from scratch)" : "");

@@ -14,6 +14,11 @@
  *   <root>/<exp>/<run>/params/<key>    the value, no newline
  *   <root>/<exp>/<run>/tags/<key>      the value, no newline
  *   <root>/<exp>/<run>/artifacts/...
+ *   <root>/<exp>/datasets/<md5(name digest)>/meta.yaml     a dataset: digest,
+ *                                      name, profile, schema, source, source_type
+ *   <root>/<exp>/<run>/inputs/<md5(dataset id, run id)>/meta.yaml
+ *                                      a run input: destination_id/_type,
+ *                                      source_id (the dataset), source_type, tags
  *
  * meta.yaml, params and tags are written to a temporary name outside the
  * listed folders and renamed, so a live server never reads half a file.
@@ -28,6 +33,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
 
 #include "track/track_int.h"
 
@@ -447,6 +455,142 @@ enum ic__trk_res ic__fs_end_run(struct ic_tracker *t, int status, int64_t end_ti
         return IC__TRK_DROP;
     }
     return IC__TRK_OK;
+}
+
+// --- dataset inputs (FileStore.log_inputs) -----------------------------------
+
+/* md5 hex of a then b: MLflow's dataset id (name, digest) and input id
+ * (dataset id, run id). */
+static void md5_hex2(const char *a, const char *b, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    IC_ASSERT(c && EVP_DigestInit_ex(c, EVP_md5(), NULL) == 1);
+    IC_ASSERT(EVP_DigestUpdate(c, a, strlen(a)) == 1 && EVP_DigestUpdate(c, b, strlen(b)) == 1);
+    IC_ASSERT(EVP_DigestFinal_ex(c, md, &n) == 1 && n == 16);
+    EVP_MD_CTX_free(c);
+    for (unsigned i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* "<indent><key>: <value>\n", the value a YAML string or null. */
+static int yaml_kv(struct ic_buf *b, const char *indent, const char *k, const char *v)
+{
+    int rc = ic_buf_printf(b, "%s", indent);
+    if (rc == IC_OK)
+        rc = ic__trk_yaml_str(b, k);
+    if (rc == IC_OK)
+        rc = ic_buf_append(b, ": ", 2);
+    if (rc == IC_OK)
+        rc = v ? ic__trk_yaml_str(b, v) : ic_buf_append(b, "null", 4);
+    return rc == IC_OK ? ic_buf_append(b, "\n", 1) : rc;
+}
+
+/* Creates dir (a new directory holding meta.yaml = text) all at once: the
+ * file is written in a temporary directory that is then renamed to dir, so a
+ * server listing the parent never sees a directory without its meta.yaml.
+ * An existing dir is kept as it is (same id, same content). */
+static int publish_dir(struct ic__fstore *fs, const char *dir, const struct ic_buf *text,
+                       struct ic_err *err)
+{
+    if (ic_is_dir(dir))
+        return IC_OK;
+    int rc = mkparents(dir, err);
+    if (rc != IC_OK)
+        return rc;
+    char *tmp = ic_xasprintf("%s/.tmp-input-%ld-%u", fs->run_dir, (long)getpid(), fs->tmp_seq++);
+    char *meta = ic_path_join(tmp, "meta.yaml");
+    rc = ic_mkdirs(tmp, err);
+    if (rc == IC_OK)
+        rc = write_atomic_via(fs, tmp, meta, text->data, text->len, err);
+    if (rc == IC_OK && rename(tmp, dir) != 0 && !ic_is_dir(dir))
+        rc = ic_errf(err, IC_ERR_IO, "%s: %s", dir, strerror(errno));
+    unlink(meta);
+    rmdir(tmp);
+    ic_free(meta);
+    ic_free(tmp);
+    return rc;
+}
+
+static const char *jget(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* <exp>/datasets/<id>/meta.yaml (keys sorted, as MLflow's write_yaml). */
+static int write_dataset(struct ic_tracker *t, const json_t *ds, char id[33], struct ic_err *err)
+{
+    const char *name = jget(ds, "name"), *digest = jget(ds, "digest");
+    if (!name || !digest || !jget(ds, "source_type") || !jget(ds, "source"))
+        return ic_errf(err, IC_ERR_INVAL, "dataset input without name, digest or source");
+    md5_hex2(name, digest, id);
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    static const char *const keys[] = {"digest", "name", "profile", "schema", "source",
+                                       "source_type"};
+    int rc = IC_OK;
+    for (size_t i = 0; i < 6 && rc == IC_OK; i++)
+        rc = yaml_kv(&b, "", keys[i], jget(ds, keys[i]));
+    char *dir = ic_xasprintf("%s/datasets/%s", t->fs->exp_dir, id);
+    if (rc == IC_OK)
+        rc = publish_dir(t->fs, dir, &b, err);
+    ic_free(dir);
+    ic_buf_free(&b);
+    return rc;
+}
+
+/* <run>/inputs/<id>/meta.yaml. MLflow 2.12 writes the dataset id as
+ * destination_id too and reads neither; the run id is what the field means. */
+static int write_input(struct ic_tracker *t, const json_t *tags, const char *ds_id,
+                       struct ic_err *err)
+{
+    char id[33];
+    md5_hex2(ds_id, t->run_id, id);
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    int rc = yaml_kv(&b, "", "destination_id", t->run_id);
+    if (rc == IC_OK)
+        rc = yaml_kv(&b, "", "destination_type", "RUN");
+    if (rc == IC_OK)
+        rc = yaml_kv(&b, "", "source_id", ds_id);
+    if (rc == IC_OK)
+        rc = yaml_kv(&b, "", "source_type", "DATASET");
+    if (rc == IC_OK)
+        rc = ic_buf_printf(&b, json_array_size(tags) ? "tags:\n" : "tags: {}\n");
+    size_t i;
+    json_t *tg;
+    json_array_foreach(tags, i, tg) {
+        if (rc == IC_OK && jget(tg, "key") && jget(tg, "value"))
+            rc = yaml_kv(&b, "  ", jget(tg, "key"), jget(tg, "value"));
+    }
+    char *dir = ic_xasprintf("%s/inputs/%s", t->fs->run_dir, id);
+    if (rc == IC_OK)
+        rc = publish_dir(t->fs, dir, &b, err);
+    ic_free(dir);
+    ic_buf_free(&b);
+    return rc;
+}
+
+enum ic__trk_res ic__fs_log_input(struct ic_tracker *t, const char *input_json)
+{
+    struct ic_err err = {0};
+    json_t *in = json_loads(input_json, 0, NULL);
+    char ds_id[33];
+    int rc = write_dataset(t, json_object_get(in, "dataset"), ds_id, &err);
+    if (rc == IC_OK)
+        rc = write_input(t, json_object_get(in, "tags"), ds_id, &err);
+    json_decref(in);
+    if (rc != IC_OK) {
+        ic__trk_warn_once(t, "fs-input", "cannot store a dataset input: %s", err.msg);
+        return IC__TRK_DROP;
+    }
+    return IC__TRK_OK;
+}
+
+const char *ic__fs_root(const struct ic__fstore *fs)
+{
+    return fs->root;
 }
 
 const char *ic__fs_artifact_dir(const struct ic__fstore *fs)

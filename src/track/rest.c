@@ -564,6 +564,8 @@ enum ic__trk_res ic__rest_open_run(struct ic_tracker *t, double *retry_after)
     add_tag(tags, "mlflow.source.name", t->source_name);
     add_tag(tags, "mlflow.source.type", "LOCAL");
     add_tag(tags, "mlflow.runName", t->run_name);
+    if (t->git_commit[0])
+        add_tag(tags, "mlflow.source.git.commit", t->git_commit);
     json_t *req = json_pack("{s:s,s:s,s:s,s:I,s:o}", "experiment_id", t->exp_id, "user_id",
                             t->user, "run_name", t->run_name, "start_time",
                             (json_int_t)t->start_time, "tags", tags);
@@ -623,6 +625,17 @@ enum ic__trk_res ic__rest_log_batch(struct ic_tracker *t, struct ic__trk_item *i
     json_t *req = json_pack("{s:s,s:o,s:o,s:o}", "run_id", t->run_id, "metrics", metrics,
                             "params", params, "tags", tags);
     enum ic__trk_res res = post(t, "runs/log-batch", "runs/log-batch", req, NULL, retry_after);
+    json_decref(req);
+    return res;
+}
+
+enum ic__trk_res ic__rest_log_input(struct ic_tracker *t, const char *input_json,
+                                    double *retry_after)
+{
+    json_t *in = json_loads(input_json, 0, NULL);
+    IC_ASSERT(in);
+    json_t *req = json_pack("{s:s,s:[o]}", "run_id", t->run_id, "datasets", in);
+    enum ic__trk_res res = post(t, "runs/log-inputs", "runs/log-inputs", req, NULL, retry_after);
     json_decref(req);
     return res;
 }

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "intent/track.h"
 #include "track/track_int.h"
 
@@ -396,6 +398,13 @@ static void *sender_main(void *arg)
             pthread_mutex_unlock(&t->mu);
             res = do_artifact(t, batch, &expanded, &retry_after);
             pthread_mutex_lock(&t->mu);
+        } else if (t->head->kind == IC__TRK_INPUT) {
+            batch = pop_front(t);
+            t->inflight = 1;
+            pthread_mutex_unlock(&t->mu);
+            res = t->is_rest ? ic__rest_log_input(t, batch->value, &retry_after)
+                             : ic__fs_log_input(t, batch->value);
+            pthread_mutex_lock(&t->mu);
         } else {
             batch = take_batch(t);
             t->inflight = 1;
@@ -612,7 +621,7 @@ int ic_tracker_start(struct ic_tracker **out, const struct ic_tracker_opts *o,
     if (t->opts.max_retries < 0)
         t->opts.max_retries = 0;
     t->opts.tracking_uri = t->opts.experiment_name = t->opts.experiment_id = NULL;
-    t->opts.run_name = t->opts.source_name = NULL;
+    t->opts.run_name = t->opts.source_name = t->opts.source_path = NULL;
     pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->sys_mu, NULL);
     pthread_mutex_init(&t->warn_mu, NULL);
@@ -632,6 +641,8 @@ int ic_tracker_start(struct ic_tracker **out, const struct ic_tracker_opts *o,
     t->source_name = ic_xstrdup(o->source_name && *o->source_name ? o->source_name : "intent");
     t->start_time = ic_time_ms();
     t->last_progress = ic_time_now();
+    if (o->source_path && !ic__trk_git_commit(o->source_path, t->git_commit))
+        (void)ic__trk_git_commit(".", t->git_commit);
 
     int rc;
     if (t->is_rest) {
@@ -650,6 +661,8 @@ int ic_tracker_start(struct ic_tracker **out, const struct ic_tracker_opts *o,
             queue_tag(t, "mlflow.source.name", t->source_name);
             queue_tag(t, "mlflow.source.type", "LOCAL");
             queue_tag(t, "mlflow.runName", t->run_name);
+            if (t->git_commit[0])
+                queue_tag(t, "mlflow.source.git.commit", t->git_commit);
         } else {
             t->dead = 1;
         }
@@ -919,6 +932,156 @@ void ic_tracker_log_artifact(struct ic_tracker *t, const char *local_path,
     struct ic__trk_item *it = item_new(IC__TRK_ARTIFACT, local_path, NULL);
     it->value = dir;
     enqueue(t, it);
+}
+
+// --- dataset inputs --------------------------------------------------------
+
+/* NULL when s is valid JSON text of at most max bytes, else why not. */
+static const char *json_text_problem(const char *s, size_t max)
+{
+    if (strlen(s) > max)
+        return "too long";
+    json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+    if (!j)
+        return "not JSON";
+    json_decref(j);
+    return NULL;
+}
+
+/* NULL when d can be sent as it is, else what is wrong with it. */
+static const char *dataset_problem(const struct ic_tracker_dataset *d, char *buf, size_t n)
+{
+    struct {
+        const char *what, *v;
+        size_t max;
+        int json, required;
+    } f[] = {
+        {"name", d->name, IC__TRK_MAX_DATASET_NAME, 0, 1},
+        {"digest", d->digest, IC__TRK_MAX_DATASET_DIGEST, 0, 1},
+        {"source_type", d->source_type, 36, 0, 1},
+        {"source", d->source, IC__TRK_MAX_DATASET_SOURCE, 1, 1},
+        {"schema", d->schema, IC__TRK_MAX_DATASET_SCHEMA, 1, 0},
+        {"profile", d->profile, IC__TRK_MAX_DATASET_PROFILE, 1, 0},
+        {"context", d->context, IC__TRK_MAX_INPUT_TAG_VALUE, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        size_t bad;
+        const char *why = NULL;
+        if (!f[i].v || !*f[i].v)
+            why = f[i].required ? "missing" : NULL;
+        else if (!ic_utf8_valid(f[i].v, strlen(f[i].v), &bad))
+            why = "not UTF-8";
+        else if (f[i].json)
+            why = json_text_problem(f[i].v, f[i].max);
+        else if (strlen(f[i].v) > f[i].max)
+            why = "too long";
+        if (why) {
+            snprintf(buf, n, "%s %s", f[i].what, why);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* The DatasetInput message as MLflow's REST API takes it. */
+static char *dataset_input_json(const struct ic_tracker_dataset *d)
+{
+    json_t *ds = json_pack("{s:s,s:s,s:s,s:s}", "name", d->name, "digest", d->digest,
+                           "source_type", d->source_type, "source", d->source);
+    if (d->schema && *d->schema)
+        json_object_set_new(ds, "schema", json_string(d->schema));
+    if (d->profile && *d->profile)
+        json_object_set_new(ds, "profile", json_string(d->profile));
+    json_t *tags = json_array();
+    if (d->context && *d->context)
+        json_array_append_new(tags, json_pack("{s:s,s:s}", "key", "mlflow.data.context",
+                                              "value", d->context));
+    json_t *in = json_pack("{s:o,s:o}", "tags", tags, "dataset", ds);
+    char *txt = json_dumps(in, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(in);
+    IC_ASSERT(txt);
+    char *out = ic_xstrdup(txt);
+    free(txt);
+    return out;
+}
+
+void ic_tracker_log_input(struct ic_tracker *t, const struct ic_tracker_dataset *d)
+{
+    if (!t || !d)
+        return;
+    char why[64];
+    if (dataset_problem(d, why, sizeof why)) {
+        char w[300];
+        snprintf(w, sizeof w, "input-%s-%.200s", why, d->name ? d->name : "");
+        ic__trk_warn_once(t, w, "dataset input \"%.200s\": %s; not logged",
+                          d->name ? d->name : "", why);
+        return;
+    }
+    struct ic__trk_item *it = item_new(IC__TRK_INPUT, NULL, NULL);
+    it->value = dataset_input_json(d);
+    enqueue(t, it);
+}
+
+// --- queries ---------------------------------------------------------------
+
+/* s quoted for a POSIX shell when it needs to be. */
+static void shell_word(struct ic_buf *b, const char *s)
+{
+    int plain = *s != 0;
+    for (const char *p = s; *p && plain; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./+-:@%,=",
+                       *p) != NULL;
+    if (plain) {
+        IC_ASSERT(ic_buf_append(b, s, strlen(s)) == IC_OK);
+        return;
+    }
+    IC_ASSERT(ic_buf_append(b, "'", 1) == IC_OK);
+    for (const char *p = s; *p; p++)
+        IC_ASSERT((*p == '\'' ? ic_buf_append(b, "'\\''", 4) : ic_buf_append(b, p, 1)) == IC_OK);
+    IC_ASSERT(ic_buf_append(b, "'", 1) == IC_OK);
+}
+
+/* The tracking URI without trailing slashes and without user:password@. */
+static void server_base(struct ic_buf *b, const char *uri)
+{
+    const char *host = strstr(uri, "://");
+    host = host ? host + 3 : uri;
+    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+    size_t n = strlen(uri);
+    while (n > 0 && uri[n - 1] == '/')
+        n--;
+    if (at && (!slash || at < slash)) {
+        IC_ASSERT(ic_buf_append(b, uri, (size_t)(host - uri)) == IC_OK);
+        IC_ASSERT(ic_buf_append(b, at + 1, n - (size_t)(at + 1 - uri)) == IC_OK);
+    } else {
+        IC_ASSERT(ic_buf_append(b, uri, n) == IC_OK);
+    }
+}
+
+char *ic_tracker_run_where(const struct ic_tracker *t)
+{
+    if (!t)
+        return NULL;
+    struct ic_tracker *m = (struct ic_tracker *)t;
+    char run[64], exp[64];
+    pthread_mutex_lock(&m->mu);
+    snprintf(run, sizeof run, "%s", m->run_id);
+    snprintf(exp, sizeof exp, "%s", m->exp_id);
+    pthread_mutex_unlock(&m->mu);
+    if (!run[0] || !exp[0])
+        return NULL;
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    if (t->is_rest) {
+        server_base(&b, t->uri);
+        IC_ASSERT(ic_buf_printf(&b, "/#/experiments/%s/runs/%s", exp, run) == IC_OK);
+    } else {
+        IC_ASSERT(ic_buf_printf(&b, "mlflow ui --backend-store-uri ") == IC_OK);
+        shell_word(&b, ic__fs_root(t->fs));
+        IC_ASSERT(ic_buf_printf(&b, " (then http://127.0.0.1:5000/#/experiments/%s/runs/%s)",
+                                exp, run) == IC_OK);
+    }
+    return ic_buf_take(&b);
 }
 
 const char *ic_tracker_run_id(const struct ic_tracker *t)

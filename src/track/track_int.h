@@ -23,8 +23,22 @@
 #define IC__TRK_MAX_PARAM_VAL_LEN 6000
 #define IC__TRK_MAX_TAG_VAL_LEN 5000
 #define IC__TRK_MAX_QUEUE 200000 /* metrics kept while the server is away */
+#define IC__TRK_MAX_DATASET_NAME 500
+#define IC__TRK_MAX_DATASET_DIGEST 36
+#define IC__TRK_MAX_DATASET_SOURCE 65535
+#define IC__TRK_MAX_DATASET_SCHEMA 65535
+#define IC__TRK_MAX_DATASET_PROFILE 16777215
+#define IC__TRK_MAX_INPUT_TAG_KEY 255
+#define IC__TRK_MAX_INPUT_TAG_VALUE 500
 
-enum ic__trk_kind { IC__TRK_METRIC, IC__TRK_PARAM, IC__TRK_TAG, IC__TRK_ARTIFACT, IC__TRK_END };
+enum ic__trk_kind {
+    IC__TRK_METRIC,
+    IC__TRK_PARAM,
+    IC__TRK_TAG,
+    IC__TRK_ARTIFACT,
+    IC__TRK_INPUT, /* value: one DatasetInput as JSON text ({"tags": [...], "dataset": {...}}) */
+    IC__TRK_END
+};
 
 struct ic__trk_item {
     enum ic__trk_kind kind;
@@ -60,6 +74,7 @@ struct ic_tracker {
     char *run_name;
     char *user;
     char *source_name;
+    char git_commit[65];    /* mlflow.source.git.commit, "" when not in a checkout */
     int64_t start_time;     /* ms */
     struct ic_tracker_opts opts;
 
@@ -136,6 +151,12 @@ size_t ic__trk_json_len(const char *s);
 /* Bool env var as MLflow reads it ("true"/"1" case-insensitive). */
 int ic__trk_env_bool(const char *name);
 
+/* The commit (40 or 64 hex digits) HEAD of the git checkout holding path (a
+ * file or directory; NULL or "" = the current directory) points at, read from
+ * the repository's files (gitinfo.c). Returns 1, or 0 with out = "" when path
+ * is in no checkout or HEAD has no commit. */
+int ic__trk_git_commit(const char *path, char out[65]);
+
 /* --- REST back end (rest.c) --------------------------------------------- */
 int ic__rest_new(struct ic_tracker *t, struct ic__rest **out, struct ic_err *err);
 void ic__rest_free(struct ic__rest *r);
@@ -144,6 +165,9 @@ enum ic__trk_res ic__rest_log_batch(struct ic_tracker *t, struct ic__trk_item *i
                                     double *retry_after);
 enum ic__trk_res ic__rest_artifact(struct ic_tracker *t, const char *local_path,
                                    const char *rel_path, double *retry_after);
+/* runs/log-inputs with one dataset input (JSON text). */
+enum ic__trk_res ic__rest_log_input(struct ic_tracker *t, const char *input_json,
+                                    double *retry_after);
 enum ic__trk_res ic__rest_end_run(struct ic_tracker *t, int status, int64_t end_time,
                                   double *retry_after);
 
@@ -155,10 +179,15 @@ int ic__fs_new(struct ic_tracker *t, const char *root, struct ic__fstore **out,
 void ic__fs_free(struct ic__fstore *fs);
 enum ic__trk_res ic__fs_open_run(struct ic_tracker *t);
 enum ic__trk_res ic__fs_log_batch(struct ic_tracker *t, struct ic__trk_item *items);
+/* <exp>/datasets/<id>/meta.yaml and <run>/inputs/<id>/meta.yaml for one
+ * dataset input (JSON text), as MLflow's FileStore.log_inputs writes them. */
+enum ic__trk_res ic__fs_log_input(struct ic_tracker *t, const char *input_json);
 enum ic__trk_res ic__fs_end_run(struct ic_tracker *t, int status, int64_t end_time);
 /* Copies local_path to <dir>/<rel_path> (creating directories), atomically. */
 enum ic__trk_res ic__fs_copy_file(struct ic_tracker *t, const char *local_path, const char *dir,
                                   const char *rel_path);
+/* The store's absolute root directory. */
+const char *ic__fs_root(const struct ic__fstore *fs);
 /* <run>/artifacts of the open run. */
 const char *ic__fs_artifact_dir(const struct ic__fstore *fs);
 /* Turns a file: URI (or a plain path) into a path; caller frees. NULL if

@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "intent/bert.h"
@@ -21,6 +22,7 @@
 #include "intent/tokenizer.h"
 #include "intent/track.h"
 #include "intent/train.h"
+#include "hub/hub_int.h" /* hub_sha256_file */
 
 // --- encoding ---------------------------------------------------------------
 
@@ -186,7 +188,8 @@ int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_
  *                       from scratch (the architecture choice lives here)
  *   allocate            tokenise, activations, optimizer, step buffers,
  *                       the schedule's step counts
- *   log_params          start the tracked run, log params and tags
+ *   log_params          start the tracked run, log params, tags and the
+ *                       data files as dataset inputs
  *   train_epoch         one pass: order, then train_step per batch
  *   train_step          forward, backward, clip, AdamW, progress log
  *   evaluate_select     epoch-end evaluation, best-epoch copy, early stop
@@ -254,6 +257,8 @@ void ic_train_result_free(struct ic_train_result *r)
     ic_free(r->base_model);
     ic_free(r->report_json);
     ic_free(r->output);
+    ic_free(r->run_id);
+    ic_free(r->run_where);
     memset(r, 0, sizeof *r);
 }
 
@@ -268,6 +273,15 @@ static void log_param_int(struct ic_tracker *t, const char *k, long long v)
     char b[32];
     snprintf(b, sizeof b, "%lld", v);
     ic_tracker_log_param(t, k, b);
+}
+
+static char *json_escape(const char *s)
+{
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    if (ic_buf_json_str(&b, s ? s : "", s ? strlen(s) : 0) != IC_OK)
+        return ic_xstrdup("\"\"");
+    return ic_buf_take(&b);
 }
 
 static int stop_requested(const struct train_run *r)
@@ -507,6 +521,45 @@ static int allocate(struct train_run *r)
     return IC_OK;
 }
 
+/* A data file as an MLflow dataset input: its absolute path (source
+ * {"uri": ...}, source_type "local"), its SHA-256 (digest: the first 32 hex
+ * digits, MLflow allows 36; the whole hash in the profile) and the columns. */
+static void log_dataset(struct ic_tracker *t, const struct ic_dataset *d, const char *context)
+{
+    char sha[65];
+    if (hub_sha256_file(d->path, sha) != 0) {
+        ic_log(IC_LOG_WARN, "tracking: %s: cannot read it to hash it; not logged as a "
+               "dataset input", d->path);
+        return;
+    }
+    char *abs = realpath(d->path, NULL);
+    const char *path = abs ? abs : d->path;
+    const char *base = strrchr(path, '/');
+    char *juri = json_escape(path);
+    char *source = ic_xasprintf("{\"uri\": %s}", juri);
+    char *profile = ic_xasprintf("{\"num_rows\": %zu, \"num_intents\": %d, \"sha256\": \"%s\"}",
+                                 d->n, d->n_labels, sha);
+    char digest[33];
+    memcpy(digest, sha, 32);
+    digest[32] = 0;
+    struct ic_tracker_dataset ds = {
+        .name = base && base[1] ? base + 1 : path,
+        .digest = digest,
+        .source_type = "local",
+        .source = source,
+        .schema = "{\"mlflow_colspec\": [{\"type\": \"string\", \"name\": \"text\", "
+                  "\"required\": true}, {\"type\": \"string\", \"name\": \"intent\", "
+                  "\"required\": true}]}",
+        .profile = profile,
+        .context = context,
+    };
+    ic_tracker_log_input(t, &ds);
+    ic_free(profile);
+    ic_free(source);
+    ic_free(juri);
+    free(abs);
+}
+
 /* Starts the tracked run; every configuration key and the derived sizes
  * become params. */
 static int log_params(struct train_run *r)
@@ -520,6 +573,7 @@ static int log_params(struct train_run *r)
     to.run_name = *c->run_name ? c->run_name : NULL;
     to.system_metrics_interval_s = c->system_metrics_interval;
     to.source_name = "intent train";
+    to.source_path = c->data; /* the data's checkout, else the current directory's */
     int rc = ic_tracker_start(&r->trk, &to, r->err);
     if (rc != IC_OK)
         return ic_err_prefix(r->err, "tracking");
@@ -546,6 +600,11 @@ static int log_params(struct train_run *r)
     log_param_int(t, "num_hidden_layers", r->model.bert.cfg.num_layers);
     log_param_int(t, "num_parameters", (long long)r->model.bert.num_params);
     ic_tracker_set_tag(t, "intent.from_scratch", scratch);
+    if (t) {
+        log_dataset(t, &r->d, "training");
+        if (r->evd == &r->de)
+            log_dataset(t, &r->de, "evaluation");
+    }
     return IC_OK;
 }
 
@@ -770,13 +829,22 @@ static int final_metrics(struct train_run *r)
     return ic_evaluate(&r->model, on, r->B, &r->st, &r->best, r->err);
 }
 
-static char *json_escape(const char *s)
+/* The report's account of where the model came from: the base checkpoint,
+ * or (from scratch) no base model but the vocabulary's source. */
+static char *report_origin(const struct train_run *r)
 {
-    struct ic_buf b;
-    ic_buf_init(&b, 0);
-    if (ic_buf_json_str(&b, s ? s : "", s ? strlen(s) : 0) != IC_OK)
-        return ic_xstrdup("\"\"");
-    return ic_buf_take(&b);
+    if (!r->res->from_scratch) {
+        char *jb = json_escape(r->model.base_model ? r->model.base_model : r->c->model_name);
+        char *o = ic_xasprintf("\"base_model\": %s, \"from_scratch\": false", jb);
+        ic_free(jb);
+        return o;
+    }
+    char *jd = json_escape(r->c->data);
+    char *o = ic_xasprintf("\"from_scratch\": true, \"vocabulary\": {\"trained_on\": %s, "
+                           "\"texts\": %zu, \"size\": %zu}",
+                           jd, r->ntr, ic_tokenizer_vocab_size(&r->model.tok));
+    ic_free(jd);
+    return o;
 }
 
 /* eval_report.json: the metrics plus what produced them. */
@@ -785,20 +853,19 @@ static char *report_json(const struct train_run *r)
     const struct ic_config *c = r->c;
     const struct ic_train_result *res = r->res;
     char *jd = json_escape(c->data), *je = json_escape(r->evd == &r->de ? c->eval_data : c->data);
-    char *jb = json_escape(r->model.base_model ? r->model.base_model : c->model_name);
+    char *origin = report_origin(r);
     char *extra = ic_xasprintf(
         "{\"evaluated_on\": \"%s\", \"data\": %s, \"eval_data\": %s, \"best_epoch\": %d, "
         "\"epochs_done\": %g, \"steps\": %lld, \"metric_for_best_model\": \"%s\", "
-        "\"base_model\": %s, \"from_scratch\": %s, \"interrupted\": %s, "
+        "%s, \"interrupted\": %s, "
         "\"train_examples\": %zu, \"train_samples_per_second\": %.3f}",
         r->split, jd, je, res->best_epoch, res->epochs_done, (long long)r->step, r->best_name,
-        jb, res->from_scratch ? "true" : "false", r->stopped ? "true" : "false", r->ntr,
-        res->train_examples_per_s);
+        origin, r->stopped ? "true" : "false", r->ntr, res->train_examples_per_s);
     char *report = ic_metrics_report_json(&r->best, (const char *const *)r->model.labels, extra);
     ic_free(extra);
     ic_free(jd);
     ic_free(je);
-    ic_free(jb);
+    ic_free(origin);
     return report;
 }
 
@@ -856,6 +923,11 @@ static void run_end(struct train_run *r, int rc)
 {
     if (rc != IC_OK && rc != IC_ERR_INTERRUPTED && r->trk)
         ic_tracker_set_tag(r->trk, "intent.error", r->err ? r->err->msg : ic_status_str(rc));
+    const char *run_id = ic_tracker_run_id(r->trk);
+    if (run_id && *run_id) {
+        r->res->run_id = ic_xstrdup(run_id);
+        r->res->run_where = ic_tracker_run_where(r->trk);
+    }
     ic_tracker_end(r->trk, r->status);
     ic_free(r->base_dir);
     ic_free_aligned(r->best_params);

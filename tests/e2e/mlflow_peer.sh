@@ -5,6 +5,7 @@
 # 1. writes a run into a FileStore with our C writer (intent_test track_peer_fs),
 #    starts MLflow's server on that directory and reads the run back through
 #    its REST API (runs/get, metrics/get-history, runs/search, artifacts/list);
+#    (dataset inputs and the git commit tag included);
 # 2. logs a run over REST (intent_test track_peer_rest) to the same server in a
 #    new experiment (artifacts through mlflow-artifacts) and reads it back.
 # The server comes from $MLFLOW_PEER_URI (REST check only) or is started with
@@ -86,6 +87,20 @@ for k, v in (("mlflow.runName", "peer-run"), ("mlflow.source.type", "LOCAL"),
              ("mlflow.source.name", "intent train"), ("stage", "peer")):
     expect(tags.get(k) == v, "tag %s=%r" % (k, tags.get(k)))
 expect(tags.get("mlflow.user") == info["user_id"], "mlflow.user tag")
+expect(tags.get("mlflow.source.git.commit") == "0123456789abcdef0123456789abcdef01234567",
+       "mlflow.source.git.commit %r" % tags.get("mlflow.source.git.commit"))
+inputs = run.get("inputs", {}).get("dataset_inputs", [])
+expect(len(inputs) == 1, "%d dataset inputs: %r" % (len(inputs), inputs))
+if inputs:
+    ds = inputs[0]["dataset"]
+    want = {"name": "peer.json", "digest": "0123456789abcdef0123456789abcdef",
+            "source_type": "local", "source": '{"uri": "/data/peer.json"}',
+            "profile": '{"num_rows": 7}'}
+    for k, v in want.items():
+        expect(ds.get(k) == v, "dataset %s %r" % (k, ds.get(k)))
+    expect(json.loads(ds.get("schema", "{}"))["mlflow_colspec"][0]["name"] == "text", "schema")
+    expect(inputs[0].get("tags") == [{"key": "mlflow.data.context", "value": "training"}],
+           "input tags %r" % inputs[0].get("tags"))
 metrics = {m["key"]: m for m in data["metrics"]}
 expect(metrics.get("nan_metric", {}).get("value") == "NaN", "nan_metric %r" % metrics.get("nan_metric"))
 expect(metrics.get("inf_metric", {}).get("value") == "Infinity", "inf_metric")

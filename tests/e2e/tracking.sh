@@ -83,6 +83,17 @@ bad = [
     ("unknown status", "runs/update", {"run_id": rid, "status": "DONE", "end_time": ts}, "application/json", None),
     ("unknown run", "runs/log-batch", {"run_id": "nope", "metrics": [m()]}, "application/json", None),
 ]
+ds = {"name": "d.json", "digest": "ab12", "source_type": "local", "source": '{"uri": "/d.json"}'}
+inp = lambda **kw: {"run_id": rid, "datasets": [{"tags": [], "dataset": dict(ds, **kw)}]}
+bad += [
+    ("digest over 36", "runs/log-inputs", inp(digest="x" * 37), "application/json", None),
+    ("dataset without source", "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": {
+        k: v for k, v in ds.items() if k != "source"}}]}, "application/json", None),
+    ("input tag value over 500", "runs/log-inputs", {"run_id": rid, "datasets": [{"tags": [
+        {"key": "mlflow.data.context", "value": "v" * 501}], "dataset": ds}]}, "application/json", None),
+    ("inputs without datasets", "runs/log-inputs", {"run_id": rid}, "application/json", None),
+    ("inputs for an unknown run", "runs/log-inputs", dict(inp(), run_id="nope"), "application/json", None),
+]
 for what, ep, body, ct, raw in bad:
     st, r = call(ep, body, ct, raw)
     assert st >= 400 and "error_code" in r, "%s: accepted (%s %r)" % (what, st, r)
@@ -91,6 +102,11 @@ st, r = call("runs/log-batch", {"run_id": rid, "metrics": [m("a", "NaN"), m("b",
 assert st == 200, r
 st, r = call("runs/log-batch", {"run_id": rid, "params": [{"key": "lr", "value": "0.2"}]})
 assert st == 400 and "Changing param" in r["message"], r
+st, r = call("runs/log-inputs", inp(digest="x" * 36))
+assert st == 200, r
+with urllib.request.urlopen(base + "runs/get?run_id=" + rid) as resp:
+    got = json.load(resp)["run"]["inputs"]["dataset_inputs"]
+assert got == [{"tags": [], "dataset": dict(ds, digest="x" * 36)}], got
 PY
 then ok tracking_stub_validates
 else fail tracking_stub_validates "the stub accepted a request MLflow refuses"
@@ -104,8 +120,10 @@ start_stub train1 || { fail tracking_train_rest "stub did not start"; exit 1; }
 rc=$?
 if [ $rc -ne 0 ]; then
     fail tracking_train_rest "intent train exited $rc: $(tail -3 "$T/train1.log")"
+elif ! grep -Eq "^intent: MLflow run [0-9a-f]{32}: http://127.0.0.1:$PORT/#/experiments/1/runs/[0-9a-f]{32}\$" "$T/train1.log"; then
+    fail tracking_train_rest "no line with the run's page: $(grep MLflow "$T/train1.log")"
 elif out=$("$PY" - "$T/train1.json" "$T/m1" 2>&1 <<'PY'
-import json, os, sys
+import hashlib, json, os, sys
 rec = json.load(open(sys.argv[1]))
 out = sys.argv[2]
 bad = [r for r in rec if r["invalid"]]
@@ -141,6 +159,20 @@ for k in ("loss", "eval_accuracy", "system/cpu_utilization_percentage",
 loss_steps = [m["step"] for m in metrics if m["key"] == "loss"]
 sys_steps = [m["step"] for m in metrics if m["key"] == "system/cpu_utilization_percentage"]
 assert loss_steps and sorted(set(sys_steps)) == sorted(set(loss_steps)), (loss_steps, sys_steps)
+# the data file as a dataset input: absolute path, SHA-256, context
+li = [r for r in rec if r["path"].endswith("/runs/log-inputs")]
+assert len(li) == 1 and li[0]["body"]["run_id"] == run_id, li
+(di,) = li[0]["body"]["datasets"]
+data = os.path.abspath("tests/golden/data/train_small.json")
+sha = hashlib.sha256(open(data, "rb").read()).hexdigest()
+ds = di["dataset"]
+assert ds["name"] == "train_small.json" and ds["source_type"] == "local", ds
+assert json.loads(ds["source"]) == {"uri": os.path.realpath(data)}, ds["source"]
+assert ds["digest"] == sha[:32], (ds["digest"], sha)
+prof = json.loads(ds["profile"])
+assert prof == {"num_rows": 80, "num_intents": 5, "sha256": sha}, prof
+assert [c["name"] for c in json.loads(ds["schema"])["mlflow_colspec"]] == ["text", "intent"]
+assert di["tags"] == [{"key": "mlflow.data.context", "value": "training"}], di["tags"]
 puts = {r["path"].split("/artifacts/", 2)[-1]: r for r in rec if r["method"] == "PUT"}
 for f in ("model/model.safetensors", "model/config.json", "model/vocab.txt", "eval_report.json"):
     assert f in puts, "artifact %s not uploaded (have %s)" % (f, sorted(puts))
@@ -248,10 +280,55 @@ assert open(os.path.join(run, "tags", "mlflow.runName")).read() == "fs"
 assert filecmp.cmp(os.path.join(out, "model.safetensors"),
                    os.path.join(run, "artifacts", "model", "model.safetensors"), shallow=False)
 assert os.path.exists(os.path.join(run, "artifacts", "eval_report.json"))
+# the data file as a dataset input (<exp>/datasets/<id>, <run>/inputs/<id>)
+(ds_id,) = os.listdir(os.path.join(exp, "datasets"))
+(in_id,) = os.listdir(os.path.join(run, "inputs"))
+ds = open(os.path.join(exp, "datasets", ds_id, "meta.yaml")).read()
+assert "name: train_small.json\n" in ds and "source_type: local\n" in ds, ds
+inp = open(os.path.join(run, "inputs", in_id, "meta.yaml")).read()
+assert "source_id: '%s'\n" % ds_id in inp or "source_id: %s\n" % ds_id in inp, inp
+assert "  mlflow.data.context: training\n" in inp, inp
 PY
 ); then ok tracking_train_filestore
 else fail tracking_train_filestore "$(echo "$out" | tail -1)"
 fi
+# --- the git commit of the data's checkout (else the current directory's) -------
+if command -v git >/dev/null 2>&1; then
+    case $BIN in /*) ABIN=$BIN ;; *) ABIN="$PWD/$BIN" ;; esac
+    (
+        set -e
+        mkdir -p "$T/repo/data" "$T/elsewhere"
+        cp "$G/train_small.json" "$T/repo/data/"
+        cd "$T/repo"
+        git init -q . && git add data
+        git -c user.name=t -c user.email=t@example.invalid commit -q -m data
+        git -c user.name=t -c user.email=t@example.invalid commit -q --allow-empty -m second
+        git pack-refs --all
+    ) >"$T/git.log" 2>&1
+    want=$(git -C "$T/repo" rev-parse HEAD 2>/dev/null)
+    # run from a directory outside any checkout, with the data in the repository
+    (cd "$T/elsewhere" && "$ABIN" train --data "$T/repo/data/train_small.json" --output "$T/mg" \
+        --epochs 1 --tracking-uri "$T/mlruns-git" "${TINY[@]}" >"$T/traing.log" 2>&1)
+    rc=$?
+    got=$(cat "$T"/mlruns-git/0/*/tags/mlflow.source.git.commit 2>/dev/null)
+    # and with the data outside, from inside the checkout
+    cp "$G/train_small.json" "$T/elsewhere/"
+    (cd "$T/repo" && "$ABIN" train --data "$T/elsewhere/train_small.json" --output "$T/mg2" \
+        --epochs 1 --tracking-uri "$T/mlruns-git2" "${TINY[@]}" >"$T/traing2.log" 2>&1)
+    rc2=$?
+    got2=$(cat "$T"/mlruns-git2/0/*/tags/mlflow.source.git.commit 2>/dev/null)
+    if [ -z "$want" ]; then
+        fail tracking_git_commit "could not make a test repository: $(tail -2 "$T/git.log")"
+    elif [ $rc -ne 0 ] || [ $rc2 -ne 0 ]; then
+        fail tracking_git_commit "intent train exited $rc/$rc2: $(tail -2 "$T/traing.log")"
+    elif [ "$got" != "$want" ] || [ "$got2" != "$want" ]; then
+        fail tracking_git_commit "mlflow.source.git.commit '$got' / '$got2', git says '$want'"
+    else ok tracking_git_commit
+    fi
+else
+    echo "skip tracking_git_commit: no git to make a test repository"
+fi
+
 # --- GPU metrics through NVML, with a stand-in libnvidia-ml.so.1 -----------------
 # Two fake GPUs with fixed readings; the real library has the same C ABI.
 if command -v cc >/dev/null 2>&1; then

@@ -86,6 +86,8 @@ else
         fail train_short_run "the offline fallback is not said in exactly one line"
     elif ! grep -q '^step 2/' "$log" || ! grep -q '^epoch 2/2 eval_loss' "$log"; then
         fail train_short_run "no log or eval lines: $(cat "$log")"
+    elif ! grep -Eq "^intent: MLflow run [0-9a-f]{32}: mlflow ui --backend-store-uri $T/mlruns \(then http://127.0.0.1:5000/#/experiments/[0-9]+/runs/[0-9a-f]{32}\)\$" "$log"; then
+        fail train_short_run "no line saying where the MLflow run is: $(grep MLflow "$log")"
     else ok train_short_run; fi
 fi
 
@@ -96,6 +98,12 @@ for k in ("accuracy", "f1_macro", "loss", "num_examples", "per_intent", "confusi
     assert k in r, k
 assert r["num_examples"] == 16, r["num_examples"]      # 20% of 80, stratified
 assert r["from_scratch"] is True
+# from scratch there is no base model; the report says where the vocabulary came from
+assert "base_model" not in r, r.get("base_model")
+v = r["vocabulary"]
+assert v["trained_on"].endswith("tests/golden/data/train_small.json") and v["texts"] == 64, v
+c0 = json.load(open(sys.argv[2]))
+assert v["size"] == c0["vocab_size"], (v, c0["vocab_size"])
 assert r["evaluated_on"] == "eval_split"
 labels = r["labels"]
 assert labels == sorted(labels)

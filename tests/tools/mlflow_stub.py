@@ -53,6 +53,13 @@ MAX_KEY = 250
 MAX_PARAM_VAL = 6000
 MAX_TAG_VAL = 5000
 STATUSES = {"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"}
+# runs/log-inputs (mlflow/utils/validation.py; source_type: the SQL store's column)
+MAX_DATASETS = 1000
+DATASET_LIMITS = {"name": 500, "digest": 36, "source_type": 36, "source": 65535,
+                  "schema": 65535, "profile": 16777215}
+DATASET_REQUIRED = ("name", "digest", "source_type", "source")
+MAX_INPUT_TAG_KEY = 255
+MAX_INPUT_TAG_VALUE = 500
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -359,7 +366,7 @@ def run_create(st, body):
     info = {"run_id": rid, "run_uuid": rid, "run_name": name, "experiment_id": eid,
             "user_id": user, "status": "RUNNING", "start_time": start,
             "artifact_uri": art, "lifecycle_stage": "active"}
-    run = {"info": info, "metrics": [], "params": {}, "tags": {}}
+    run = {"info": info, "metrics": [], "params": {}, "tags": {}, "inputs": []}
     for t in tags:
         run["tags"][t["key"]] = t["value"]
     if name:
@@ -451,6 +458,60 @@ def log_batch(st, body):
     return {}
 
 
+def check_dataset_input(di):
+    if not isinstance(di, dict) or set(di) - {"tags", "dataset"}:
+        raise Invalid("dataset input must be {tags, dataset}: %r" % (di,))
+    ds = di.get("dataset")
+    if not isinstance(ds, dict):
+        raise Invalid("Dataset cannot be None")
+    extra = set(ds) - set(DATASET_LIMITS)
+    if extra:
+        raise Invalid("unknown dataset field(s) %s" % sorted(extra))
+    for k in DATASET_REQUIRED:
+        if not as_str(ds.get(k), "dataset." + k):
+            raise Invalid("Dataset %s cannot be None" % k)
+    for k, limit in DATASET_LIMITS.items():
+        v = as_str(ds.get(k), "dataset." + k, required=False)
+        if v is not None and len(v) > limit:
+            raise Invalid("Dataset %s exceeds the maximum length of %d" % (k, limit))
+    tags = di.get("tags") or []
+    if not isinstance(tags, list):
+        raise Invalid("dataset input tags must be a list")
+    for t in tags:
+        if not isinstance(t, dict) or set(t) - {"key", "value"}:
+            raise Invalid("input tag must be {key, value}: %r" % (t,))
+        key = as_str(t.get("key"), "InputTag key")
+        val = as_str(t.get("value"), "InputTag value")
+        if len(key) > MAX_INPUT_TAG_KEY:
+            raise Invalid("InputTag key exceeds the maximum length of %d" % MAX_INPUT_TAG_KEY)
+        if len(val) > MAX_INPUT_TAG_VALUE:
+            raise Invalid("InputTag value exceeds the maximum length of %d"
+                          % MAX_INPUT_TAG_VALUE)
+    return {"tags": [dict(t) for t in tags], "dataset": dict(ds)}
+
+
+def log_inputs(st, body):
+    run = get_run(st, body)
+    if run["info"]["lifecycle_stage"] != "active":
+        raise Invalid("The run %s must be in the 'active' state." % run["info"]["run_id"])
+    datasets = body.get("datasets")
+    if datasets is None:
+        raise Invalid("Missing value for required parameter 'datasets'")
+    if not isinstance(datasets, list):
+        raise Invalid("datasets must be a list")
+    if len(datasets) > MAX_DATASETS:
+        raise Invalid("A batch logging request can contain at most %d datasets. Got %d."
+                      % (MAX_DATASETS, len(datasets)))
+    new = [check_dataset_input(di) for di in datasets]
+    for di in new:
+        d = di["dataset"]
+        same = [x for x in run["inputs"] if x["dataset"]["name"] == d["name"]
+                and x["dataset"]["digest"] == d["digest"]]
+        if not same:
+            run["inputs"].append(di)
+    return {}
+
+
 def json_value(v):
     if math.isnan(v):
         return "NaN"
@@ -469,7 +530,8 @@ def run_get(st, body):
     return {"run": {"info": run["info"], "data": {
         "metrics": [dict(m, value=json_value(m["value"])) for _, m in latest.values()],
         "params": [{"key": k, "value": v} for k, v in run["params"].items()],
-        "tags": [{"key": k, "value": v} for k, v in run["tags"].items()]}}}
+        "tags": [{"key": k, "value": v} for k, v in run["tags"].items()]},
+        "inputs": {"dataset_inputs": run["inputs"]}}}
 
 
 def metric_history(st, body):
@@ -486,6 +548,7 @@ ROUTES = {
     ("POST", "runs/create"): run_create,
     ("POST", "runs/update"): run_update,
     ("POST", "runs/log-batch"): log_batch,
+    ("POST", "runs/log-inputs"): log_inputs,
     ("GET", "runs/get"): run_get,
     ("GET", "metrics/get-history"): metric_history,
 }

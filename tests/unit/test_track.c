@@ -1324,6 +1324,190 @@ TEST(track_yaml_nul_names_line)
 
 // --- against a real MLflow server (tests/e2e/mlflow_peer.sh) --------------------
 
+// --- git commit, dataset inputs, where to look --------------------------------
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    char *p = ic_path_join(dir, rel);
+    char *slash = strrchr(p, '/');
+    *slash = 0;
+    IC_ASSERT(ic_mkdirs(p, NULL) == IC_OK);
+    *slash = '/';
+    IC_ASSERT(write_file(p, text, strlen(text)) == IC_OK);
+    ic_free(p);
+}
+
+#define SHA_A "0123456789abcdef0123456789abcdef01234567"
+#define SHA_B "89abcdef0123456789abcdef0123456789abcdef"
+#define SHA_C "fedcba9876543210fedcba9876543210fedcba98"
+#define SHA_256 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* A checkout at SHA_A on branch main (loose ref), with data/d.json. */
+static char *fake_repo(void)
+{
+    char *r = ic_path_join(test_tmpdir(), "git-loose");
+    put(r, ".git/HEAD", "ref: refs/heads/main\n");
+    put(r, ".git/refs/heads/main", SHA_A "\n");
+    put(r, "data/d.json", "[]");
+    return r;
+}
+
+/* The commit HEAD points at, read from the repository files in each layout
+ * git writes; anything else gives no commit. */
+TEST(track_git_commit)
+{
+    char out[65];
+    char *loose = fake_repo();
+    char *p = ic_path_join(loose, "data/d.json");
+    ASSERT_EQ(ic__trk_git_commit(p, out), 1);
+    ASSERT_STR_EQ(out, SHA_A);
+    ic_free(p);
+    p = ic_path_join(loose, "data");
+    ASSERT_EQ(ic__trk_git_commit(p, out), 1);
+    ASSERT_STR_EQ(out, SHA_A);
+    ic_free(p);
+
+    /* packed refs: the exact ref name, not a prefix; peeled lines skipped */
+    char *packed = ic_path_join(test_tmpdir(), "git-packed");
+    put(packed, ".git/HEAD", "ref: refs/heads/dev\n");
+    put(packed, ".git/packed-refs", "# pack-refs with: peeled fully-peeled sorted \n"
+        SHA_A " refs/heads/devel\n" SHA_B " refs/heads/dev\n^" SHA_C "\n");
+    ASSERT_EQ(ic__trk_git_commit(packed, out), 1);
+    ASSERT_STR_EQ(out, SHA_B);
+
+    /* detached HEAD; a SHA-256 repository */
+    char *detached = ic_path_join(test_tmpdir(), "git-detached");
+    put(detached, ".git/HEAD", SHA_C "\n");
+    ASSERT_EQ(ic__trk_git_commit(detached, out), 1);
+    ASSERT_STR_EQ(out, SHA_C);
+    char *s256 = ic_path_join(test_tmpdir(), "git-sha256");
+    put(s256, ".git/HEAD", "ref: refs/heads/main\n");
+    put(s256, ".git/refs/heads/main", SHA_256 "\n");
+    ASSERT_EQ(ic__trk_git_commit(s256, out), 1);
+    ASSERT_STR_EQ(out, SHA_256);
+
+    /* a linked worktree: .git is a file; refs live in the common dir */
+    char *wt = ic_path_join(test_tmpdir(), "git-wt");
+    put(wt, "main/.git/worktrees/feat/HEAD", "ref: refs/heads/feature\n");
+    put(wt, "main/.git/worktrees/feat/commondir", "../..\n");
+    put(wt, "main/.git/refs/heads/feature", SHA_B "\n");
+    put(wt, "feat/.git", "gitdir: ../main/.git/worktrees/feat\n");
+    put(wt, "feat/src/x.c", "");
+    p = ic_path_join(wt, "feat/src/x.c");
+    ASSERT_EQ(ic__trk_git_commit(p, out), 1);
+    ASSERT_STR_EQ(out, SHA_B);
+    ic_free(p);
+
+    /* no commit: a branch without commits, a ref leaving the repository,
+     * a malformed id */
+    char *unborn = ic_path_join(test_tmpdir(), "git-unborn");
+    put(unborn, ".git/HEAD", "ref: refs/heads/main\n");
+    ASSERT_EQ(ic__trk_git_commit(unborn, out), 0);
+    ASSERT_STR_EQ(out, "");
+    char *escape = ic_path_join(test_tmpdir(), "git-escape");
+    put(escape, ".git/HEAD", "ref: refs/../../git-loose/.git/refs/heads/main\n");
+    ASSERT_EQ(ic__trk_git_commit(escape, out), 0);
+    char *shortid = ic_path_join(test_tmpdir(), "git-short");
+    put(shortid, ".git/HEAD", "0123456789abcdef\n");
+    ASSERT_EQ(ic__trk_git_commit(shortid, out), 0);
+    char *upper = ic_path_join(test_tmpdir(), "git-upper");
+    put(upper, ".git/HEAD", "0123456789ABCDEF0123456789abcdef01234567\n");
+    ASSERT_EQ(ic__trk_git_commit(upper, out), 0);
+    ic_free(loose);
+    ic_free(packed);
+    ic_free(detached);
+    ic_free(s256);
+    ic_free(wt);
+    ic_free(unborn);
+    ic_free(escape);
+    ic_free(shortid);
+    ic_free(upper);
+}
+
+/* REST: the commit of the checkout holding source_path as a runs/create tag,
+ * a dataset input through runs/log-inputs (validated by the stub and
+ * returned by runs/get), and the run's page without the URI's credentials. */
+TEST(track_rest_inputs_and_where)
+{
+    struct stub s;
+    START_STUB(s, NULL);
+    char uri[128];
+    snprintf(uri, sizeof uri, "http://someone:secret@127.0.0.1:%d/", s.port);
+    struct ic_tracker_opts o;
+    fast_opts(&o, uri);
+    char *repo = fake_repo();
+    char *data = ic_path_join(repo, "data/d.json");
+    o.source_path = data;
+    struct ic_tracker *t = NULL;
+    struct ic_err err = {0};
+    int rc = ic_tracker_start(&t, &o, &err);
+    if (rc != IC_OK) {
+        stub_stop(&s);
+        FAIL("start: %s", err.msg);
+    }
+    struct ic_tracker_dataset d = {
+        .name = "d.json", .digest = "0123456789abcdef0123456789abcdef",
+        .source_type = "local", .source = "{\"uri\": \"/x/d.json\"}",
+        .schema = "{\"mlflow_colspec\": []}", .profile = "{\"num_rows\": 0}",
+        .context = "training"};
+    ic_tracker_log_input(t, &d);
+    ic_tracker_log_param(t, "after", "input");
+    ic_tracker_flush(t);
+    char run_id[64];
+    snprintf(run_id, sizeof run_id, "%s", ic_tracker_run_id(t));
+    char *where = ic_tracker_run_where(t);
+    int healthy = ic_tracker_healthy(t);
+    ic_tracker_end(t, IC_RUN_FINISHED);
+    /* what the server now holds */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, PY " -c 'import json,sys,urllib.request; "
+             "r=json.load(urllib.request.urlopen(\"%s/api/2.0/mlflow/runs/get?run_id=%s\")); "
+             "print(json.dumps(r[\"run\"][\"inputs\"]))'", s.uri, run_id);
+    FILE *f = popen(cmd, "r");
+    char got[2048] = "";
+    if (f) {
+        size_t n = fread(got, 1, sizeof got - 1, f);
+        got[n] = 0;
+        pclose(f);
+    }
+    json_t *rec = stub_record(&s);
+    stub_stop(&s);
+    ASSERT(rec);
+    const char *bad = first_invalid(rec);
+    if (bad)
+        FAIL("stub refused a request: %s", bad);
+    ASSERT(healthy);
+    char want[256];
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/#/experiments/1/runs/%s", s.port, run_id);
+    ASSERT_STR_EQ(where, want);
+    ic_free(where);
+    json_t *creates = requests(rec, "/runs/create");
+    json_t *create = json_object_get(json_array_get(creates, 0), "body");
+    ASSERT_STR_EQ(tag_value(json_object_get(create, "tags"), "mlflow.source.git.commit"), SHA_A);
+    json_decref(creates);
+    json_t *li = requests(rec, "/runs/log-inputs");
+    ASSERT_EQ(json_array_size(li), 1);
+    json_t *body = json_object_get(json_array_get(li, 0), "body");
+    ASSERT_STR_EQ(jstr(body, "run_id"), run_id);
+    json_t *want_ds = json_loads(
+        "[{\"tags\": [{\"key\": \"mlflow.data.context\", \"value\": \"training\"}],"
+        "  \"dataset\": {\"name\": \"d.json\", \"digest\": \"0123456789abcdef0123456789abcdef\","
+        "  \"source_type\": \"local\", \"source\": \"{\\\"uri\\\": \\\"/x/d.json\\\"}\","
+        "  \"schema\": \"{\\\"mlflow_colspec\\\": []}\", \"profile\": \"{\\\"num_rows\\\": 0}\"}}]",
+        0, NULL);
+    ASSERT(want_ds);
+    ASSERT(json_equal(json_object_get(body, "datasets"), want_ds));
+    json_t *held = json_loads(got, 0, NULL);
+    ASSERT(held);
+    ASSERT(json_equal(json_object_get(held, "dataset_inputs"), want_ds));
+    json_decref(held);
+    json_decref(want_ds);
+    json_decref(li);
+    json_decref(rec);
+    ic_free(data);
+    ic_free(repo);
+}
+
 /* Logs one complete run to $MLFLOW_PEER_URI (REST) or to the FileStore
  * $MLFLOW_PEER_FS and writes "<experiment_id> <run_id>\n" to $MLFLOW_PEER_OUT;
  * mlflow_peer.sh reads the run back through the server's REST API. */
@@ -1342,9 +1526,19 @@ static void peer_run(const char *uri)
                                                          : "intent-peer";
     o.run_name = "peer-run";
     o.system_metrics_interval_s = 0;
+    char *repo = fake_repo();
+    o.source_path = repo;
     struct ic_tracker *t = NULL;
     struct ic_err err = {0};
     ASSERT_OK_ERR(ic_tracker_start(&t, &o, &err), err);
+    ic_free(repo);
+    struct ic_tracker_dataset d = {
+        .name = "peer.json", .digest = "0123456789abcdef0123456789abcdef",
+        .source_type = "local", .source = "{\"uri\": \"/data/peer.json\"}",
+        .schema = "{\"mlflow_colspec\": [{\"type\": \"string\", \"name\": \"text\", "
+                  "\"required\": true}]}",
+        .profile = "{\"num_rows\": 7}", .context = "training"};
+    ic_tracker_log_input(t, &d);
     char *big = ic_xmalloc(6101);
     memset(big, 'p', 6100);
     big[6100] = 0;

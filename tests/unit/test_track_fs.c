@@ -3,7 +3,7 @@
  * test_track_fs.c - the tracker's FileStore output, field by field: the
  * experiment and run meta.yaml (against the tests/golden/track YAML files, with the
  * ids and times filled in), metric lines "<ts> <value> <step>", params and
- * tags files, artifacts, and degraded starts.
+ * tags files, artifacts, dataset inputs, and degraded starts.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "intent/ic.h"
 #include "intent/track.h"
@@ -459,4 +461,126 @@ TEST(track_fs_degraded)
     ic_free(root2);
     ic_free(root);
     ic_free(file);
+}
+
+/* Entries in dir other than "." and "..". */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* md5 hex of a then b, for the input id (an independent computation). */
+static void md5_ab(const char *a, const char *b, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_md5(), NULL);
+    EVP_DigestUpdate(c, a, strlen(a));
+    EVP_DigestUpdate(c, b, strlen(b));
+    EVP_DigestFinal_ex(c, md, &n);
+    EVP_MD_CTX_free(c);
+    for (unsigned i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Dataset inputs as MLflow's FileStore.log_inputs lays them out:
+ * <exp>/datasets/<md5(name digest)>/meta.yaml (keys sorted, null for a
+ * missing schema/profile) and <run>/inputs/<md5(dataset id, run id)>/meta.yaml
+ * with the context tag; the same dataset twice is stored once; an invalid
+ * one is refused with a warning. */
+TEST(track_fs_inputs)
+{
+    char *root = ic_path_join(test_tmpdir(), "mlruns-inputs");
+    struct ic_tracker_opts o;
+    fs_opts(&o, root);
+    struct logcap cap = {0};
+    ic_log_set(cap_fn, &cap);
+    struct ic_tracker *t = NULL;
+    struct ic_err err = {0};
+    ASSERT_OK_ERR(ic_tracker_start(&t, &o, &err), err);
+    struct ic_tracker_dataset d1 = {
+        .name = "intents.json", .digest = "0123456789abcdef0123456789abcdef",
+        .source_type = "local", .source = "{\"uri\": \"/data/it's here/intents.json\"}",
+        .schema = "{\"mlflow_colspec\": []}", .profile = "{\"num_rows\": 3}",
+        .context = "training"};
+    struct ic_tracker_dataset d2 = {.name = "e.csv", .digest = "ff", .source_type = "local",
+                                    .source = "{\"uri\": \"/e.csv\"}"};
+    struct ic_tracker_dataset bad = d2;
+    bad.digest = "0123456789012345678901234567890123456"; /* 37 > MLflow's 36 */
+    struct ic_tracker_dataset bad_json = d2;
+    bad_json.source = "{uri: /e.csv}";
+    ic_tracker_log_input(t, &d1);
+    ic_tracker_log_input(t, &d1);
+    ic_tracker_log_input(t, &d2);
+    ic_tracker_log_input(t, &bad);
+    ic_tracker_log_input(t, &bad_json);
+    ic_tracker_flush(t);
+    char run[64], exp[64];
+    snprintf(run, sizeof run, "%s", ic_tracker_run_id(t));
+    snprintf(exp, sizeof exp, "%s", ic_tracker_experiment_id(t));
+    char *where = ic_tracker_run_where(t);
+    ic_tracker_end(t, IC_RUN_FINISHED);
+    ic_log_set(NULL, NULL);
+    ASSERT_EQ(cap.warns, 2);
+    ASSERT_CONTAINS(cap.all, "dataset input \"e.csv\": digest too long; not logged");
+    ASSERT_CONTAINS(cap.all, "dataset input \"e.csv\": source not JSON; not logged");
+    char want_where[1024];
+    snprintf(want_where, sizeof want_where,
+             "mlflow ui --backend-store-uri %s (then http://127.0.0.1:5000/#/experiments/%s/runs/%s)",
+             root, exp, run);
+    ASSERT_STR_EQ(where, want_where);
+    ic_free(where);
+
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s/datasets/6c96b3ae520c042e2d95c44b31ec2891/meta.yaml", root, exp);
+    char *m1 = slurp(p);
+    ASSERT(m1);
+    ASSERT_STR_EQ(m1, "digest: '0123456789abcdef0123456789abcdef'\n"
+                      "name: intents.json\n"
+                      "profile: '{\"num_rows\": 3}'\n"
+                      "schema: '{\"mlflow_colspec\": []}'\n"
+                      "source: '{\"uri\": \"/data/it''s here/intents.json\"}'\n"
+                      "source_type: local\n");
+    ic_free(m1);
+    snprintf(p, sizeof p, "%s/%s/datasets/ea6aa08a21d290d82b4c667a1bbbb7b4/meta.yaml", root, exp);
+    char *m2 = slurp(p);
+    ASSERT(m2);
+    ASSERT_STR_EQ(m2, "digest: ff\nname: e.csv\nprofile: null\nschema: null\n"
+                      "source: '{\"uri\": \"/e.csv\"}'\nsource_type: local\n");
+    ic_free(m2);
+    snprintf(p, sizeof p, "%s/%s/datasets", root, exp);
+    ASSERT_EQ(count_entries(p), 2);
+
+    char in_id[33], want[512];
+    md5_ab("6c96b3ae520c042e2d95c44b31ec2891", run, in_id);
+    snprintf(p, sizeof p, "%s/%s/%s/inputs/%s/meta.yaml", root, exp, run, in_id);
+    char *i1 = slurp(p);
+    ASSERT(i1);
+    /* YAML quotes a scalar that starts with a digit (PyYAML reads both forms) */
+    const char *q = run[0] >= '0' && run[0] <= '9' ? "'" : "";
+    snprintf(want, sizeof want, "destination_id: %s%s%s\ndestination_type: RUN\n"
+             "source_id: '6c96b3ae520c042e2d95c44b31ec2891'\nsource_type: DATASET\n"
+             "tags:\n  mlflow.data.context: training\n", q, run, q);
+    ASSERT_STR_EQ(i1, want);
+    ic_free(i1);
+    md5_ab("ea6aa08a21d290d82b4c667a1bbbb7b4", run, in_id);
+    snprintf(p, sizeof p, "%s/%s/%s/inputs/%s/meta.yaml", root, exp, run, in_id);
+    char *i2 = slurp(p);
+    ASSERT(i2);
+    ASSERT_CONTAINS(i2, "tags: {}\n");
+    ic_free(i2);
+    snprintf(p, sizeof p, "%s/%s/%s/inputs", root, exp, run);
+    ASSERT_EQ(count_entries(p), 2);
+    snprintf(p, sizeof p, "%s/%s/%s", root, exp, run);
+    ASSERT(!has_tmp(p));
+    ic_free(root);
 }

@@ -67,6 +67,7 @@ const char *ic_tok_type_name(enum ic_tok_type type);
 /* Everything model-specific (vocabulary table, added tokens, merges,
  * pieces, normaliser) lives behind impl (src/text/tok_internal.h). */
 struct ic__tok_impl;
+struct ic__bpe_cache;
 
 /* A loaded tokenizer. Caller-owned struct: zero it (or let a load function
  * fill it), free with ic_tokenizer_free. Fields are read-only to callers.
@@ -102,6 +103,7 @@ struct ic_tok_work {
     void *sym;        size_t sym_cap;   /* BPE symbols, bytes */
     int32_t *seg;     size_t seg_cap;   /* ids of one word */
     struct ic_buf ub[3];                /* Unigram: normalised text, words */
+    struct ic__bpe_cache *bpe_cache;    /* BPE: ids of recent words */
 };
 void ic_tok_work_init(struct ic_tok_work *w);
 void ic_tok_work_free(struct ic_tok_work *w);

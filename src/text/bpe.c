@@ -298,6 +298,103 @@ static void bpe_word(const struct bpe *m, struct ic_tok_work *w, const unsigned 
         ic__tok_push_id(w, sy[i].id);
 }
 
+// --- per-work word cache -------------------------------------------------------------
+/* Words repeat: the ids of recent words are kept per struct ic_tok_work
+ * (so threads share nothing), keyed by their bytes, for the tokenizer that
+ * filled it (by serial number, never reused, so a tokenizer loaded where a
+ * freed one lived does not read its words); emptied when full. */
+#define CACHE_SLOTS 8192      /* power of two, at most half used */
+#define CACHE_MAX_WORD 48     /* longer words are not cached */
+#define CACHE_ARENA (1 << 18) /* bytes of keys, ids of values */
+
+struct cache_slot {
+    uint32_t hash; /* 0 = empty */
+    uint32_t key_off;
+    uint32_t ids_off;
+    uint16_t key_len, n_ids;
+};
+
+struct ic__bpe_cache {
+    uint64_t owner; /* serial of the tokenizer that filled it */
+    size_t used;
+    struct cache_slot slots[CACHE_SLOTS];
+    char keys[CACHE_ARENA];
+    int32_t ids[CACHE_ARENA];
+    size_t keys_len, ids_len;
+};
+
+void ic__bpe_cache_free(void *c)
+{
+    ic_free(c);
+}
+
+static void cache_clear(struct ic__bpe_cache *c, uint64_t owner)
+{
+    memset(c->slots, 0, sizeof c->slots);
+    c->owner = owner;
+    c->used = c->keys_len = c->ids_len = 0;
+}
+
+static uint32_t word_hash(const unsigned char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 16777619u;
+    return h ? h : 1;
+}
+
+/* Slot of the word (its hash != 0 when found, else an empty slot). */
+static struct cache_slot *cache_find(struct ic__bpe_cache *c, const unsigned char *s, size_t n,
+                                     uint32_t h)
+{
+    for (size_t i = h & (CACHE_SLOTS - 1);; i = (i + 1) & (CACHE_SLOTS - 1)) {
+        struct cache_slot *e = &c->slots[i];
+        if (e->hash == 0 || (e->hash == h && e->key_len == n &&
+                             memcmp(c->keys + e->key_off, s, n) == 0))
+            return e;
+    }
+}
+
+static void cache_put(struct ic__bpe_cache *c, struct cache_slot *e, uint32_t h,
+                      const unsigned char *s, size_t n, const int32_t *ids, size_t n_ids)
+{
+    if (c->used >= CACHE_SLOTS / 2 || c->keys_len + n > CACHE_ARENA ||
+        c->ids_len + n_ids > CACHE_ARENA) {
+        cache_clear(c, c->owner);
+        e = cache_find(c, s, n, h);
+    }
+    e->hash = h;
+    e->key_off = (uint32_t)c->keys_len;
+    e->key_len = (uint16_t)n;
+    e->ids_off = (uint32_t)c->ids_len;
+    e->n_ids = (uint16_t)n_ids;
+    memcpy(c->keys + c->keys_len, s, n);
+    memcpy(c->ids + c->ids_len, ids, n_ids * sizeof *ids);
+    c->keys_len += n;
+    c->ids_len += n_ids;
+    c->used++;
+}
+
+/* bpe_word through the cache. */
+static void bpe_word_cached(const struct bpe *m, struct ic_tok_work *w, struct ic__bpe_cache *c,
+                            const unsigned char *word, size_t n)
+{
+    if (!c || n > CACHE_MAX_WORD) {
+        bpe_word(m, w, word, n);
+        return;
+    }
+    uint32_t h = word_hash(word, n);
+    struct cache_slot *e = cache_find(c, word, n, h);
+    if (e->hash) {
+        for (size_t i = 0; i < e->n_ids; i++)
+            ic__tok_push_id(w, c->ids[e->ids_off + i]);
+        return;
+    }
+    size_t before = w->n_ids;
+    bpe_word(m, w, word, n);
+    cache_put(c, e, h, word, n, w->ids + before, w->n_ids - before);
+}
+
 static int bpe_encode(const struct ic_tokenizer *t, struct ic_tok_work *w, const char *text,
                       size_t len, size_t base, int first, struct ic_err *err)
 {
@@ -314,9 +411,16 @@ static int bpe_encode(const struct ic_tokenizer *t, struct ic_tok_work *w, const
         s = w->text;
         len++;
     }
+    if (!w->bpe_cache) {
+        w->bpe_cache = ic_xmalloc(sizeof(struct ic__bpe_cache));
+        cache_clear(w->bpe_cache, t->impl->serial);
+    }
+    struct ic__bpe_cache *c = w->bpe_cache;
+    if (c->owner != t->impl->serial)
+        cache_clear(c, t->impl->serial);
     for (size_t i = 0; i < len;) {
         size_t e = ic__bpe_piece_end(s, len, i);
-        bpe_word(m, w, (const unsigned char *)s + i, e - i);
+        bpe_word_cached(m, w, c, (const unsigned char *)s + i, e - i);
         i = e;
     }
     return IC_OK;

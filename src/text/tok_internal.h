@@ -68,6 +68,7 @@ struct ic__tok_impl {
     struct ic__tok_added *added;
     size_t n_added;
     unsigned char added_first[256]; /* first bytes of the added tokens */
+    uint64_t serial;      /* unique per built tokenizer (caches key on it) */
     /* the model */
     const struct ic__tok_model_ops *ops;
     void *model;
@@ -171,6 +172,9 @@ int ic__tok_json_added(struct ic_tokenizer *t, json_t *root, const char *path,
                        struct ic_err *err);
 /* The added_tokens array of tokenizer.json for t (new reference). */
 json_t *ic__tok_json_added_array(const struct ic_tokenizer *t);
+
+/* Frees a struct ic_tok_work's BPE word cache (bpe.c). */
+void ic__bpe_cache_free(void *c);
 
 /* --- WordPiece (wordpiece.c) --- */
 

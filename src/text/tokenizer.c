@@ -202,7 +202,9 @@ int ic__tok_vocab_build(struct ic_tokenizer *t, const char *const *tokens, const
                            i + 1);
         total += lens[i] + 1;
     }
+    static uint64_t serials;
     struct ic__tok_impl *m = ic_xcalloc(1, sizeof *m);
+    m->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     t->impl = m;
     t->n_tokens = n;
     ic_tokenizer_default_opts(&t->opts);
@@ -379,6 +381,7 @@ void ic_tok_work_free(struct ic_tok_work *w)
     ic_free(w->seg);
     for (int i = 0; i < 3; i++)
         ic_buf_free(&w->ub[i]);
+    ic__bpe_cache_free(w->bpe_cache);
     memset(w, 0, sizeof *w);
 }
 

@@ -481,3 +481,49 @@ TEST(tok_bad_tokenizer_json)
                  cases[i].want1, cases[i].want2);
     }
 }
+
+/* One work struct (whose BPE word cache keeps recent words) used with two
+ * BPE tokenizers in turn, and with a tokenizer built where a freed one
+ * lived: every encoding equals the one from a fresh work struct. */
+TEST(tok_bpe_cache_per_tokenizer)
+{
+    size_t n = 0;
+    char **texts = corpus_texts(&n);
+    struct ic_tokenizer a = {0}, b = {0};
+    struct ic_err err = {0};
+    ASSERT_OK(load_golden_dir(&a, "tiny_bpe", &err));
+    ASSERT_OK(ic_vocab_train_bpe((const char *const *)texts, n, 600, 0, &b, &err));
+    struct ic_tok_work w;
+    ic_tok_work_init(&w);
+    int bad = 0;
+    for (int round = 0; round < 3 && !bad; round++) {
+        for (size_t i = 0; i < n && !bad; i++) {
+            const struct ic_tokenizer *t = (i + (size_t)round) % 2 ? &a : &b;
+            size_t len = strlen(texts[i]);
+            int32_t *x = ic_xmalloc(IC_TOK_MAX_IDS(len) * sizeof *x);
+            int32_t *y = ic_xmalloc(IC_TOK_MAX_IDS(len) * sizeof *y);
+            int nx = 0, ny = 0;
+            struct ic_tok_work fresh;
+            ic_tok_work_init(&fresh);
+            bad |= ic_tokenizer_encode(t, &w, texts[i], len, 0, x, &nx, NULL) != IC_OK;
+            bad |= ic_tokenizer_encode(t, &fresh, texts[i], len, 0, y, &ny, NULL) != IC_OK;
+            bad |= nx != ny || memcmp(x, y, (size_t)nx * sizeof *x) != 0;
+            ic_tok_work_free(&fresh);
+            ic_free(x);
+            ic_free(y);
+        }
+        if (round == 1) {
+            /* a new tokenizer, likely at the freed one's address */
+            ic_tokenizer_free(&b);
+            if (ic_vocab_train_bpe((const char *const *)texts, n, 400, 1, &b, &err) != IC_OK)
+                bad = 1;
+        }
+    }
+    ic_tok_work_free(&w);
+    ic_tokenizer_free(&a);
+    ic_tokenizer_free(&b);
+    for (size_t i = 0; i < n; i++)
+        ic_free(texts[i]);
+    ic_free(texts);
+    ASSERT(!bad);
+}

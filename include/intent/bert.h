@@ -189,6 +189,9 @@ struct ic_bert_state {
     struct ic_bert_config cfg;
     float *logits;      /* (B, N) after forward */
     float *probs;       /* (B, N) softmax of logits after forward */
+    float *features;    /* (B, H) after forward: the input of the final classifier
+                         * layer (pooled [CLS], before dropout), for out-of-scope
+                         * scores (Mahalanobis) */
     float loss;         /* mean cross-entropy when labels were given */
     float *grads;       /* parameter layout, num_params floats (with_grads) */
     struct ic_bert_weights g; /* named pointers into grads */

@@ -176,6 +176,7 @@ enum ic_fallback_reason {
     IC_FALLBACK_NONE = 0,
     IC_FALLBACK_LOW_SCORE,  /* score < threshold */
     IC_FALLBACK_AMBIGUOUS,  /* top1 - top2 < ambiguity_threshold */
+    IC_FALLBACK_OOS_CLASS,  /* the top intent is the trained out-of-scope class */
 };
 #define IC_FALLBACK_THRESHOLD_DEFAULT 0.3
 #define IC_AMBIGUITY_THRESHOLD_DEFAULT 0.1
@@ -192,6 +193,62 @@ const char *ic_fallback_reason_name(enum ic_fallback_reason r); /* "low_score", 
 /* Parses a threshold in [0, 1] ("0.3"); IC_ERR_INVAL naming `what` for a
  * non-number, NaN or a value outside [0, 1]. */
 int ic_parse_threshold(const char *s, const char *what, double *out, struct ic_err *err) IC_WUR;
+
+// --- what a model stores (config.json keys + intent_oos.safetensors) -------
+
+/* Out-of-scope scores a model can use; each is mapped onto [0, 1] for the
+ * fallback threshold: softmax = the (calibrated) top probability; energy and
+ * mahalanobis = the in-scope CDF of the raw score (ic_oos_cdf). */
+enum ic_oos_score { IC_OOS_SOFTMAX, IC_OOS_ENERGY, IC_OOS_MAHALANOBIS, IC_OOS_NSCORES };
+const char *ic_oos_score_name(enum ic_oos_score s); /* "softmax", "energy", "mahalanobis" */
+int ic_oos_score_parse(const char *name, enum ic_oos_score *out);
+
+#define IC_OOS_QUANTILES 101
+#define IC_OOS_STATS_FILE "intent_oos.safetensors"
+#define IC_OOS_MEANS_TENSOR "intent_oos.class_means"   /* (C, D) F32 */
+#define IC_OOS_PRECISION_TENSOR "intent_oos.precision" /* (D, D) F32 */
+
+/* Calibration and out-of-scope settings saved with a model. config.json:
+ *   "intent_temperature": T,
+ *   "intent_oos": {"score": "mahalanobis", "threshold": t, "ambiguity_threshold": a,
+ *                  "thresholds": {"softmax": .., "energy": .., "mahalanobis": ..},
+ *                  "quantiles": {"energy": [101 numbers], "mahalanobis": [...]},
+ *                  "chosen_by": "...", "oos_label": "oos" | null,
+ *                  "stats_file": "intent_oos.safetensors"}
+ * and the Mahalanobis statistics in intent_oos.safetensors (docs/formats.md). */
+struct ic_calibration {
+    int has_temperature;   /* intent_temperature was stored */
+    double temperature;    /* 1 when absent */
+    int has_oos;           /* intent_oos was stored */
+    enum ic_oos_score score;          /* the default score */
+    double threshold[IC_OOS_NSCORES]; /* fallback threshold per score, on [0, 1] */
+    double ambiguity_threshold;
+    int has_quantiles[IC_OOS_NSCORES];
+    float quantiles[IC_OOS_NSCORES][IC_OOS_QUANTILES];
+    char *chosen_by;       /* how the thresholds were chosen (text), may be NULL */
+    char *oos_label;       /* the out-of-scope class of the training data, may be NULL */
+    struct ic_maha maha;   /* dim 0 when absent */
+};
+
+void ic_calibration_free(struct ic_calibration *c); /* safe on a zeroed struct */
+/* Fills c from the JSON text of an object holding intent_temperature and/or
+ * intent_oos (NULL or "{}": nothing stored, c zeroed with temperature 1).
+ * Bad values are IC_ERR_FORMAT naming `name` and the field. */
+int ic_calibration_from_json(struct ic_calibration *c, const char *json, const char *name,
+                             struct ic_err *err) IC_WUR;
+/* {"intent_oos": {...}, "intent_temperature": T} (only what is stored), or
+ * NULL when nothing is. Caller frees with ic_free. */
+char *ic_calibration_to_json(const struct ic_calibration *c);
+/* Reads dir/intent_oos.safetensors into c->maha when c's intent_oos names
+ * it; checks classes == num_labels and dim == hidden. A missing file is not
+ * an error (the Mahalanobis score is then unavailable: warned once). */
+int ic_calibration_load_stats(struct ic_calibration *c, const char *dir, int num_labels,
+                              int hidden, struct ic_err *err) IC_WUR;
+/* Writes dir/intent_oos.safetensors when c holds Mahalanobis statistics. */
+int ic_calibration_save_stats(const struct ic_calibration *c, const char *dir,
+                              struct ic_err *err) IC_WUR;
+/* Whether score s can be computed with what c holds. */
+int ic_calibration_can_score(const struct ic_calibration *c, enum ic_oos_score s);
 
 #ifdef __cplusplus
 }

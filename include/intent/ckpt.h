@@ -160,6 +160,8 @@ struct ic_hfconfig {
     char *base_model;      /* intent_base_model, may be NULL */
     int from_scratch;      /* intent_from_scratch */
     int max_length;        /* intent_max_length, 0 when absent */
+    char *intent_calib;    /* {"intent_oos": .., "intent_temperature": ..}: those keys as
+                            * JSON text (include/intent/calib.h), NULL when absent */
 };
 
 void ic_hfconfig_init(struct ic_hfconfig *c);

@@ -66,6 +66,10 @@ struct ic_config {
     int group_by_length;     /* 1: length-bucketed batches */
     double dropout;          /* hidden dropout; < 0 = the base model's own */
     double attention_dropout;/* < 0 = the base model's own */
+    int calibrate;           /* fit temperature and out-of-scope scores after training */
+    char *oos_label;         /* out-of-scope class of the data ("" = none) */
+    char *oos_score;         /* auto, softmax, energy, mahalanobis */
+    double ambiguity_threshold; /* stored with the model */
     /* --- from-scratch model shape (used when no pretrained model can be had) */
     int scratch_hidden_size;
     int scratch_layers;

@@ -39,6 +39,14 @@ struct ic_infer_opts {
                      * the token budget of a state is max_batch x 16 */
     int max_length; /* tokens per text incl. [CLS]/[SEP]; 0 = the model's
                      * max_length (itself capped by the position table) */
+    /* Calibration and fallback (include/intent/calib.h). Defaults: the
+     * model's temperature; the model's out-of-scope score, fallback and
+     * ambiguity thresholds when it stores intent_oos, else no fallback. */
+    int no_calibration;         /* 1: raw softmax (temperature 1) */
+    int oos_score;              /* -1: the model's; else an enum ic_oos_score */
+    double fallback_threshold;  /* -1: the model's (0 = off); else in [0, 1] */
+    double ambiguity_threshold; /* -1: the model's (0 = off); else in [0, 1] */
+    const char *fallback_intent;/* NULL: "nlu_fallback"; must not be a trained intent */
 };
 void ic_infer_default_opts(struct ic_infer_opts *o);
 
@@ -58,6 +66,13 @@ struct ic_prediction {
     const struct ic_label_prob *top;  /* n_top entries, most probable first.
                                        * Borrowed from the context: valid until
                                        * the next call on it. */
+    float raw_confidence;             /* the label's uncalibrated softmax probability */
+    float oos_score;                  /* in-scope score on [0, 1] the fallback threshold
+                                       * is compared with */
+    int fallback;                     /* enum ic_fallback_reason; 0: none. Then label,
+                                       * confidence and top still give the real intents */
+    const char *fallback_intent;      /* the fallback's name (borrowed from the context) */
+    float fallback_confidence;        /* the fallback's confidence: the threshold (Rasa) */
 };
 
 /* One forward shape: up to max_batch texts of up to max_seq tokens. */
@@ -82,6 +97,12 @@ struct ic_infer {
     int32_t *ids, *mask;          /* (cells) packed batch, cells >= B x T of every shape */
     size_t cells;
     int *len_count;               /* (max_length + 2) counting-sort scratch */
+    double temperature;           /* applied to the logits (1: raw softmax) */
+    enum ic_oos_score score;      /* out-of-scope score in use */
+    double fallback_threshold, ambiguity_threshold; /* 0: that check is off */
+    const char *fallback_intent;
+    float *pcal;                  /* (num_labels) calibrated probabilities of one text */
+    double *scratch;              /* (hidden) Mahalanobis work area */
     long long n_forwards;         /* statistics: forwards run so far */
 };
 
@@ -105,7 +126,11 @@ const char *ic_infer_label(const struct ic_infer *c, int i);
 
 /* Appends {"text": ..., "intent": ..., "confidence": ...[, "top_k":
  * [{"intent": ..., "confidence": ...}, ...]]} for p to b (text[len] echoed as
- * given; top_k only when p->n_top > 0). Label names come from m. */
+ * given; top_k only when p->n_top > 0). Label names come from m. When
+ * p->fallback is set, "intent"/"confidence" are the fallback's, a "fallback"
+ * object ({"reason", "score", "intent", "confidence"}: why, the in-scope
+ * score, and the real top intent) follows, and top_k starts with the
+ * fallback, then the real intents (Rasa's intent_ranking). */
 int ic_prediction_json(struct ic_buf *b, const struct ic_model *m, const char *text, size_t len,
                        const struct ic_prediction *p) IC_WUR;
 

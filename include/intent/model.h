@@ -16,6 +16,7 @@
 #define IC_MODEL_H
 
 #include "intent/bert.h"
+#include "intent/calib.h"
 #include "intent/ic.h"
 #include "intent/tokenizer.h"
 
@@ -31,6 +32,9 @@ struct ic_model {
                               * model_max_length or the saved value), default 128 */
     char *base_model;        /* provenance ("prajjwal1/bert-tiny", a path, ...), may be NULL */
     int from_scratch;        /* 1: randomly initialised BERT + vocabulary trained on the data */
+    struct ic_calibration calib; /* temperature and out-of-scope settings (config.json
+                              * intent_temperature / intent_oos, intent_oos.safetensors);
+                              * has_temperature = 0 for a model saved before them */
 };
 
 #define IC_MODEL_DEFAULT_MAX_LENGTH 128

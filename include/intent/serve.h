@@ -45,8 +45,15 @@ struct ic_serve_opts {
                               * several requests), wait up to this many
                               * microseconds for the next batch to assemble as
                               * large (200; 0 = never wait) */
+    /* calibration and fallback, as struct ic_infer_opts (-1 / NULL: the model's) */
+    int no_calibration;      /* 1: raw softmax */
+    int oos_score;           /* -1 or an enum ic_oos_score */
+    double fallback_threshold;  /* -1 or [0, 1] */
+    double ambiguity_threshold; /* -1 or [0, 1] */
+    const char *fallback_intent; /* NULL: nlu_fallback */
     char *owned_model_path;  /* storage for strings read from a file (internal) */
     char *owned_host;
+    char *owned_fallback_intent;
 };
 
 /* Defaults as documented above. */
@@ -57,7 +64,8 @@ void ic_serve_opts_free(struct ic_serve_opts *o);
 /* Reads the serve_* keys of a YAML configuration file (the flat mapping of
  * intent.yaml): serve_model, serve_host, serve_port, serve_threads,
  * serve_max_body, serve_max_batch, serve_timeout, serve_max_connections,
- * serve_coalesce, serve_max_length, serve_event_loop. Other keys belong to
+ * serve_coalesce, serve_max_length, serve_event_loop, serve_fallback_threshold,
+ * serve_ambiguity_threshold, serve_fallback_intent, serve_no_calibration. Other keys belong to
  * training and are ignored; an unknown serve_* key or a bad value is an
  * error naming the file, line and key. o is unchanged on error. */
 int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
@@ -65,7 +73,8 @@ int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
 
 /* Overrides fields from INTENT_SERVE_MODEL, _HOST, _PORT, _THREADS,
  * _MAX_BODY, _MAX_BATCH, _TIMEOUT, _MAX_CONNECTIONS, _COALESCE, _MAX_LENGTH,
- * _EVENT_LOOP, _GATHER_US.
+ * _EVENT_LOOP, _GATHER_US, _FALLBACK_THRESHOLD, _AMBIGUITY_THRESHOLD,
+ * _FALLBACK_INTENT, _NO_CALIBRATION.
  * String values are borrowed from the environment. Errors name the variable
  * (IC_ERR_INVAL: not a number or out of range); o is unchanged on error. */
 int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err) IC_WUR;

@@ -91,6 +91,53 @@ void ic_encoded_free(struct ic_encoded *e);
 int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
                 struct ic_bert_state *s, struct ic_metrics *out, struct ic_err *err) IC_WUR;
 
+// --- calibration and out-of-scope scores (src/train/calibrate.c) ------------
+
+struct ic_infer_opts;
+
+/* Runs m over e in batches (no dropout) and copies each example's logits
+ * (e->n, num_labels) and classifier-input features (e->n, hidden) into the
+ * given arrays (either may be NULL). s as for ic_evaluate. */
+int ic_forward_collect(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
+                       struct ic_bert_state *s, float *logits, float *feats,
+                       struct ic_err *err) IC_WUR;
+
+struct ic_calib_opts {
+    const char *oos_label;      /* the data's out-of-scope class (a trained class), NULL: none */
+    const char *score;          /* default score: "auto" (the best AUROC on the eval data
+                                 * when it has out-of-scope examples, else mahalanobis),
+                                 * "softmax", "energy" or "mahalanobis" */
+    double keep;                /* without out-of-scope eval examples: the in-scope
+                                 * fraction the thresholds keep (0.95) */
+    double shrinkage;           /* Mahalanobis covariance shrinkage (0.01) */
+    double ambiguity_threshold; /* stored with the model (0.1, Rasa's default) */
+};
+void ic_calib_default_opts(struct ic_calib_opts *o);
+
+/* After training: fits the temperature on eval (NLL), the Mahalanobis
+ * statistics on train's features (out-of-scope class left out), the in-scope
+ * CDFs and a fallback threshold per score on eval, and stores them in
+ * m->calib. *report receives the JSON text of an object with "calibration"
+ * (temperature, NLL and ECE before/after, reliability tables) and
+ * "out_of_scope" (per score: threshold, AUROC, FPR at 95% TPR, in-scope
+ * accuracy, OOS precision/recall/F1) for eval_report.json (caller frees).
+ * Eval rows labelled num_labels or more are out-of-scope examples that are
+ * no class of m (used for the thresholds and the report only).
+ * IC_ERR_INVAL when eval is empty. */
+int ic_calibrate_model(struct ic_model *m, const struct ic_encoded *train,
+                       const struct ic_encoded *eval, int batch_size, struct ic_bert_state *s,
+                       const struct ic_calib_opts *o, char **report, struct ic_err *err) IC_WUR;
+
+/* At evaluation: the same report for labelled logits/feats (n rows) under
+ * m's stored calibration and the fallback settings of io (NULL: defaults).
+ * labels[i] >= num_labels (or == oos_class) marks an out-of-scope example;
+ * oos_class is the model's out-of-scope class or -1. With sweep, adds
+ * "threshold_sweep": [{threshold, in_scope_accuracy, oos_recall, ...}]. */
+int ic_calibration_report(const struct ic_model *m, const float *logits, const float *feats,
+                          const int32_t *labels, size_t n, int oos_class,
+                          const struct ic_infer_opts *io, int sweep, char **report,
+                          struct ic_err *err) IC_WUR;
+
 // --- training ---------------------------------------------------------------
 
 enum ic_train_event_kind {

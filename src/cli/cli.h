@@ -10,6 +10,7 @@
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -21,5 +22,27 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* Strict number parsing for option values; print an error naming the option. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 int cli_parse_float(const char *cmd, const char *opt, const char *s, double *out);
+
+/* The calibration and fallback options shared by predict, eval and serve
+ * (cli_fallback.c): --no-calibration, --fallback-threshold X,
+ * --ambiguity-threshold X, --fallback-intent NAME, --oos-score NAME.
+ * cli_fallback_option: 0 when name is not one of them, else 1 and
+ * *takes_value says whether it needs a value. cli_fallback_set applies one
+ * (val NULL for --no-calibration): 0 ok, 2 usage error (printed).
+ * cli_fallback_env applies INTENT_FALLBACK_THRESHOLD,
+ * INTENT_AMBIGUITY_THRESHOLD, INTENT_FALLBACK_INTENT, INTENT_OOS_SCORE and
+ * INTENT_NO_CALIBRATION (before the flags, which win). */
+struct ic_infer_opts;
+int cli_fallback_option(const char *name, int *takes_value);
+int cli_fallback_set(const char *cmd, const char *name, const char *val, struct ic_infer_opts *io);
+int cli_fallback_env(const char *cmd, struct ic_infer_opts *io);
+#define CLI_FALLBACK_HELP                                                                    \
+    "  --no-calibration   raw softmax confidences (no temperature), as before calibration\n"  \
+    "  --fallback-threshold X   answer the fallback intent when the in-scope score is\n"     \
+    "                     below X, in [0, 1] (default: the model's; 0 = off)\n"              \
+    "  --ambiguity-threshold X  ... or when the top two probabilities differ by less\n"      \
+    "                     than X (default: the model's; 0 = off)\n"                          \
+    "  --fallback-intent NAME   the fallback's name (default nlu_fallback)\n"                \
+    "  --oos-score NAME   softmax, energy or mahalanobis (default: the model's)\n"
 
 #endif

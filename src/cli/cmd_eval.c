@@ -7,12 +7,15 @@
  * Exit status: 0 ok, 1 failure (unreadable model or data, a label the model
  * does not know), 2 usage error.
  */
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "intent/bert.h"
 #include "intent/data.h"
+#include "intent/infer.h"
 #include "intent/model.h"
 #include "intent/train.h"
 
@@ -29,18 +32,129 @@ static void usage(FILE *f)
                "  --batch-size N     texts per forward (default 32)\n"
                "  --max-length N     tokens per text (default: the model's)\n"
                "  --threads N        compute threads (default: all cores)\n"
-               "  --output FILE      also write the report to FILE\n");
+               "  --output FILE      also write the report to FILE\n"
+               "  --oos-label NAME   intent marking out-of-scope examples in FILE (default: the\n"
+               "                     model's oos_label); it need not be an intent of the model\n"
+               "  --sweep            add the threshold sweep (in-scope accuracy, OOS recall\n"
+               "                     per threshold) and print it as a table on stderr\n"
+               CLI_FALLBACK_HELP
+               "\nThe report adds \"calibration\" (ECE before/after, reliability tables) and\n"
+               "\"out_of_scope\" (per score: threshold, AUROC, FPR at 95%% TPR, in-scope\n"
+               "accuracy, OOS precision/recall/F1); the classic metrics cover the in-scope\n"
+               "examples. docs/calibration.md.\n");
+}
+
+/* The data under the model's labels, plus oos_label when the model does not
+ * have it (those examples get label num_labels: out of scope). */
+static int load_data(struct ic_dataset *d, const char *path, const struct ic_model *m,
+                     const char *oos_label, struct ic_err *err)
+{
+    int N = m->bert.cfg.num_labels, known = 0;
+    for (int i = 0; oos_label && i < N; i++)
+        known |= !strcmp(m->labels[i], oos_label);
+    if (!oos_label || known)
+        return ic_dataset_load_with_labels(d, path, (const char *const *)m->labels, N, err);
+    const char **l = ic_xcalloc((size_t)N + 1, sizeof *l);
+    for (int i = 0; i < N; i++)
+        l[i] = m->labels[i];
+    l[N] = oos_label;
+    int rc = ic_dataset_load_with_labels(d, path, l, N + 1, err);
+    ic_free(l);
+    if (rc == IC_OK && d->label_counts[N] == 0)
+        rc = ic_errf(err, IC_ERR_INVAL, "%s: --oos-label \"%s\": no example has that intent",
+                     path, oos_label);
+    return rc;
+}
+
+/* The classic metrics over the examples of the model's classes, and the
+ * calibration / out-of-scope report over all. */
+static int evaluate_all(const struct ic_model *m, const struct ic_encoded *e, int batch,
+                        const char *oos_label, const struct ic_infer_opts *io, int sweep,
+                        struct ic_metrics *met, char **oos_report, struct ic_err *err)
+{
+    int N = m->bert.cfg.num_labels, H = m->bert.cfg.hidden_size, oos_class = -1;
+    for (int i = 0; oos_label && i < N; i++)
+        if (!strcmp(m->labels[i], oos_label))
+            oos_class = i;
+    float *lg = ic_xmalloc((e->n ? e->n : 1) * (size_t)N * sizeof *lg);
+    float *fe = ic_xmalloc((e->n ? e->n : 1) * (size_t)H * sizeof *fe);
+    int rc = ic_forward_collect(m, e, batch, NULL, lg, fe, err);
+    if (rc == IC_OK)
+        rc = ic_calibration_report(m, lg, fe, e->label, e->n, oos_class, io, sweep, oos_report,
+                                   err);
+    ic_metrics_init(met, N);
+    for (size_t i = 0; rc == IC_OK && i < e->n; i++) {
+        if (e->label[i] >= N)
+            continue;
+        const float *z = lg + i * (size_t)N;
+        int am = 0;
+        double mx = z[0], s = 0;
+        for (int j = 1; j < N; j++)
+            if (z[j] > mx) {
+                mx = z[j];
+                am = j;
+            }
+        for (int j = 0; j < N; j++)
+            s += exp((double)z[j] - mx);
+        ic_metrics_add(met, e->label[i], am, log(s) + mx - (double)z[e->label[i]]);
+    }
+    ic_metrics_finish(met);
+    ic_free(lg);
+    ic_free(fe);
+    return rc;
+}
+
+/* The threshold sweep as a table on stderr. */
+static void print_sweep(const char *oos_report)
+{
+    json_t *o = json_loads(oos_report ? oos_report : "{}", 0, NULL);
+    json_t *oos = json_object_get(o, "out_of_scope"), *sw = json_object_get(oos, "threshold_sweep");
+    fprintf(stderr, "score %s\n%9s  %17s  %13s  %10s  %13s\n",
+            json_string_value(json_object_get(oos, "score")), "threshold", "in_scope_accuracy",
+            "in_scope_kept", "oos_recall", "oos_precision");
+    size_t i;
+    json_t *row;
+    json_array_foreach(sw, i, row) {
+        fprintf(stderr, "%9.2f  %17.4f  %13.4f  %10.4f  %13.4f\n",
+                json_number_value(json_object_get(row, "threshold")),
+                json_number_value(json_object_get(row, "in_scope_accuracy")),
+                json_number_value(json_object_get(row, "in_scope_kept")),
+                json_number_value(json_object_get(row, "oos_recall")),
+                json_number_value(json_object_get(row, "oos_precision")));
+    }
+    json_decref(o);
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = "final_model", *data = NULL, *output = NULL;
+    const char *model_path = "final_model", *data = NULL, *output = NULL, *oos_label = NULL;
     long batch = 32, max_len = 0, threads = 0;
+    int sweep = 0;
+    struct ic_infer_opts io;
+    ic_infer_default_opts(&io);
+    if (cli_fallback_env("eval", &io))
+        return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--sweep")) {
+            sweep = 1;
+            continue;
+        }
+        int fb_value = 0;
+        if (cli_fallback_option(a, &fb_value) || !strcmp(a, "--oos-label")) {
+            if (strcmp(a, "--no-calibration") && i + 1 >= argc) {
+                cli_error("eval", "%s needs a value", a);
+                return 2;
+            }
+            if (!strcmp(a, "--oos-label"))
+                oos_label = argv[++i];
+            else if (cli_fallback_set("eval", a, fb_value ? argv[++i] : NULL, &io))
+                return 2;
+            continue;
         }
         const char *v = NULL;
         const char *names[] = {"--model", "--data", "--batch-size", "--max-length", "--threads",
@@ -97,13 +211,14 @@ int cmd_eval(int argc, char **argv)
     memset(&e, 0, sizeof e);
     memset(&met, 0, sizeof met);
     int code = 1;
-    char *report = NULL;
+    char *report = NULL, *oos_report = NULL;
     if (ic_model_load(&m, model_path, &err) != IC_OK) {
         cli_error("eval", "%s", err.msg);
         goto out;
     }
-    if (ic_dataset_load_with_labels(&d, data, (const char *const *)m.labels,
-                                    m.bert.cfg.num_labels, &err) != IC_OK) {
+    if (!oos_label)
+        oos_label = m.calib.oos_label;
+    if (load_data(&d, data, &m, oos_label, &err) != IC_OK) {
         cli_error("eval", "%s", err.msg);
         goto out;
     }
@@ -117,7 +232,7 @@ int cmd_eval(int argc, char **argv)
         goto out;
     }
     double t0 = ic_time_now();
-    if (ic_evaluate(&m, &e, (int)batch, NULL, &met, &err) != IC_OK) {
+    if (evaluate_all(&m, &e, (int)batch, oos_label, &io, sweep, &met, &oos_report, &err)) {
         cli_error("eval", "%s", err.msg);
         goto out;
     }
@@ -136,12 +251,18 @@ int cmd_eval(int argc, char **argv)
             rc = ic_buf_printf(&x, ", \"max_length\": %d, \"eval_runtime\": %.4f, "
                                "\"eval_samples_per_second\": %.3f}", L, dt,
                                dt > 0 ? (double)e.n / dt : 0.0);
+        if (rc == IC_OK && oos_report && strlen(oos_report) > 2) {
+            x.len--; /* drop the closing brace, add the calibration members */
+            rc = ic_buf_printf(&x, ", %s", oos_report + 1);
+        }
         report = ic_metrics_report_json(&met, (const char *const *)m.labels,
                                         rc == IC_OK ? x.data : NULL);
         ic_buf_free(&x);
     }
     fputs(report, stdout);
     fflush(stdout);
+    if (sweep)
+        print_sweep(oos_report);
     if (output && ic_write_file_atomic(output, report, strlen(report), &err) != IC_OK) {
         cli_error("eval", "%s", err.msg);
         goto out;
@@ -149,6 +270,7 @@ int cmd_eval(int argc, char **argv)
     code = 0;
 out:
     ic_free(report);
+    ic_free(oos_report);
     ic_metrics_free(&met);
     ic_encoded_free(&e);
     ic_dataset_free(&d);

@@ -37,7 +37,13 @@ static void usage(FILE *f)
             "  --threads N        compute threads (default: 0 = all cores)\n"
             "  --max-length N     tokens per text incl. [CLS]/[SEP] (default: the model's);\n"
             "                     longer texts are truncated to their first N - 2 word pieces\n"
+            CLI_FALLBACK_HELP
             "  -h, --help         this help\n\n"
+            "A fallback answer has \"intent\": the fallback, \"confidence\": the threshold,\n"
+            "\"fallback\": {\"reason\", \"score\", \"intent\", \"confidence\"} (the real top\n"
+            "intent) and the fallback first in top_k (docs/calibration.md).\n"
+            "Environment: INTENT_FALLBACK_THRESHOLD, INTENT_AMBIGUITY_THRESHOLD,\n"
+            "INTENT_FALLBACK_INTENT, INTENT_OOS_SCORE, INTENT_NO_CALIBRATION=1 (flags win).\n\n"
             "Every stdin line is classified, empty ones included, so output line i answers\n"
             "input line i. Lines end at LF (a CR before it is dropped); any other byte, NUL\n"
             "and CR included, is text (the tokenizer drops control characters, \"text\"\n"
@@ -212,6 +218,12 @@ int cmd_predict(int argc, char **argv)
     memset(&p, 0, sizeof p);
     ic_model_init(&p.model);
     ic_buf_init(&p.out, 0);
+    struct ic_infer_opts io;
+    ic_infer_default_opts(&io);
+    if (cli_fallback_env("predict", &io)) {
+        status = 2;
+        goto out;
+    }
 
     int only_texts = 0;
     for (int i = 1; i < argc; i++) {
@@ -241,6 +253,25 @@ int cmd_predict(int argc, char **argv)
         }
         memcpy(name, a, nl);
         name[nl] = 0;
+        int fb_value = 0;
+        if (cli_fallback_option(name, &fb_value)) {
+            if (fb_value && !eq && i + 1 >= argc) {
+                cli_error("predict", "%s needs a value", name);
+                status = 2;
+                goto out;
+            }
+            const char *fv = fb_value ? (eq ? eq + 1 : argv[++i]) : NULL;
+            if (!fb_value && eq) {
+                cli_error("predict", "%s takes no value", name);
+                status = 2;
+                goto out;
+            }
+            if (cli_fallback_set("predict", name, fv, &io)) {
+                status = 2;
+                goto out;
+            }
+            continue;
+        }
         if (strcmp(name, "--model") && strcmp(name, "--top-k") && strcmp(name, "--batch-size") &&
             strcmp(name, "--threads") && strcmp(name, "--max-length")) {
             cli_error("predict", "unknown option %s (see --help)", a);
@@ -288,8 +319,6 @@ int cmd_predict(int argc, char **argv)
         cli_error("predict", "%s", err.msg);
         goto out;
     }
-    struct ic_infer_opts io;
-    ic_infer_default_opts(&io);
     io.max_batch = (int)batch;
     io.max_length = (int)max_length;
     if (ic_infer_init(&p.inf, &p.model, &io, &err)) {

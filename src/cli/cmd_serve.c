@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "intent/infer.h"
 #include "intent/serve.h"
 
 static void usage(FILE *f)
@@ -61,6 +62,9 @@ static void usage(FILE *f)
             "  --event-loop          serve connections from an epoll loop on --threads threads\n"
             "                        instead of one thread per connection\n"
             "                        [INTENT_SERVE_EVENT_LOOP=1]\n"
+            CLI_FALLBACK_HELP
+            "                     (also INTENT_SERVE_FALLBACK_THRESHOLD, ..._AMBIGUITY_THRESHOLD,\n"
+            "                     ..._FALLBACK_INTENT, ..._NO_CALIBRATION and serve_* keys)\n"
             "  -h, --help            this help\n\n"
             "signals: SIGHUP reloads the model from --model (a model that fails to load is\n"
             "refused and the old one keeps serving); SIGTERM and SIGINT finish the requests\n"
@@ -115,10 +119,29 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
         cli_error("serve", "%s", err.msg);
         return 2;
     }
+    struct ic_infer_opts fio;
+    ic_infer_default_opts(&fio);
+    fio.no_calibration = o.no_calibration;
+    fio.oos_score = o.oos_score;
+    fio.fallback_threshold = o.fallback_threshold;
+    fio.ambiguity_threshold = o.ambiguity_threshold;
+    fio.fallback_intent = o.fallback_intent;
+    if (cli_fallback_env("serve", &fio))
+        return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--event-loop") == 0) {
             o.event_loop = 1;
+            continue;
+        }
+        int fb_value = 0;
+        if (cli_fallback_option(a, &fb_value)) {
+            if (fb_value && i + 1 >= argc) {
+                cli_error("serve", "%s needs a value", a);
+                return 2;
+            }
+            if (cli_fallback_set("serve", a, fb_value ? argv[++i] : NULL, &fio))
+                return 2;
             continue;
         }
         char name[64];
@@ -170,6 +193,11 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
         if (bad)
             return 2;
     }
+    o.no_calibration = fio.no_calibration;
+    o.oos_score = fio.oos_score;
+    o.fallback_threshold = fio.fallback_threshold;
+    o.ambiguity_threshold = fio.ambiguity_threshold;
+    o.fallback_intent = fio.fallback_intent;
     if (ic_serve_opts_check(&o, &err)) {
         cli_error("serve", "%s", err.msg);
         return 2;

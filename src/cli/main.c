@@ -21,6 +21,7 @@ struct command {
 static const struct command commands[] = {
     {"train", cmd_train, "fine-tune a BERT intent classifier on a labelled dataset"},
     {"eval", cmd_eval, "evaluate a saved model on a labelled file (JSON report)"},
+    {"calibrate", cmd_calibrate, "fit temperature and out-of-scope scores of a trained model"},
     {"predict", cmd_predict, "classify texts from arguments or stdin (JSON lines)"},
     {"serve", cmd_serve, "serve a model over a JSON HTTP API"},
     {"tokenize", cmd_tokenize, "run the WordPiece tokenizer on stdin (JSON lines)"},

@@ -22,6 +22,11 @@ void ic_infer_default_opts(struct ic_infer_opts *o)
 {
     o->max_batch = 32;
     o->max_length = 0;
+    o->no_calibration = 0;
+    o->oos_score = -1;
+    o->fallback_threshold = -1;
+    o->ambiguity_threshold = -1;
+    o->fallback_intent = NULL;
 }
 
 void ic_infer_free(struct ic_infer *c)
@@ -39,6 +44,8 @@ void ic_infer_free(struct ic_infer *c)
     ic_free(c->ids);
     ic_free(c->mask);
     ic_free(c->len_count);
+    ic_free(c->pcal);
+    ic_free(c->scratch);
     memset(c, 0, sizeof *c);
 }
 
@@ -66,6 +73,38 @@ static void grow_top(struct ic_infer *c, size_t n)
     c->cap_top = cap;
 }
 
+/* Temperature, score, thresholds and fallback name from the options and
+ * what the model stores (include/intent/infer.h). */
+static int resolve_fallback(struct ic_infer *c, const struct ic_model *m,
+                            const struct ic_infer_opts *o, struct ic_err *err)
+{
+    const struct ic_calibration *cal = &m->calib;
+    c->temperature = o->no_calibration || !cal->has_temperature ? 1.0 : cal->temperature;
+    c->score = cal->has_oos && ic_calibration_can_score(cal, cal->score) ? cal->score
+               : IC_OOS_SOFTMAX;
+    if (o->oos_score >= 0) {
+        if (o->oos_score >= IC_OOS_NSCORES || !ic_calibration_can_score(cal, o->oos_score))
+            return ic_errf(err, IC_ERR_INVAL, "out-of-scope score \"%s\": the model stores no "
+                           "statistics for it (train it with this version)",
+                           ic_oos_score_name(o->oos_score));
+        c->score = (enum ic_oos_score)o->oos_score;
+    }
+    if (!(o->fallback_threshold <= 1) || !(o->ambiguity_threshold <= 1))
+        return ic_errf(err, IC_ERR_INVAL, "fallback and ambiguity thresholds must be in [0, 1]");
+    c->fallback_threshold = o->fallback_threshold >= 0 ? o->fallback_threshold
+                            : cal->has_oos ? cal->threshold[c->score] : 0;
+    c->ambiguity_threshold = o->ambiguity_threshold >= 0 ? o->ambiguity_threshold
+                             : cal->has_oos ? cal->ambiguity_threshold : 0;
+    c->fallback_intent = o->fallback_intent && *o->fallback_intent ? o->fallback_intent
+                         : IC_FALLBACK_INTENT_DEFAULT;
+    for (int i = 0; i < m->bert.cfg.num_labels; i++)
+        if (m->labels && m->labels[i] && !strcmp(m->labels[i], c->fallback_intent))
+            return ic_errf(err, IC_ERR_INVAL, "fallback intent \"%s\" is one of the model's "
+                           "intents (label %d); choose another name with --fallback-intent",
+                           c->fallback_intent, i);
+    return IC_OK;
+}
+
 int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_infer_opts *o,
                   struct ic_err *err)
 {
@@ -87,6 +126,9 @@ int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_
         max_len = ic_bert_max_seq(&m->bert.cfg);
     if (max_len < 2)
         return ic_errf(err, IC_ERR_INVAL, "inference: maximum length %d is below 2", max_len);
+    rc = resolve_fallback(c, m, o, err);
+    if (rc)
+        return rc;
     c->model = m;
     c->max_batch = o->max_batch;
     c->max_length = max_len;
@@ -115,6 +157,8 @@ int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_
     c->ids = ic_xmalloc(c->cells * sizeof *c->ids);
     c->mask = ic_xmalloc(c->cells * sizeof *c->mask);
     c->len_count = ic_xmalloc((size_t)(c->max_length + 2) * sizeof *c->len_count);
+    c->pcal = ic_xmalloc((size_t)c->num_labels * sizeof *c->pcal);
+    c->scratch = ic_xmalloc((size_t)m->bert.cfg.hidden_size * sizeof *c->scratch);
     grow_texts(c, (size_t)c->max_batch);
     grow_top(c, (size_t)c->max_batch * (size_t)(c->num_labels < 8 ? c->num_labels : 8));
 out:
@@ -176,6 +220,71 @@ static void rank_top(const float *probs, int N, int kk, struct ic_label_prob *to
         top[pos].label = j;
         top[pos].prob = p;
     }
+}
+
+/* The in-scope score on [0, 1] of row r: the calibrated top probability p1,
+ * or the in-scope CDF of the energy / minus the Mahalanobis distance. */
+static double oos_score(struct ic_infer *c, const struct ic_bert_state *st, int r, double p1)
+{
+    const struct ic_calibration *cal = &c->model->calib;
+    const float *z = st->logits + (size_t)r * c->num_labels;
+    double raw;
+    switch (c->score) {
+    case IC_OOS_ENERGY:
+        raw = ic_energy_score(z, c->num_labels, 1.0);
+        break;
+    case IC_OOS_MAHALANOBIS:
+        raw = -ic_maha_distance(&cal->maha, st->features + (size_t)r * st->cfg.hidden_size,
+                                c->scratch, NULL);
+        break;
+    default:
+        return p1;
+    }
+    return ic_oos_cdf(cal->quantiles[c->score], IC_OOS_QUANTILES, raw);
+}
+
+/* Label, confidences, ranking and fallback of row r of the last forward. */
+static void finish_row(struct ic_infer *c, const struct ic_bert_state *st, int r, int kk,
+                       struct ic_label_prob *top, struct ic_prediction *res)
+{
+    const int N = c->num_labels;
+    const float *raw = st->probs + (size_t)r * N, *p = raw;
+    if (c->temperature != 1.0) {
+        ic_softmax_temp(c->pcal, st->logits + (size_t)r * N, N, c->temperature);
+        p = c->pcal;
+    }
+    int best = 0, second = -1;
+    for (int j = 1; j < N; j++) {
+        if (p[j] > p[best]) {
+            second = best;
+            best = j;
+        } else if (second < 0 || p[j] > p[second]) {
+            second = j;
+        }
+    }
+    res->label = best;
+    res->confidence = p[best];
+    res->raw_confidence = raw[best];
+    res->n_top = kk;
+    res->top = NULL;
+    if (kk) {
+        rank_top(p, N, kk, top);
+        res->top = top;
+    }
+    res->fallback = IC_FALLBACK_NONE;
+    res->fallback_intent = c->fallback_intent;
+    res->fallback_confidence = (float)c->fallback_threshold;
+    res->oos_score = p[best];
+    if (c->fallback_threshold <= 0 && c->ambiguity_threshold <= 0)
+        return;
+    const char *oos = c->model->calib.oos_label;
+    if (oos && c->model->labels && !strcmp(c->model->labels[best], oos)) {
+        res->fallback = IC_FALLBACK_OOS_CLASS;
+        return;
+    }
+    res->oos_score = (float)oos_score(c, st, r, p[best]);
+    res->fallback = (int)ic_fallback_decide(res->oos_score, p[best], second >= 0 ? p[second] : -1,
+                                            c->fallback_threshold, c->ambiguity_threshold);
 }
 
 int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t *lens, int n,
@@ -265,24 +374,25 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
         c->n_forwards++;
         for (int r = 0; r < B; r++) {
             int i = c->order[s + r];
-            const float *p = sh->st.probs + (size_t)r * N;
-            int best = 0;
-            for (int j = 1; j < N; j++)
-                if (p[j] > p[best])
-                    best = j;
-            results[i].label = best;
-            results[i].confidence = p[best];
-            results[i].n_top = kk;
-            results[i].top = NULL;
-            if (kk) {
-                struct ic_label_prob *top = c->top + (size_t)i * kk;
-                rank_top(p, N, kk, top);
-                results[i].top = top;
-            }
+            finish_row(c, &sh->st, r, kk, kk ? c->top + (size_t)i * kk : NULL, &results[i]);
         }
         s += B;
     }
     return IC_OK;
+}
+
+/* After "intent": <fallback name>: the fallback's confidence and the
+ * "fallback" object (why, the in-scope score, the real top intent). */
+static int fallback_json(struct ic_buf *b, const char *label, const struct ic_prediction *p)
+{
+    char num[32];
+    const char *why = ic_fallback_reason_name((enum ic_fallback_reason)p->fallback);
+    int rc = ic_buf_printf(b, ",\"confidence\":%s,\"fallback\":{\"reason\":\"%s\"",
+                           ic_format_prob(p->fallback_confidence, num), why);
+    rc |= ic_buf_printf(b, ",\"score\":%s,\"intent\":", ic_format_prob(p->oos_score, num));
+    rc |= ic_buf_json_str(b, label, strlen(label));
+    rc |= ic_buf_printf(b, ",\"confidence\":%s}", ic_format_prob(p->confidence, num));
+    return rc;
 }
 
 int ic_prediction_json(struct ic_buf *b, const struct ic_model *m, const char *text,
@@ -293,10 +403,20 @@ int ic_prediction_json(struct ic_buf *b, const struct ic_model *m, const char *t
     int rc = buf_lit(b, "{\"text\":");
     rc |= ic_buf_json_str(b, text, len);
     rc |= buf_lit(b, ",\"intent\":");
-    rc |= ic_buf_json_str(b, label, strlen(label));
-    rc |= ic_buf_printf(b, ",\"confidence\":%s", ic_format_prob(p->confidence, num));
+    const char *shown = p->fallback ? p->fallback_intent : label;
+    rc |= ic_buf_json_str(b, shown, strlen(shown));
+    if (p->fallback)
+        rc |= fallback_json(b, label, p);
+    else
+        rc |= ic_buf_printf(b, ",\"confidence\":%s", ic_format_prob(p->confidence, num));
     if (p->n_top > 0) {
         rc |= buf_lit(b, ",\"top_k\":[");
+        if (p->fallback) {
+            rc |= buf_lit(b, "{\"intent\":");
+            rc |= ic_buf_json_str(b, p->fallback_intent, strlen(p->fallback_intent));
+            rc |= ic_buf_printf(b, ",\"confidence\":%s},",
+                                ic_format_prob(p->fallback_confidence, num));
+        }
         for (int k = 0; k < p->n_top; k++) {
             const char *name = model_label(m, p->top[k].label);
             if (k)

@@ -45,7 +45,26 @@ void ic_hfconfig_free(struct ic_hfconfig *c)
     ic_free(c->model_type);
     ic_free(c->problem_type);
     ic_free(c->base_model);
+    ic_free(c->intent_calib);
     memset(c, 0, sizeof *c);
+}
+
+/* intent_temperature and intent_oos pass through as JSON text; calib_io.c
+ * checks them. */
+static void keep_calib_keys(json_t *root, struct ic_hfconfig *c)
+{
+    json_t *t = json_object_get(root, "intent_temperature"), *o = json_object_get(root, "intent_oos");
+    if (!t && !o)
+        return;
+    json_t *k = json_object();
+    if (t)
+        json_object_set(k, "intent_temperature", t);
+    if (o)
+        json_object_set(k, "intent_oos", o);
+    char *s = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    json_decref(k);
+    c->intent_calib = s ? ic_xstrdup(s) : NULL;
+    free(s);
 }
 
 static int get_int(json_t *root, const char *key, int lo, int hi, int *out, const char *name,
@@ -333,6 +352,7 @@ int ic_hfconfig_parse(const char *text, size_t len, const char *name, struct ic_
         }
         c->from_scratch = json_is_true(fs);
     }
+    keep_calib_keys(root, c);
     /* Labels: num_labels if given, else the size of id2label, else 2. */
     json_t *jn = json_object_get(root, "num_labels");
     json_t *id2 = json_object_get(root, "id2label");
@@ -612,6 +632,24 @@ static char *label2id_json(const struct ic_hfconfig *c)
     return ic_buf_take(&o);
 }
 
+/* A calibration key's value as config.json text, indented one level. */
+static char *calib_value_json(json_t *v)
+{
+    char *t = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9) |
+                                JSON_ENCODE_ANY);
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    int rc = 0;
+    for (const char *p = t ? t : "null"; *p; p++)
+        rc |= *p == '\n' ? ic_buf_append(&b, "\n  ", 3) : ic_buf_append(&b, p, 1);
+    free(t);
+    if (rc) {
+        ic_buf_free(&b);
+        return NULL;
+    }
+    return ic_buf_take(&b);
+}
+
 static int cmp_kv(const void *a, const void *b)
 {
     return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
@@ -634,6 +672,11 @@ int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err 
     put(&o, "intent_from_scratch", ic_xstrdup(c->from_scratch ? "true" : "false"));
     put(&o, "intent_max_length", ic_xasprintf("%d", c->max_length > 0 ? c->max_length : 128));
     put(&o, "intent_version", ic_xasprintf("\"%s\"", IC_VERSION));
+    /* intent_temperature, intent_oos: their keys live in calib until the end */
+    json_t *calib = c->intent_calib ? json_loads(c->intent_calib, 0, NULL) : NULL, *cv;
+    const char *ck;
+    json_object_foreach(calib, ck, cv)
+        put(&o, ck, calib_value_json(cv));
     put(&o, "problem_type", ic_xstrdup("\"single_label_classification\""));
     put(&o, "torch_dtype", ic_xstrdup("\"float32\""));
     qsort(o.v, o.n, sizeof o.v[0], cmp_kv);
@@ -649,6 +692,7 @@ int ic_hfconfig_to_json(const struct ic_hfconfig *c, char **json, struct ic_err 
     rc |= ic_buf_printf(&out, "\n}\n");
     for (size_t i = 0; i < o.n; i++)
         ic_free(o.v[i].val);
+    json_decref(calib);
     if (rc) {
         ic_buf_free(&out);
         return ic_errf(err, IC_ERR_RANGE, "config.json: too large");

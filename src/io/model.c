@@ -60,6 +60,7 @@ void ic_model_free(struct ic_model *m)
     ic_bert_free(&m->bert);
     ic_tokenizer_free(&m->tok);
     ic_free(m->base_model);
+    ic_calibration_free(&m->calib);
     memset(m, 0, sizeof *m);
 }
 
@@ -184,6 +185,18 @@ static int load_dir_weights(const char *dir, struct ic_tensors *ts, struct ic__m
     return rc;
 }
 
+/* The calibration keys of config.json (name: for messages) and, from dir
+ * (may be NULL), the Mahalanobis statistics. */
+static int load_calibration(struct ic_model *m, const char *json, const char *name,
+                            const char *dir, struct ic_err *err)
+{
+    int rc = ic_calibration_from_json(&m->calib, json, name, err);
+    if (rc == IC_OK && dir)
+        rc = ic_calibration_load_stats(&m->calib, dir, m->bert.cfg.num_labels,
+                                       m->bert.cfg.hidden_size, err);
+    return rc;
+}
+
 static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
 {
     struct ic_hfconfig hc;
@@ -213,6 +226,7 @@ static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
     m->base_model = hc.base_model;
     hc.base_model = NULL;
     m->from_scratch = hc.from_scratch;
+    rc = load_calibration(m, hc.intent_calib, cfg_path, dir, err);
 out:
     ic_tensors_free(&ts);
     ic__map_free(&map);
@@ -518,6 +532,11 @@ tokenizer_done:
     if (m->base_model == hc.base_model)
         hc.base_model = NULL;
     m->from_scratch = get_bool(root, "from_scratch", hc.from_scratch);
+    char *pdir = ic_xstrdup(path), *slash = strrchr(pdir, '/');
+    if (slash)
+        *slash = 0;
+    rc = load_calibration(m, hc.intent_calib, path, slash ? pdir : ".", err);
+    ic_free(pdir);
 out:
     ic_free(cfg_text);
     ic_buf_free(&vocab);
@@ -525,6 +544,18 @@ out:
     ic_tensors_free(&ts);
     ic_py_arena_free(&a);
     return rc;
+}
+
+/* Says once per load what a model without (complete) calibration does. */
+static void note_calibration(const struct ic_model *m, const char *path)
+{
+    const struct ic_calibration *c = &m->calib;
+    if (!c->has_temperature)
+        ic_log(IC_LOG_INFO, "%s: no calibration stored (saved before calibration existed): "
+               "confidences are the raw softmax", path);
+    if (c->has_oos && !ic_calibration_can_score(c, c->score))
+        ic_log(IC_LOG_WARN, "%s: out-of-scope score \"%s\" needs %s, which is missing: "
+               "using the softmax score", path, ic_oos_score_name(c->score), IC_OOS_STATS_FILE);
 }
 
 int ic_model_load(struct ic_model *m, const char *path, struct ic_err *err)
@@ -550,6 +581,8 @@ int ic_model_load(struct ic_model *m, const char *path, struct ic_err *err)
     }
     if (rc)
         ic_model_free(m);
+    else
+        note_calibration(m, path);
     return rc;
 }
 
@@ -625,6 +658,7 @@ static void model_hfconfig(const struct ic_model *m, struct ic_hfconfig *hc)
     hc->base_model = m->base_model;
     hc->from_scratch = m->from_scratch;
     hc->max_length = m->max_length;
+    hc->intent_calib = ic_calibration_to_json(&m->calib); /* owned: the caller frees it */
 }
 
 /* A BPE or Unigram tokenizer travels in the .pt as the text of its
@@ -731,6 +765,7 @@ int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *
     ic_py_set_str(&a, root, "from_scratch", ic_py_bool(&a, m->from_scratch));
     rc = ic_torch_save(path, root, err);
 out:
+    ic_free(hc.intent_calib);
     json_decref(jc);
     ic_free(cfg_text);
     ic_tensors_free(&ts);
@@ -792,6 +827,7 @@ int ic_model_save(const struct ic_model *m, const char *out_dir, const char *con
     struct ic_hfconfig hc;
     char *cfg_text = NULL, *p = NULL;
     ic_tensors_init(&ts);
+    memset(&hc, 0, sizeof hc);
     size_t ol = strlen(out_dir);
     while (ol > 1 && out_dir[ol - 1] == '/')
         ol--;
@@ -824,6 +860,8 @@ int ic_model_save(const struct ic_model *m, const char *out_dir, const char *con
     p = ic_path_join(tmp, "model.safetensors");
     ic_bert_export_tensors(&m->bert, m->bert.params, &ts);
     if ((rc = ic_safetensors_save(p, &ts, NULL, 0, err)))
+        goto fail;
+    if ((rc = ic_calibration_save_stats(&m->calib, tmp, err)))
         goto fail;
     /* tokenizer files, with model_max_length = the inference max length */
     struct ic_tokenizer tk = m->tok; /* shallow copy: only opts differ, never freed */
@@ -867,6 +905,7 @@ int ic_model_save(const struct ic_model *m, const char *out_dir, const char *con
 fail:
     ic_rmtree(tmp);
 out:
+    ic_free(hc.intent_calib);
     ic_free(p);
     ic_free(cfg_text);
     ic_tensors_free(&ts);

@@ -295,6 +295,7 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
     size_t Bm = (size_t)max_batch;
     s->logits = ic_alloc_aligned(Bm * (size_t)cfg->num_labels * sizeof(float));
     s->probs = ic_alloc_aligned(Bm * (size_t)cfg->num_labels * sizeof(float));
+    s->features = ic_alloc_aligned(Bm * (size_t)cfg->hidden_size * sizeof(float));
     if (with_grads) {
         s->grads = ic_alloc_aligned(ic_bert_num_params(cfg) * sizeof(float));
         im->touched = ic_xcalloc((size_t)cfg->vocab_size, 1);
@@ -316,6 +317,7 @@ void ic_bert_state_free(struct ic_bert_state *s)
     free_impl(s->impl);
     ic_free_aligned(s->logits);
     ic_free_aligned(s->probs);
+    ic_free_aligned(s->features);
     ic_free_aligned(s->grads);
     memset(s, 0, sizeof *s);
 }
@@ -482,6 +484,8 @@ static void head_forward(const struct ic_bert *m, struct ic_bert_state *s, struc
     }
     matmul_forward(sh->head_pre, sh->cls_d, w->pooler_w, w->pooler_b, B, H, H);
     bias_act_forward(sh->pooled, sh->head_pre, sh->head_dact, NULL, B, H, ai->head_act);
+    /* the classifier layer's input, kept for out-of-scope scores (Mahalanobis) */
+    memcpy(s->features + b0 * H, sh->pooled, B * H * sizeof(float));
     struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L, b0 * H);
     dropout_forward(sh->pooled_d, sh->pooled, B * H, &dc);
     float *logits = s->logits + b0 * N, *probs = s->probs + b0 * N;

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "core/yamlflat.h"
+#include "intent/calib.h"
 #include "intent/serve.h"
 
 void ic_serve_default_opts(struct ic_serve_opts *o)
@@ -33,16 +34,20 @@ void ic_serve_default_opts(struct ic_serve_opts *o)
     o->max_length = 0;
     o->event_loop = 0;
     o->gather_us = 200;
+    o->oos_score = -1;
+    o->fallback_threshold = -1;
+    o->ambiguity_threshold = -1;
 }
 
 void ic_serve_opts_free(struct ic_serve_opts *o)
 {
     ic_free(o->owned_model_path);
     ic_free(o->owned_host);
-    o->owned_model_path = o->owned_host = NULL;
+    ic_free(o->owned_fallback_intent);
+    o->owned_model_path = o->owned_host = o->owned_fallback_intent = NULL;
 }
 
-enum { K_STR, K_INT, K_SIZE, K_BOOL };
+enum { K_STR, K_INT, K_SIZE, K_BOOL, K_UNIT };
 struct opt {
     const char *name; /* "max_body": key serve_max_body, INTENT_SERVE_MAX_BODY */
     int kind;
@@ -64,6 +69,10 @@ static const struct opt opts[] = {
     {"max_length", K_INT, OPT_OFF(max_length), 0, 1 << 20},
     {"event_loop", K_BOOL, OPT_OFF(event_loop), 0, 1},
     {"gather_us", K_INT, OPT_OFF(gather_us), 0, 100000},
+    {"fallback_threshold", K_UNIT, OPT_OFF(fallback_threshold), 0, 1},
+    {"ambiguity_threshold", K_UNIT, OPT_OFF(ambiguity_threshold), 0, 1},
+    {"fallback_intent", K_STR, OPT_OFF(fallback_intent), 0, 0},
+    {"no_calibration", K_BOOL, OPT_OFF(no_calibration), 0, 1},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -73,6 +82,8 @@ static int set_value(struct ic_serve_opts *o, const struct opt *e, const char *v
 {
     char *p = (char *)o + e->off;
     long long x;
+    if (e->kind == K_UNIT)
+        return ic_parse_threshold(v, where, (double *)p, err);
     if (e->kind == K_BOOL) {
         if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
             !strcasecmp(v, "on"))
@@ -132,7 +143,7 @@ int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err)
 struct file_ctx {
     struct ic_serve_opts t;
     const char *path;
-    char *model, *host; /* owned copies of the string options read */
+    char *model, *host, *fallback; /* owned copies of the string options read */
 };
 
 static int file_pair(void *ud, const char *key, size_t key_line, const char *val,
@@ -154,7 +165,8 @@ static int file_pair(void *ud, const char *key, size_t key_line, const char *val
     if (e->kind == K_STR) {
         if (!*val)
             return ic_errf(err, IC_ERR_INVAL, "%s: empty value", where);
-        char **own = e->off == OPT_OFF(model_path) ? &f->model : &f->host;
+        char **own = e->off == OPT_OFF(model_path) ? &f->model
+                     : e->off == OPT_OFF(host) ? &f->host : &f->fallback;
         ic_free(*own);
         *own = ic_xstrdup(val);
         *(const char **)((char *)&f->t + e->off) = *own;
@@ -173,7 +185,12 @@ int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path, struct ic
     if (rc) {
         ic_free(model);
         ic_free(host);
+        ic_free(f.fallback);
         return rc;
+    }
+    if (f.fallback) {
+        ic_free(t.owned_fallback_intent);
+        t.owned_fallback_intent = f.fallback;
     }
     if (model) {
         ic_free(t.owned_model_path);

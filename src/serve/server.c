@@ -175,6 +175,11 @@ static int mref_load(const char *path, const struct ic_serve_opts *o, int n_work
     struct ic_infer_opts io;
     ic_infer_default_opts(&io);
     io.max_length = o->max_length;
+    io.no_calibration = o->no_calibration;
+    io.oos_score = o->oos_score;
+    io.fallback_threshold = o->fallback_threshold;
+    io.ambiguity_threshold = o->ambiguity_threshold;
+    io.fallback_intent = o->fallback_intent;
     /* Rows per forward for short texts: the largest merged batch (the token
      * budget, and so the activation memory, follows it). */
     io.max_batch = o->coalesce;

@@ -599,6 +599,8 @@ const char *ic_fallback_reason_name(enum ic_fallback_reason r)
         return "low_score";
     case IC_FALLBACK_AMBIGUOUS:
         return "ambiguous";
+    case IC_FALLBACK_OOS_CLASS:
+        return "oos_class";
     default:
         return "none";
     }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "intent/bert.h"
+#include "intent/calib.h"
 #include "intent/config.h"
 #include "core/yamlflat.h"
 #include "text/unicode.h"
@@ -72,6 +73,15 @@ static const struct ic_config_key keys[] = {
      "hidden dropout probability; -1 = the base model's own (0.1 from scratch)"},
     {"attention_dropout", F, OFF(attention_dropout), "-1", -1, 0.9, NULL,
      "attention dropout probability; -1 = the base model's own (0.1 from scratch)"},
+    /* calibration and out-of-scope detection */
+    {"calibrate", B, OFF(calibrate), "true", 0, 1, NULL,
+     "after training, fit the temperature and the out-of-scope scores and thresholds on the evaluation split"},
+    {"oos_label", S, OFF(oos_label), "", 0, 0, NULL,
+     "intent of the training data that marks out-of-scope examples (e.g. oos); empty = none"},
+    {"oos_score", S, OFF(oos_score), "auto", 0, 0, NULL,
+     "default out-of-scope score saved with the model: auto, softmax, energy or mahalanobis"},
+    {"ambiguity_threshold", F, OFF(ambiguity_threshold), "0.1", 0, 1, NULL,
+     "fallback when the top two calibrated probabilities differ by less (saved with the model); 0 = off"},
     /* from-scratch shape */
     {"scratch_hidden_size", I, OFF(scratch_hidden_size), "128", 8, 4096, NULL,
      "from scratch: hidden size"},
@@ -397,6 +407,10 @@ int ic_config_check(const struct ic_config *c, struct ic_err *err)
                        "%s: arch: unknown architecture \"%s\" (use bert, roberta, distilbert or "
                        "electra)",
                        where_of(c, "arch"), c->arch ? c->arch : "");
+    enum ic_oos_score sc;
+    if (c->oos_score && strcmp(c->oos_score, "auto") && ic_oos_score_parse(c->oos_score, &sc))
+        return ic_errf(err, IC_ERR_INVAL, "%s: oos_score: unknown score \"%s\" (use auto, "
+                       "softmax, energy or mahalanobis)", where_of(c, "oos_score"), c->oos_score);
     if (c->scratch_hidden_size % c->scratch_heads != 0)
         return ic_errf(err, IC_ERR_INVAL,
                        "%s: scratch_heads: %d does not divide scratch_hidden_size %d",

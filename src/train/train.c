@@ -10,12 +10,14 @@
  * streams derived from the seed (initialisation, shuffling, dropout), so the
  * same seed and thread count give the same model bit for bit.
  */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "intent/bert.h"
+#include "intent/calib.h"
 #include "intent/hub.h"
 #include "intent/model.h"
 #include "intent/optim.h"
@@ -176,6 +178,56 @@ int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_
     return rc;
 }
 
+int ic_forward_collect(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
+                       struct ic_bert_state *s, float *logits, float *feats, struct ic_err *err)
+{
+    const struct ic_bert_config *cfg = &m->bert.cfg;
+    if (e->n == 0)
+        return IC_OK;
+    struct ic_bert_state own;
+    memset(&own, 0, sizeof own);
+    int T = e->max_len < 2 ? 2 : e->max_len, rc;
+    if (!s) {
+        rc = ic_bert_state_init(&own, cfg, batch_size, T, 0, err);
+        if (rc != IC_OK)
+            return rc;
+        s = &own;
+    }
+    IC_ASSERT(s->max_batch >= 1 && s->max_seq >= T);
+    if (batch_size > s->max_batch)
+        batch_size = s->max_batch;
+    size_t cap = (size_t)batch_size * (size_t)T, N = (size_t)cfg->num_labels;
+    size_t H = (size_t)cfg->hidden_size;
+    int32_t *ids = ic_xmalloc(cap * sizeof *ids), *mask = ic_xmalloc(cap * sizeof *mask);
+    int32_t *labels = ic_xmalloc((size_t)batch_size * sizeof *labels);
+    uint32_t *sel = ic_xmalloc((size_t)batch_size * sizeof *sel);
+    int pad = m->tok.pad_id >= 0 ? m->tok.pad_id : 0;
+    rc = IC_OK;
+    for (size_t i = 0; i < e->n && rc == IC_OK; i += (size_t)batch_size) {
+        int B = (int)(e->n - i < (size_t)batch_size ? e->n - i : (size_t)batch_size);
+        for (int b = 0; b < B; b++)
+            sel[b] = (uint32_t)(i + (size_t)b);
+        int Tb = pack_batch(e, sel, B, pad, ids, mask, labels);
+        struct ic_batch batch = {B, Tb, ids, NULL, mask, NULL};
+        rc = ic_bert_forward(&m->bert, s, &batch, NULL);
+        if (rc != IC_OK) {
+            ic_errf(err, rc, "forward pass failed: %s", ic_status_str(rc));
+            break;
+        }
+        if (logits)
+            memcpy(logits + i * N, s->logits, (size_t)B * N * sizeof *logits);
+        if (feats)
+            memcpy(feats + i * H, s->features, (size_t)B * H * sizeof *feats);
+    }
+    ic_free(ids);
+    ic_free(mask);
+    ic_free(labels);
+    ic_free(sel);
+    if (s == &own)
+        ic_bert_state_free(&own);
+    return rc;
+}
+
 // --- the job ----------------------------------------------------------------
 /*
  * ic_train_run is the outline of the job, read top to bottom as llm.c's main:
@@ -243,8 +295,9 @@ struct train_run {
     double loss_acc;               /* train loss summed since the last log */
     int64_t steps_log, ex_log, ex_total; /* steps / examples since the last log, in all */
 
-    /* evaluate_select, final_metrics */
+    /* evaluate_select, final_metrics, calibrate */
     struct ic_metrics cur, best;   /* this epoch's evaluation; the best one */
+    char *calib_report;            /* JSON members for eval_report.json, or NULL */
     int have_best, bad_evals;
     double best_val;
     const char *split;             /* what best was measured on */
@@ -330,6 +383,14 @@ static uint32_t *iota_u32(size_t n)
     return v;
 }
 
+static int has_label(const struct ic_dataset *d, const char *name)
+{
+    for (int i = 0; i < d->n_labels; i++)
+        if (!strcmp(d->labels[i], name))
+            return 1;
+    return 0;
+}
+
 /* Loads the data; the eval set is eval_data when given, else a stratified
  * split of the training data. */
 static int prepare_data(struct train_run *r)
@@ -357,6 +418,9 @@ static int prepare_data(struct train_run *r)
     if (r->ntr == 0)
         return ic_errf(r->err, IC_ERR_INVAL, "%s: no training examples left after the split",
                        c->data);
+    if (c->oos_label && *c->oos_label && !has_label(&r->d, c->oos_label))
+        return ic_errf(r->err, IC_ERR_INVAL, "oos_label: \"%s\" is not an intent of %s "
+                       "(%d intents)", c->oos_label, c->data, r->d.n_labels);
     ic_log(IC_LOG_INFO, "data: %s: %zu examples, %d intents; %zu train, %zu eval%s%s", c->data,
            r->d.n, r->d.n_labels, r->ntr, r->nev, r->evd == &r->de ? " from " : "",
            r->evd == &r->de ? c->eval_data : "");
@@ -829,6 +893,59 @@ static int final_metrics(struct train_run *r)
     return ic_evaluate(&r->model, on, r->B, &r->st, &r->best, r->err);
 }
 
+/* Logs the calibration figures of the report to the tracked run. */
+static void log_calibration(struct train_run *r)
+{
+    json_t *o = json_loads(r->calib_report, 0, NULL);
+    json_t *cal = json_object_get(o, "calibration"), *oos = json_object_get(o, "out_of_scope");
+    const char *keys[] = {"temperature", "ece_before", "ece_after"};
+    for (size_t i = 0; i < 3; i++)
+        if (json_is_number(json_object_get(cal, keys[i])))
+            ic_tracker_log_metric(r->trk, keys[i], json_number_value(json_object_get(cal, keys[i])),
+                                  r->step);
+    const char *k;
+    json_t *m;
+    json_object_foreach(json_object_get(oos, "methods"), k, m) {
+        const char *mk;
+        json_t *v;
+        json_object_foreach(m, mk, v) {
+            char name[96];
+            snprintf(name, sizeof name, "oos_%s_%s", k, mk);
+            if (json_is_number(v))
+                ic_tracker_log_metric(r->trk, name, json_number_value(v), r->step);
+        }
+    }
+    json_decref(o);
+}
+
+/* Temperature, out-of-scope statistics and thresholds of the model to save
+ * (calibrate.c); skipped with calibrate off or without an evaluation split. */
+static int calibrate(struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    if (!c->calibrate)
+        return IC_OK;
+    if (r->nev == 0) {
+        ic_log(IC_LOG_WARN, "no evaluation split: the model is saved without calibration");
+        return IC_OK;
+    }
+    struct ic_calib_opts o;
+    ic_calib_default_opts(&o);
+    o.oos_label = c->oos_label;
+    o.score = c->oos_score;
+    o.ambiguity_threshold = c->ambiguity_threshold;
+    int rc = ic_calibrate_model(&r->model, &r->etr, &r->eev, r->B, NULL, &o, &r->calib_report,
+                                r->err);
+    if (rc != IC_OK)
+        return ic_err_prefix(r->err, "calibration");
+    const struct ic_calibration *cal = &r->model.calib;
+    ic_log(IC_LOG_INFO, "calibration: temperature %.4g; out-of-scope score %s, fallback "
+           "threshold %.4g (%s)", cal->temperature, ic_oos_score_name(cal->score),
+           cal->threshold[cal->score], cal->chosen_by ? cal->chosen_by : "");
+    log_calibration(r);
+    return IC_OK;
+}
+
 /* The report's account of where the model came from: the base checkpoint,
  * or (from scratch) no base model but the vocabulary's source. */
 static char *report_origin(const struct train_run *r)
@@ -861,6 +978,12 @@ static char *report_json(const struct train_run *r)
         "\"train_examples\": %zu, \"train_samples_per_second\": %.3f}",
         r->split, jd, je, res->best_epoch, res->epochs_done, (long long)r->step, r->best_name,
         origin, r->stopped ? "true" : "false", r->ntr, res->train_examples_per_s);
+    if (r->calib_report && strlen(r->calib_report) > 2) {
+        char *both = ic_xasprintf("%.*s, %s", (int)(strlen(extra) - 1), extra,
+                                  r->calib_report + 1);
+        ic_free(extra);
+        extra = both;
+    }
     char *report = ic_metrics_report_json(&r->best, (const char *const *)r->model.labels, extra);
     ic_free(extra);
     ic_free(jd);
@@ -939,6 +1062,7 @@ static void run_end(struct train_run *r, int rc)
     ic_free(r->ev);
     ic_metrics_free(&r->cur);
     ic_metrics_free(&r->best);
+    ic_free(r->calib_report);
     ic_adamw_free(&r->opt);
     ic_bert_state_free(&r->st);
     ic_encoded_free(&r->etr);
@@ -979,6 +1103,8 @@ int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, i
         rc = interrupted(&r, "interrupted before the first step; nothing saved");
     if (rc == IC_OK)
         rc = final_metrics(&r);
+    if (rc == IC_OK)
+        rc = calibrate(&r);
     if (rc == IC_OK)
         rc = save_model(&r);
     if (rc == IC_OK)

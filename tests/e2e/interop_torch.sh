@@ -77,6 +77,8 @@ fi
 bin_dir="$T/from_bin"
 mkdir -p "$bin_dir"
 cp "$out/config.json" "$out/vocab.txt" "$out/tokenizer_config.json" "$out/special_tokens_map.json" "$bin_dir/"
+# the out-of-scope statistics belong to the model directory too (docs/formats.md)
+[ -f "$out/intent_oos.safetensors" ] && cp "$out/intent_oos.safetensors" "$bin_dir/"
 if "$PY" - "$out/intent_classifier.pt" "$bin_dir/pytorch_model.bin" <<'PYEOF' 2>"$T/bin.err"
 import sys, torch
 ck = torch.load(sys.argv[1], weights_only=int(torch.__version__.split(".")[0]) >= 2)

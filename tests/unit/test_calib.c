@@ -391,3 +391,52 @@ TEST(calib_fallback_rasa_semantics)
     ASSERT_EQ(ic_parse_threshold("", "x", &v, &err), IC_ERR_INVAL);
     ASSERT_NEAR(v, 1, 0); /* untouched by the failures */
 }
+
+TEST(calib_model_keys_roundtrip_and_bad_fields)
+{
+    struct ic_calibration c, back;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_calibration_from_json(&c, NULL, "x", &err), err);
+    ASSERT(!c.has_temperature && c.temperature == 1.0 && !c.has_oos);
+    ASSERT(ic_calibration_to_json(&c) == NULL); /* nothing stored, nothing written */
+    c.has_temperature = 1;
+    c.temperature = 1.75;
+    c.has_oos = 1;
+    c.score = IC_OOS_ENERGY;
+    c.threshold[IC_OOS_ENERGY] = 0.05;
+    c.threshold[IC_OOS_SOFTMAX] = 0.4;
+    c.has_quantiles[IC_OOS_ENERGY] = 1;
+    for (int k = 0; k < IC_OOS_QUANTILES; k++)
+        c.quantiles[IC_OOS_ENERGY][k] = 2.0f + 0.013f * (float)k;
+    c.oos_label = ic_xstrdup("oos");
+    char *js = ic_calibration_to_json(&c);
+    ASSERT(js);
+    int rc = ic_calibration_from_json(&back, js, "config.json", &err);
+    ic_free(js);
+    int same = rc == IC_OK && back.temperature == 1.75 && back.score == IC_OOS_ENERGY &&
+               back.threshold[IC_OOS_SOFTMAX] == 0.4 && back.has_quantiles[IC_OOS_ENERGY] &&
+               !back.has_quantiles[IC_OOS_MAHALANOBIS] && back.oos_label &&
+               !strcmp(back.oos_label, "oos") &&
+               !memcmp(back.quantiles[IC_OOS_ENERGY], c.quantiles[IC_OOS_ENERGY],
+                       sizeof c.quantiles[IC_OOS_ENERGY]);
+    ic_calibration_free(&back);
+    ic_calibration_free(&c);
+    ASSERT_OK_ERR(rc, err);
+    ASSERT(same);
+    const char *bad[][2] = {
+        {"{\"intent_temperature\": 0}", "\"intent_temperature\" must be a number in [0.01, 100]"},
+        {"{\"intent_temperature\": \"1\"}", "\"intent_temperature\" must be a number"},
+        {"{\"intent_oos\": []}", "\"intent_oos\" must be an object"},
+        {"{\"intent_oos\": {\"score\": \"magic\"}}", "\"intent_oos.score\" must be"},
+        {"{\"intent_oos\": {\"threshold\": 1.5}}", "\"intent_oos.threshold\" must be a number in [0, 1]"},
+        {"{\"intent_oos\": {\"ambiguity_threshold\": -0.1}}", "intent_oos.ambiguity_threshold"},
+        {"{\"intent_oos\": {\"score\": \"energy\"}}", "\"intent_oos.quantiles.energy\" is missing"},
+        {"{\"intent_oos\": {\"quantiles\": {\"energy\": [1, 2]}}}", "array of 101 numbers"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = ic_calibration_from_json(&c, bad[i][0], "m/config.json", &err);
+        ic_calibration_free(&c);
+        if (rc != IC_ERR_FORMAT || !strstr(err.msg, bad[i][1]) || !strstr(err.msg, "m/config.json"))
+            FAIL("case %zu: rc %d, message \"%s\"", i, rc, err.msg);
+    }
+}

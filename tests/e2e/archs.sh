@@ -5,7 +5,9 @@
 # that kind (RoBERTa with a byte-level BPE vocabulary, DistilBERT and ELECTRA
 # with WordPiece), then `intent train --model-name DIR` fine-tunes from it,
 # and eval, predict (directory and intent_classifier.pt) and serve use the
-# result. Usage: archs.sh BUILD_DIR
+# result; with python3-torch, the saved directory must load strictly into
+# PyTorch's module tree of its architecture and give the same probabilities.
+# Usage: archs.sh BUILD_DIR
 set -u
 B=${1:-build}
 case $B in /*) ;; *) B="$PWD/$B" ;; esac
@@ -81,6 +83,23 @@ for spec in roberta:RobertaForSequenceClassification distilbert:DistilBertForSeq
     if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$(wc -l <"$T/pd_$a")" -eq 3 ] && cmp -s "$T/pd_$a" "$T/pp_$a"
     then ok "archs_predict_dir_pt_$a"
     else fail "archs_predict_dir_pt_$a" "rc=$r1/$r2: $(tail -1 "$T/pd_$a.log") $(tail -1 "$T/pp_$a.log")"; fi
+    # the saved directory loads strictly into PyTorch's module tree of that
+    # architecture (tools/arch_interop.py) and gives the same probabilities
+    ids=$(echo "set an alarm for 7" | "$BIN" tokenize --model "$T/f_$a" 2>/dev/null |
+          "$PY" -c 'import json,sys; print(json.load(sys.stdin)["ids"])')
+    "$PY" tools/arch_interop.py "$T/f_$a" "$ids" >"$T/torch_$a" 2>"$T/torch_$a.log"; rc=$?
+    if [ $rc -eq 2 ]; then echo "skip archs_torch_reload_$a: python3-torch is not installed"
+    else
+        echo "set an alarm for 7" | "$BIN" predict --model "$T/f_$a" --top-k 100 >"$T/pk_$a" 2>/dev/null
+        if [ $rc -eq 0 ] && "$PY" -c '
+import json,sys
+lab=json.load(open(sys.argv[1]+"/config.json"))["id2label"]
+p=[float(x) for x in open(sys.argv[2])]
+c={k["intent"]: k["confidence"] for k in json.load(open(sys.argv[3]))["top_k"]}
+assert len(p)==len(lab) and all(abs(p[int(i)]-c[l]) < 1e-6 for i,l in lab.items()), (p, c)'             "$T/f_$a" "$T/torch_$a" "$T/pk_$a" 2>"$T/cmp_$a.log"
+        then ok "archs_torch_reload_$a"
+        else fail "archs_torch_reload_$a" "rc=$rc: $(tail -2 "$T/torch_$a.log") $(tail -1 "$T/cmp_$a.log")"; fi
+    fi
     if command -v curl >/dev/null; then serve_check "$T/f_$a" "$a"
     else echo "skip archs_serve_$a: curl is not installed"; fi
 done

@@ -90,7 +90,8 @@ for spec in roberta:RobertaForSequenceClassification distilbert:DistilBertForSeq
     "$PY" tools/arch_interop.py "$T/f_$a" "$ids" >"$T/torch_$a" 2>"$T/torch_$a.log"; rc=$?
     if [ $rc -eq 2 ]; then echo "skip archs_torch_reload_$a: python3-torch is not installed"
     else
-        echo "set an alarm for 7" | "$BIN" predict --model "$T/f_$a" --top-k 100 >"$T/pk_$a" 2>/dev/null
+        echo "set an alarm for 7" | "$BIN" predict --model "$T/f_$a" --top-k 100 --no-calibration \
+            --fallback-threshold 0 >"$T/pk_$a" 2>/dev/null
         if [ $rc -eq 0 ] && "$PY" -c '
 import json,sys
 lab=json.load(open(sys.argv[1]+"/config.json"))["id2label"]

@@ -458,6 +458,326 @@ static int add_items(struct vm *v, struct ic_py *c, size_t first, int pairs)
     return IC_OK;
 }
 
+/* The interpreter is split by opcode group: each op_* function returns
+ * IC_OK, an error status, or OP_NOT_MINE when op belongs to another group. */
+#define OP_NOT_MINE (-1)
+
+static int read_long1(struct vm *v)
+{
+    int rc = need(v, 1);
+    if (rc)
+        return rc;
+    size_t n = v->p[v->pos++];
+    rc = need(v, n);
+    if (rc)
+        return rc;
+    if (n > 8)
+        return vm_fail(v, IC_ERR_RANGE, "integer wider than 64 bits");
+    uint64_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        u |= (uint64_t)v->p[v->pos + i] << (8 * i);
+    if (n > 0 && n < 8 && (v->p[v->pos + n - 1] & 0x80))
+        u |= ~(uint64_t)0 << (8 * n); /* sign-extend */
+    v->pos += n;
+    vpush(v, ic_py_int(v->a, (int64_t)u));
+    return IC_OK;
+}
+
+static int read_binfloat(struct vm *v) /* big-endian double */
+{
+    int rc = need(v, 8);
+    if (rc)
+        return rc;
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = (u << 8) | v->p[v->pos + i];
+    double d;
+    memcpy(&d, &u, 8);
+    v->pos += 8;
+    vpush(v, ic_py_float(v->a, d));
+    return IC_OK;
+}
+
+static int read_string(struct vm *v, uint8_t op)
+{
+    size_t hl = op == 'X' ? 4 : 1;
+    int rc = need(v, hl);
+    if (rc)
+        return rc;
+    size_t n = op == 'X' ? ic__rd32(v->p + v->pos) : v->p[v->pos];
+    v->pos += hl;
+    rc = need(v, n);
+    if (rc)
+        return rc;
+    size_t bad;
+    if (!ic_utf8_valid((const char *)v->p + v->pos, n, &bad))
+        return vm_fail(v, IC_ERR_FORMAT, "string is not valid UTF-8");
+    vpush(v, py_strn(v->a, (const char *)v->p + v->pos, n));
+    v->pos += n;
+    return IC_OK;
+}
+
+/* Fixed-width operand: advances past it after a bounds check. */
+static int operand(struct vm *v, size_t n, uint64_t *val)
+{
+    int rc = need(v, n);
+    if (rc)
+        return rc;
+    *val = n == 1 ? v->p[v->pos] : n == 2 ? ic__rd16(v->p + v->pos) : ic__rd32(v->p + v->pos);
+    v->pos += n;
+    return IC_OK;
+}
+
+/* Literals: protocol and frame headers, None, bools, ints, floats, strings. */
+static int op_literal(struct vm *v, uint8_t op)
+{
+    uint64_t x = 0;
+    int rc;
+    switch (op) {
+    case 0x80: /* PROTO */
+        rc = operand(v, 1, &x);
+        return rc ? rc : x > 5 ? vm_fail(v, IC_ERR_UNSUPPORTED, "pickle protocol above 5") : IC_OK;
+    case 0x95: /* FRAME: length, ignored */
+        rc = need(v, 8);
+        if (!rc)
+            v->pos += 8;
+        return rc;
+    case 'N': vpush(v, ic_py_none(v->a)); return IC_OK;
+    case 0x88: vpush(v, ic_py_bool(v->a, 1)); return IC_OK;
+    case 0x89: vpush(v, ic_py_bool(v->a, 0)); return IC_OK;
+    case 'J': /* BININT */
+        rc = operand(v, 4, &x);
+        if (!rc)
+            vpush(v, ic_py_int(v->a, (int32_t)(uint32_t)x));
+        return rc;
+    case 'K': /* BININT1 */
+    case 'M': /* BININT2 */
+        rc = operand(v, op == 'K' ? 1 : 2, &x);
+        if (!rc)
+            vpush(v, ic_py_int(v->a, (int64_t)x));
+        return rc;
+    case 0x8a: return read_long1(v);
+    case 'G': return read_binfloat(v);
+    case 'X':   /* BINUNICODE */
+    case 0x8c:  /* SHORT_BINUNICODE */
+    case 'U':   /* SHORT_BINSTRING */
+        return read_string(v, op);
+    default:
+        return OP_NOT_MINE;
+    }
+}
+
+/* Stack and memo: MARK, POP, POP_MARK, DUP, PUT/GET variants, MEMOIZE. */
+static int op_stack(struct vm *v, uint8_t op)
+{
+    struct ic_py *o = NULL;
+    size_t first = 0;
+    uint64_t x = 0;
+    int rc;
+    switch (op) {
+    case '(': /* MARK */
+        if (v->nmarks == v->mcap) {
+            v->mcap = v->mcap ? v->mcap * 2 : 16;
+            v->marks = ic_xrealloc(v->marks, v->mcap * sizeof *v->marks);
+        }
+        v->marks[v->nmarks++] = v->sp;
+        return IC_OK;
+    case '0': return vpop(v, &o); /* POP */
+    case '1': /* POP_MARK */
+        rc = pop_mark(v, &first);
+        if (!rc)
+            v->sp = first;
+        return rc;
+    case '2': /* DUP */
+        rc = vtop(v, &o);
+        if (!rc)
+            vpush(v, o);
+        return rc;
+    case 'q': /* BINPUT */
+    case 'r': /* LONG_BINPUT */
+        rc = operand(v, op == 'q' ? 1 : 4, &x);
+        return rc ? rc : memo_put(v, x);
+    case 0x94: /* MEMOIZE: next free index */
+        while (x < v->memo_cap && v->memo[x])
+            x++;
+        return memo_put(v, x);
+    case 'h': /* BINGET */
+    case 'j': /* LONG_BINGET */
+        rc = operand(v, op == 'h' ? 1 : 4, &x);
+        return rc ? rc : memo_get(v, x);
+    default:
+        return OP_NOT_MINE;
+    }
+}
+
+/* TUPLE1..3: the top n items become a tuple. */
+static int make_small_tuple(struct vm *v, size_t n)
+{
+    if (v->sp < stack_base(v) + n)
+        return vm_fail(v, IC_ERR_FORMAT, "stack underflow");
+    struct ic_py *o = ic__py_new(v->a, IC_PY_TUPLE);
+    int rc = add_items(v, o, v->sp - n, 0);
+    if (!rc)
+        vpush(v, o);
+    return rc;
+}
+
+/* TUPLE, LIST, DICT: the items since the last mark become a container. */
+static int make_marked(struct vm *v, uint8_t op)
+{
+    size_t first = 0;
+    int rc = pop_mark(v, &first);
+    if (rc)
+        return rc;
+    struct ic_py *o = op == 't' ? ic__py_new(v->a, IC_PY_TUPLE)
+                      : op == 'l' ? ic_py_list(v->a) : ic_py_dict(v->a, 0);
+    rc = add_items(v, o, first, op == 'd');
+    if (!rc)
+        vpush(v, o);
+    return rc;
+}
+
+/* APPENDS, SETITEMS: the items since the last mark go into the container
+ * below the mark. */
+static int extend_marked(struct vm *v, uint8_t op)
+{
+    size_t first = 0;
+    int rc = pop_mark(v, &first);
+    if (rc)
+        return rc;
+    if (first <= stack_base(v))
+        return vm_fail(v, IC_ERR_FORMAT, "stack underflow");
+    struct ic_py *o = v->stack[first - 1];
+    if ((op == 'e' && o->type != IC_PY_LIST) || (op == 'u' && o->type != IC_PY_DICT))
+        return vm_fail(v, IC_ERR_FORMAT, op == 'e' ? "APPENDS to a non-list" : "SETITEMS on a non-dict");
+    return add_items(v, o, first, op == 'u');
+}
+
+/* APPEND and SETITEM: one item (or key, value) into the container below. */
+static int insert_one(struct vm *v, uint8_t op)
+{
+    struct ic_py *o = NULL, *k = NULL, *val = NULL;
+    int rc = op == 's' ? vpop(v, &val) : IC_OK;
+    if (!rc)
+        rc = vpop(v, &k);
+    if (!rc)
+        rc = vtop(v, &o);
+    if (rc)
+        return rc;
+    if (op == 'a' && o->type != IC_PY_LIST)
+        return vm_fail(v, IC_ERR_FORMAT, "APPEND to a non-list");
+    if (op == 's' && o->type != IC_PY_DICT)
+        return vm_fail(v, IC_ERR_FORMAT, "SETITEM on a non-dict");
+    push_item(o, k);
+    if (val)
+        push_item(o, val);
+    return IC_OK;
+}
+
+static int empty_container(struct vm *v, uint8_t op)
+{
+    vpush(v, op == ')' ? ic__py_new(v->a, IC_PY_TUPLE) : op == ']' ? ic_py_list(v->a) : ic_py_dict(v->a, 0));
+    return IC_OK;
+}
+
+/* Containers: empty ones, marked ones, TUPLE1..3, APPEND(S), SETITEM(S). */
+static int op_container(struct vm *v, uint8_t op)
+{
+    switch (op) {
+    case ')': case ']': case '}': return empty_container(v, op);
+    case 't': case 'l': case 'd': return make_marked(v, op);
+    case 0x85: case 0x86: case 0x87: return make_small_tuple(v, (size_t)(op - 0x84));
+    case 'e': case 'u': return extend_marked(v, op);
+    case 'a': case 's': return insert_one(v, op);
+    default: return OP_NOT_MINE;
+    }
+}
+
+static int stack_global(struct vm *v)
+{
+    struct ic_py *mod = NULL, *nm = NULL;
+    int rc = vpop(v, &nm);
+    if (!rc)
+        rc = vpop(v, &mod);
+    if (rc)
+        return rc;
+    if (mod->type != IC_PY_STR || nm->type != IC_PY_STR)
+        return vm_fail(v, IC_ERR_FORMAT, "STACK_GLOBAL on non-strings");
+    return make_global(v, mod->s, mod->slen, nm->s, nm->slen);
+}
+
+static int text_global(struct vm *v)
+{
+    const char *m, *nm;
+    size_t ml, nl;
+    int rc = read_line(v, &m, &ml);
+    if (!rc)
+        rc = read_line(v, &nm, &nl);
+    return rc ? rc : make_global(v, m, ml, nm, nl);
+}
+
+/* BUILD: only dict state on dicts (OrderedDict._metadata) and tensors. */
+static int build_state(struct vm *v)
+{
+    struct ic_py *o = NULL, *state = NULL;
+    int rc = vpop(v, &state);
+    if (!rc)
+        rc = vtop(v, &o);
+    if (rc)
+        return rc;
+    if (o->type != IC_PY_DICT && o->type != IC_PY_TENSOR)
+        return vm_fail(v, IC_ERR_FORMAT, "BUILD on an object that is not a dict or tensor");
+    return IC_OK;
+}
+
+static int persistent_ref(struct vm *v)
+{
+    struct ic_py *o = NULL, *obj = NULL;
+    int rc = vpop(v, &o);
+    if (rc)
+        return rc;
+    if (!v->persid || o->type != IC_PY_TUPLE || o->n < 5 || o->items[0]->type != IC_PY_STR ||
+        strcmp(o->items[0]->s, "storage") != 0)
+        return vm_fail(v, IC_ERR_FORMAT, "persistent id is not a storage reference");
+    rc = v->persid(v->ud, o, &obj, v->err);
+    if (rc) {
+        ic_err_prefix(v->err, "%s: pickle byte %zu", v->name, v->op_at);
+        return rc;
+    }
+    vpush(v, obj);
+    return IC_OK;
+}
+
+/* Objects: GLOBAL, STACK_GLOBAL, REDUCE, BUILD, BINPERSID. */
+static int op_object(struct vm *v, uint8_t op)
+{
+    switch (op) {
+    case 'c': return text_global(v);
+    case 0x93: return stack_global(v);
+    case 'R': return do_reduce(v);
+    case 'b': return build_state(v);
+    case 'Q': return persistent_ref(v);
+    default: return OP_NOT_MINE;
+    }
+}
+
+static int run_op(struct vm *v, uint8_t op)
+{
+    int rc = op_literal(v, op);
+    if (rc == OP_NOT_MINE)
+        rc = op_stack(v, op);
+    if (rc == OP_NOT_MINE)
+        rc = op_container(v, op);
+    if (rc == OP_NOT_MINE)
+        rc = op_object(v, op);
+    if (rc == OP_NOT_MINE) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown or unsupported pickle opcode 0x%02x", op);
+        rc = vm_fail(v, IC_ERR_FORMAT, msg);
+    }
+    return rc;
+}
+
 int ic__unpickle(const uint8_t *data, size_t len, const char *name, struct ic_py_arena *a,
                  ic__persid_fn persid, void *ud, size_t tensor_budget, struct ic_py **root,
                  size_t *consumed, struct ic_err *err)
@@ -474,285 +794,27 @@ int ic__unpickle(const uint8_t *data, size_t len, const char *name, struct ic_py
     v.err = err;
     *root = NULL;
     int rc = IC_OK;
-    struct ic_py *o = NULL, *o2 = NULL, *o3 = NULL;
-    size_t first = 0;
     for (;;) {
         v.op_at = v.pos;
         if (v.pos >= v.len) {
             rc = vm_fail(&v, IC_ERR_FORMAT, "truncated pickle (no STOP)");
-            goto out;
+            break;
         }
         uint8_t op = v.p[v.pos++];
-        switch (op) {
-        case 0x80: /* PROTO */
-            if ((rc = need(&v, 1)))
-                goto out;
-            if (v.p[v.pos] > 5) {
-                rc = vm_fail(&v, IC_ERR_UNSUPPORTED, "pickle protocol above 5");
-                goto out;
+        if (op == '.') { /* STOP */
+            struct ic_py *o = NULL;
+            rc = vpop(&v, &o);
+            if (!rc) {
+                *root = o;
+                if (consumed)
+                    *consumed = v.pos;
             }
-            v.pos++;
-            break;
-        case 0x95: /* FRAME: length, ignored */
-            if ((rc = need(&v, 8)))
-                goto out;
-            v.pos += 8;
-            break;
-        case '.': /* STOP */
-            if ((rc = vpop(&v, &o)))
-                goto out;
-            *root = o;
-            if (consumed)
-                *consumed = v.pos;
-            goto out;
-        case '(': /* MARK */
-            if (v.nmarks == v.mcap) {
-                v.mcap = v.mcap ? v.mcap * 2 : 16;
-                v.marks = ic_xrealloc(v.marks, v.mcap * sizeof *v.marks);
-            }
-            v.marks[v.nmarks++] = v.sp;
-            break;
-        case '0': /* POP */
-            if ((rc = vpop(&v, &o)))
-                goto out;
-            break;
-        case '1': /* POP_MARK */
-            if ((rc = pop_mark(&v, &first)))
-                goto out;
-            v.sp = first;
-            break;
-        case '2': /* DUP */
-            if ((rc = vtop(&v, &o)))
-                goto out;
-            vpush(&v, o);
-            break;
-        case 'N':
-            vpush(&v, ic_py_none(a));
-            break;
-        case 0x88:
-            vpush(&v, ic_py_bool(a, 1));
-            break;
-        case 0x89:
-            vpush(&v, ic_py_bool(a, 0));
-            break;
-        case 'J': /* BININT */
-            if ((rc = need(&v, 4)))
-                goto out;
-            vpush(&v, ic_py_int(a, (int32_t)ic__rd32(v.p + v.pos)));
-            v.pos += 4;
-            break;
-        case 'K': /* BININT1 */
-            if ((rc = need(&v, 1)))
-                goto out;
-            vpush(&v, ic_py_int(a, v.p[v.pos++]));
-            break;
-        case 'M': /* BININT2 */
-            if ((rc = need(&v, 2)))
-                goto out;
-            vpush(&v, ic_py_int(a, ic__rd16(v.p + v.pos)));
-            v.pos += 2;
-            break;
-        case 0x8a: { /* LONG1 */
-            if ((rc = need(&v, 1)))
-                goto out;
-            size_t n = v.p[v.pos++];
-            if ((rc = need(&v, n)))
-                goto out;
-            if (n > 8) {
-                rc = vm_fail(&v, IC_ERR_RANGE, "integer wider than 64 bits");
-                goto out;
-            }
-            uint64_t u = 0;
-            for (size_t i = 0; i < n; i++)
-                u |= (uint64_t)v.p[v.pos + i] << (8 * i);
-            if (n > 0 && n < 8 && (v.p[v.pos + n - 1] & 0x80))
-                u |= ~(uint64_t)0 << (8 * n); /* sign-extend */
-            v.pos += n;
-            vpush(&v, ic_py_int(a, (int64_t)u));
             break;
         }
-        case 'G': { /* BINFLOAT: big-endian double */
-            if ((rc = need(&v, 8)))
-                goto out;
-            uint64_t u = 0;
-            for (int i = 0; i < 8; i++)
-                u = (u << 8) | v.p[v.pos + i];
-            double d;
-            memcpy(&d, &u, 8);
-            v.pos += 8;
-            vpush(&v, ic_py_float(a, d));
+        rc = run_op(&v, op);
+        if (rc)
             break;
-        }
-        case 'X':   /* BINUNICODE */
-        case 0x8c:  /* SHORT_BINUNICODE */
-        case 'U': { /* SHORT_BINSTRING */
-            size_t hl = op == 'X' ? 4 : 1;
-            if ((rc = need(&v, hl)))
-                goto out;
-            size_t n = op == 'X' ? ic__rd32(v.p + v.pos) : v.p[v.pos];
-            v.pos += hl;
-            if ((rc = need(&v, n)))
-                goto out;
-            size_t bad;
-            if (!ic_utf8_valid((const char *)v.p + v.pos, n, &bad)) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "string is not valid UTF-8");
-                goto out;
-            }
-            vpush(&v, py_strn(a, (const char *)v.p + v.pos, n));
-            v.pos += n;
-            break;
-        }
-        case 'c': { /* GLOBAL */
-            const char *m, *nm;
-            size_t ml, nl;
-            if ((rc = read_line(&v, &m, &ml)) || (rc = read_line(&v, &nm, &nl)))
-                goto out;
-            if ((rc = make_global(&v, m, ml, nm, nl)))
-                goto out;
-            break;
-        }
-        case 0x93: /* STACK_GLOBAL */
-            if ((rc = vpop(&v, &o2)) || (rc = vpop(&v, &o)))
-                goto out;
-            if (o->type != IC_PY_STR || o2->type != IC_PY_STR) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "STACK_GLOBAL on non-strings");
-                goto out;
-            }
-            if ((rc = make_global(&v, o->s, o->slen, o2->s, o2->slen)))
-                goto out;
-            break;
-        case 'q': /* BINPUT */
-            if ((rc = need(&v, 1)) || (rc = memo_put(&v, v.p[v.pos])))
-                goto out;
-            v.pos++;
-            break;
-        case 'r': /* LONG_BINPUT */
-            if ((rc = need(&v, 4)) || (rc = memo_put(&v, ic__rd32(v.p + v.pos))))
-                goto out;
-            v.pos += 4;
-            break;
-        case 0x94: { /* MEMOIZE: next free index */
-            size_t idx = 0;
-            while (idx < v.memo_cap && v.memo[idx])
-                idx++;
-            if ((rc = memo_put(&v, idx)))
-                goto out;
-            break;
-        }
-        case 'h': /* BINGET */
-            if ((rc = need(&v, 1)) || (rc = memo_get(&v, v.p[v.pos])))
-                goto out;
-            v.pos++;
-            break;
-        case 'j': /* LONG_BINGET */
-            if ((rc = need(&v, 4)) || (rc = memo_get(&v, ic__rd32(v.p + v.pos))))
-                goto out;
-            v.pos += 4;
-            break;
-        case ')':
-            vpush(&v, ic__py_new(a, IC_PY_TUPLE));
-            break;
-        case ']':
-            vpush(&v, ic_py_list(a));
-            break;
-        case '}':
-            vpush(&v, ic_py_dict(a, 0));
-            break;
-        case 't': /* TUPLE */
-        case 'l': /* LIST */
-        case 'd': /* DICT */
-            if ((rc = pop_mark(&v, &first)))
-                goto out;
-            o = op == 't' ? ic__py_new(a, IC_PY_TUPLE) : op == 'l' ? ic_py_list(a) : ic_py_dict(a, 0);
-            if ((rc = add_items(&v, o, first, op == 'd')))
-                goto out;
-            vpush(&v, o);
-            break;
-        case 0x85: /* TUPLE1..3 */
-        case 0x86:
-        case 0x87: {
-            size_t n = (size_t)(op - 0x84);
-            if (v.sp < stack_base(&v) + n) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "stack underflow");
-                goto out;
-            }
-            o = ic__py_new(a, IC_PY_TUPLE);
-            if ((rc = add_items(&v, o, v.sp - n, 0)))
-                goto out;
-            vpush(&v, o);
-            break;
-        }
-        case 'a': /* APPEND */
-            if ((rc = vpop(&v, &o2)) || (rc = vtop(&v, &o)))
-                goto out;
-            if (o->type != IC_PY_LIST) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "APPEND to a non-list");
-                goto out;
-            }
-            push_item(o, o2);
-            break;
-        case 'e': /* APPENDS */
-        case 'u': /* SETITEMS */
-            if ((rc = pop_mark(&v, &first)))
-                goto out;
-            if (first <= stack_base(&v)) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "stack underflow");
-                goto out;
-            }
-            o = v.stack[first - 1];
-            if ((op == 'e' && o->type != IC_PY_LIST) || (op == 'u' && o->type != IC_PY_DICT)) {
-                rc = vm_fail(&v, IC_ERR_FORMAT,
-                             op == 'e' ? "APPENDS to a non-list" : "SETITEMS on a non-dict");
-                goto out;
-            }
-            if ((rc = add_items(&v, o, first, op == 'u')))
-                goto out;
-            break;
-        case 's': /* SETITEM */
-            if ((rc = vpop(&v, &o3)) || (rc = vpop(&v, &o2)) || (rc = vtop(&v, &o)))
-                goto out;
-            if (o->type != IC_PY_DICT) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "SETITEM on a non-dict");
-                goto out;
-            }
-            push_item(o, o2);
-            push_item(o, o3);
-            break;
-        case 'R': /* REDUCE */
-            if ((rc = do_reduce(&v)))
-                goto out;
-            break;
-        case 'b': /* BUILD: only dict state on dicts (OrderedDict._metadata) */
-            if ((rc = vpop(&v, &o2)) || (rc = vtop(&v, &o)))
-                goto out;
-            if (o->type != IC_PY_DICT && o->type != IC_PY_TENSOR) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "BUILD on an object that is not a dict or tensor");
-                goto out;
-            }
-            break;
-        case 'Q': /* BINPERSID */
-            if ((rc = vpop(&v, &o)))
-                goto out;
-            if (!v.persid || o->type != IC_PY_TUPLE || o->n < 5 || o->items[0]->type != IC_PY_STR ||
-                strcmp(o->items[0]->s, "storage") != 0) {
-                rc = vm_fail(&v, IC_ERR_FORMAT, "persistent id is not a storage reference");
-                goto out;
-            }
-            if ((rc = v.persid(v.ud, o, &o2, err))) {
-                ic_err_prefix(err, "%s: pickle byte %zu", v.name, v.op_at);
-                goto out;
-            }
-            vpush(&v, o2);
-            break;
-        default: {
-            char msg[64];
-            snprintf(msg, sizeof msg, "unknown or unsupported pickle opcode 0x%02x", op);
-            rc = vm_fail(&v, IC_ERR_FORMAT, msg);
-            goto out;
-        }
-        }
     }
-out:
     ic_free(v.stack);
     ic_free(v.marks);
     ic_free(v.memo);

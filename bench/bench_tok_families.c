@@ -121,6 +121,8 @@ int main(int argc, char **argv)
         join_groups(&tx, group);
     struct ic_tok_work w;
     ic_tok_work_init(&w);
+    /* a limit of the longest text's bound: no truncation at the
+     * tokenizer's model_max_length, as the reference encodes */
     size_t cap = 8;
     for (size_t i = 0; i < tx.n; i++)
         if (IC_TOK_MAX_IDS(tx.len[i]) > cap)
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
         tokens = 0;
         for (size_t i = 0; i < tx.n; i++) {
             int k = 0;
-            if (ic_tokenizer_encode(&t, &w, tx.v[i], tx.len[i], 0, ids, &k, &err) != IC_OK) {
+            if (ic_tokenizer_encode(&t, &w, tx.v[i], tx.len[i], (int)cap, ids, &k, &err) != IC_OK) {
                 fprintf(stderr, "text %zu: %s\n", i, err.msg);
                 return 1;
             }

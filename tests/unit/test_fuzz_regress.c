@@ -89,6 +89,9 @@
 #if __has_include("../fuzz/fuzz_lines.c")
 #include "../fuzz/fuzz_lines.c"
 #define HAVE_FUZZ_LINES 1
+#if __has_include("../fuzz/fuzz_spm.c")
+#include "../fuzz/fuzz_spm.c"
+#define HAVE_FUZZ_SPM 1
 #endif
 #if __has_include("../fuzz/fuzz_track.c")
 #include "../fuzz/fuzz_track.c"
@@ -148,6 +151,8 @@ static const struct fuzz_entry fuzz_entries[] = {
 #endif
 #ifdef HAVE_FUZZ_LINES
     {"lines", ic_fuzz_lines},
+#ifdef HAVE_FUZZ_SPM
+    {"spm", ic_fuzz_spm},
 #endif
     {NULL, NULL},
 };

@@ -360,17 +360,13 @@ static int next_match(const struct ic__replace *r, const char *in, size_t len, s
     return 1;
 }
 
-int ic__replace_apply(const struct ic__replace *r, const char *in, size_t len, struct ic_buf *out)
+static int replace_run(const struct ic__replace *r, const char *in, size_t len, struct ic_buf *out)
 {
     size_t from = 0, so, eo;
     int rc = IC_OK;
-    if (len == 0)
-        return IC_OK;
     while (rc == IC_OK && from < len && next_match(r, in, len, from, &so, &eo)) {
-        if (eo <= so) { /* cannot happen for accepted patterns; never loop */
-            rc = ic_buf_append(out, in + from, len - from);
-            return rc;
-        }
+        if (eo <= so) /* cannot happen for accepted patterns; never loop */
+            break;
         rc = ic_buf_append(out, in + from, so - from);
         if (rc == IC_OK)
             rc = ic_buf_append(out, r->content, r->content_len);
@@ -378,6 +374,22 @@ int ic__replace_apply(const struct ic__replace *r, const char *in, size_t len, s
     }
     if (rc == IC_OK && from < len)
         rc = ic_buf_append(out, in + from, len - from);
+    return rc;
+}
+
+int ic__replace_apply(const struct ic__replace *r, const char *in, size_t len, struct ic_buf *out)
+{
+    if (len == 0)
+        return IC_OK;
+    if (!r->is_regex)
+        return replace_run(r, in, len, out);
+    /* regexec gets a NUL-terminated copy: REG_STARTEND bounds the search,
+     * but some regexec wrappers (sanitizers) still look for the NUL */
+    char *copy = ic_xmalloc(len + 1);
+    memcpy(copy, in, len);
+    copy[len] = 0;
+    int rc = replace_run(r, copy, len, out);
+    ic_free(copy);
     return rc;
 }
 

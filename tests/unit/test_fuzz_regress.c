@@ -89,6 +89,7 @@
 #if __has_include("../fuzz/fuzz_lines.c")
 #include "../fuzz/fuzz_lines.c"
 #define HAVE_FUZZ_LINES 1
+#endif
 #if __has_include("../fuzz/fuzz_spm.c")
 #include "../fuzz/fuzz_spm.c"
 #define HAVE_FUZZ_SPM 1
@@ -151,6 +152,7 @@ static const struct fuzz_entry fuzz_entries[] = {
 #endif
 #ifdef HAVE_FUZZ_LINES
     {"lines", ic_fuzz_lines},
+#endif
 #ifdef HAVE_FUZZ_SPM
     {"spm", ic_fuzz_spm},
 #endif

@@ -140,6 +140,10 @@ int ic__unigram_encode_word(const struct ic__unigram *u, const char *s, size_t l
                             size_t *n_ids, size_t *cap);
 /* Id of the piece spelled exactly s[0..len), or -1. */
 int32_t ic__unigram_piece_id(const struct ic__unigram *u, const char *s, size_t len);
+/* The pieces that start at s[pos] (shortest first): their end offsets and
+ * ids into ends[], ids[] (at most max); returns how many. */
+size_t ic__unigram_matches(const struct ic__unigram *u, const char *s, size_t len, size_t pos,
+                           uint32_t *ends, int32_t *ids, size_t max);
 void ic__unigram_free(struct ic__unigram *u);
 
 /* --- SentencePiece .model files --------------------------------------------

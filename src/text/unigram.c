@@ -109,6 +109,23 @@ int32_t ic__unigram_piece_id(const struct ic__unigram *u, const char *s, size_t 
     return len ? u->node_id[node] : -1;
 }
 
+size_t ic__unigram_matches(const struct ic__unigram *u, const char *s, size_t len, size_t pos,
+                           uint32_t *ends, int32_t *ids, size_t max)
+{
+    size_t k = 0;
+    uint32_t node = 0;
+    for (size_t i = pos; i < len && k < max; i++) {
+        node = trie_child(u, node, (unsigned char)s[i]);
+        if (!node)
+            break;
+        if (u->node_id[node] >= 0) {
+            ends[k] = (uint32_t)(i + 1);
+            ids[k++] = u->node_id[node];
+        }
+    }
+    return k;
+}
+
 // --- init ----------------------------------------------------------------------
 
 static int check_piece(const char *p, double score, size_t i, struct ic_err *err)

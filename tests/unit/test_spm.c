@@ -725,3 +725,135 @@ TEST(spm_model_refuses_malformed)
     ASSERT_EQ(load_err(long_varint, sizeof long_varint, &err), IC_ERR_FORMAT);
     ic_buf_free(&m);
 }
+
+// --- trainer ---------------------------------------------------------------------
+
+static json_t *train_texts(const char ***texts, size_t *n)
+{
+    char *f = ic_xasprintf("%s/data/train_small.json", test_golden_dir());
+    json_error_t je;
+    json_t *j = json_load_file(f, 0, &je);
+    ic_free(f);
+    *n = json_array_size(j);
+    *texts = ic_xcalloc(*n + 1, sizeof **texts);
+    for (size_t i = 0; i < *n; i++)
+        (*texts)[i] = json_string_value(json_object_get(json_array_get(j, i), "text"));
+    return j;
+}
+
+static void free_trained(char **p, double *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ic_free(p[i]);
+    ic_free(p);
+    ic_free(s);
+}
+
+/* 1 when every Metaspace word of text encodes without <unk> (id 3). */
+static int covers(const struct ic__unigram *u, const char *text)
+{
+    struct ic_buf out;
+    size_t *ends = NULL, nw = 0, cap = 0, ni = 0, icap = 0;
+    int32_t *ids = NULL;
+    int ok = 1;
+    ic_buf_init(&out, 0);
+    IC_ASSERT(ic__metaspace_split(text, strlen(text), "\xe2\x96\x81", 1, 1, &out, &ends, &nw,
+                                  &cap) == IC_OK);
+    for (size_t i = 0, start = 0; i < nw; start = ends[i++])
+        ok &= ic__unigram_encode_word(u, out.data + start, ends[i] - start, &ids, &ni, &icap) ==
+              IC_OK;
+    for (size_t k = 0; k < ni; k++)
+        ok &= ids[k] != 3;
+    ic_buf_free(&out);
+    ic_free(ends);
+    ic_free(ids);
+    return ok;
+}
+
+/* The trained vocabulary as text: "piece<TAB>score" lines, 6 decimals. */
+static char *trained_text(char **p, const double *s, size_t n)
+{
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    for (size_t i = 0; i < n; i++)
+        IC_ASSERT(ic_buf_printf(&b, "%s\t%.6f\n", p[i], s[i]) == IC_OK);
+    return ic_buf_take(&b);
+}
+
+/* Deterministic, specials first, every character kept, at most vocab_size
+ * pieces sorted by score, usable as a model that covers its own texts; the
+ * result equals the committed tests/golden/spm/trained_small.tsv. */
+TEST(spm_unigram_train)
+{
+    const char **texts;
+    size_t n;
+    json_t *j = train_texts(&texts, &n);
+    if (!j || n < 10) {
+        json_decref(j);
+        ic_free(texts);
+        FAIL("golden data/train_small.json missing");
+    }
+    struct ic__unigram_train_opts o;
+    ic__unigram_train_default_opts(&o);
+    static const char *const sp[] = {"<s>", "<pad>", "</s>", "<unk>"};
+    o.specials = sp;
+    o.n_specials = 4;
+    char **p1, **p2;
+    double *s1, *s2;
+    size_t n1, n2;
+    struct ic_err err = {0};
+    int rc1 = ic__unigram_train(texts, n, 150, &o, &p1, &s1, &n1, &err);
+    int rc2 = ic__unigram_train(texts, n, 150, &o, &p2, &s2, &n2, &err);
+    char *t1 = rc1 ? NULL : trained_text(p1, s1, n1), *t2 = rc2 ? NULL : trained_text(p2, s2, n2);
+    char *gf = golden("trained_small.tsv"), *want = NULL;
+    size_t wl = 0;
+    int have = ic_read_file(gf, 1 << 20, &want, &wl, NULL) == IC_OK;
+    if (getenv("IC_SPM_WRITE_TRAINED") && t1)
+        IC_ASSERT(ic_write_file_atomic(gf, t1, strlen(t1), NULL) == IC_OK);
+    ic_free(gf);
+    int ok = rc1 == IC_OK && rc2 == IC_OK && n1 == n2 && strcmp(t1, t2) == 0;
+    int same = ok && have && strcmp(t1, want) == 0;
+    struct ic__unigram u;
+    int model_ok = ok && ic__unigram_init(&u, (const char *const *)p1, s1, n1, 3, 0, &err) == IC_OK;
+    int covered = model_ok;
+    for (size_t i = 4; covered && i < n1; i++)
+        covered = isfinite(s1[i]) && (i == 4 || s1[i] <= s1[i - 1]);
+    for (size_t i = 0; model_ok && i < n; i++)
+        covered &= covers(&u, texts[i]);
+    if (model_ok)
+        ic__unigram_free(&u);
+    ic_free(t1);
+    ic_free(t2);
+    ic_free(want);
+    if (rc1 == IC_OK)
+        free_trained(p1, s1, n1);
+    if (rc2 == IC_OK)
+        free_trained(p2, s2, n2);
+    json_decref(j);
+    ic_free(texts);
+    ASSERT_OK_ERR(rc1, err);
+    ASSERT(ok);
+    ASSERT(model_ok);
+    ASSERT(covered);
+    ASSERT(n1 <= 150 && n1 > 50);
+    ASSERT(same);
+}
+
+TEST(spm_unigram_train_refuses_bad_input)
+{
+    const char *texts[] = {"ok text", "bad \xff utf8"};
+    char **p;
+    double *s;
+    size_t n;
+    struct ic_err err = {0};
+    ASSERT_EQ(ic__unigram_train(texts, 2, 100, NULL, &p, &s, &n, &err), IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "text 1");
+    ASSERT_EQ(ic__unigram_train(texts, 0, 100, NULL, &p, &s, &n, &err), IC_ERR_INVAL);
+    struct ic__unigram_train_opts o;
+    ic__unigram_train_default_opts(&o);
+    static const char *const sp[] = {"<unk>"};
+    o.specials = sp;
+    o.n_specials = 1;
+    ASSERT_EQ(ic__unigram_train(texts, 1, 1, &o, &p, &s, &n, &err), IC_ERR_INVAL);
+    ASSERT(p == NULL && n == 0);
+}

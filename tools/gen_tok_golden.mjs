@@ -27,6 +27,8 @@
 //   build/intent vocab --type bpe --size 1000 --data tests/golden/tok/corpus.jsonl \
 //       --output tests/golden/tok/tiny_bpe
 //   node tools/gen_tok_golden.mjs families tests/golden/tok DATASETS_DIR tests/golden/tok tiny_bpe
+//   node tools/gen_tok_golden.mjs tiny-unigram tests/golden/spm tests/golden/tok/tiny_unigram
+//   node tools/gen_tok_golden.mjs families tests/golden/tok DATASETS_DIR tests/golden/tok tiny_unigram
 //   node tools/gen_tok_golden.mjs diff VOCAB build/intent [N]
 //       differential check: N (20000) random strings built from tricky code
 //       points (marks of every class, long runs of marks, CGJ, Hangul, CJK,
@@ -529,11 +531,51 @@ async function families(tokDir, dataDir, outDir, names) {
   }
 }
 
+// A small Unigram tokenizer of our own for CI: the vocabulary of
+// tests/golden/spm (trained by tools/gen_spm_golden.mjs) with <pad> and
+// <mask> appended, Replace " {2,}" -> " " and U+2019 -> "'" (the
+// Precompiled charsmap is covered by tests/golden/spm: the Rust code
+// panics on that small map for some of these texts), Metaspace
+// prepend_scheme "first", <s> $A </s>, <mask> with lstrip.
+function tinyUnigram(spmDir, outDir) {
+  const vocab = JSON.parse(fs.readFileSync(path.join(spmDir, 'small_vocab.json'), 'utf8'));
+  vocab.push(['<pad>', 0], ['<mask>', 0]);
+  const id = (t) => vocab.findIndex((v) => v[0] === t);
+  const added = ['<unk>', '<s>', '</s>', '<pad>', '<mask>'].map((t) => ({
+    id: id(t), content: t, single_word: false, lstrip: t === '<mask>', rstrip: false, normalized: false, special: true,
+  })).sort((a, b) => a.id - b.id);
+  const meta = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: true };
+  const json = {
+    version: '1.0', truncation: null, padding: null, added_tokens: added,
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' },
+      { type: 'Replace', pattern: { String: '\u2019' }, content: "'" }] },
+    pre_tokenizer: meta,
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      special_tokens: {
+        '<s>': { id: '<s>', ids: [id('<s>')], tokens: ['<s>'] },
+        '</s>': { id: '</s>', ids: [id('</s>')], tokens: ['</s>'] },
+      },
+    },
+    decoder: meta,
+    model: { type: 'Unigram', unk_id: 0, vocab, byte_fallback: false },
+  };
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, 'tokenizer.json'), `${JSON.stringify(json)}\n`);
+  tk.Tokenizer.fromFile(path.join(outDir, 'tokenizer.json'));
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === 'probe') probe();
 else if (cmd === 'overrides') overrides(args[0], args[1]);
 else if (cmd === 'unicode') unicodeGolden(args[0]);
 else if (cmd === 'cases') await cases(args[0], args[1], args[2]);
+else if (cmd === 'tiny-unigram') tinyUnigram(args[0], args[1]);
 else if (cmd === 'corpus') {
   process.stdout.write(familyTexts(args[0]).filter((t) => !t.includes('\u0000')).map((t) => `${JSON.stringify({ text: t })}\n`).join(''));
 } else if (cmd === 'families') await families(args[0], args[1], args[2], args.slice(3));

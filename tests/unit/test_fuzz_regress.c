@@ -94,6 +94,10 @@
 #include "../fuzz/fuzz_spm.c"
 #define HAVE_FUZZ_SPM 1
 #endif
+#if __has_include("../fuzz/fuzz_tokjson.c")
+#include "../fuzz/fuzz_tokjson.c"
+#define HAVE_FUZZ_TOKJSON 1
+#endif
 #if __has_include("../fuzz/fuzz_track.c")
 #include "../fuzz/fuzz_track.c"
 #define HAVE_FUZZ_TRACK 1
@@ -155,6 +159,9 @@ static const struct fuzz_entry fuzz_entries[] = {
 #endif
 #ifdef HAVE_FUZZ_SPM
     {"spm", ic_fuzz_spm},
+#endif
+#ifdef HAVE_FUZZ_TOKJSON
+    {"tokjson", ic_fuzz_tokjson},
 #endif
     {NULL, NULL},
 };

@@ -43,6 +43,12 @@ int ic__tok_put_json(const char *dir, const char *name, json_t *j, struct ic_err
 /* Unigram (tok_unigram.c). */
 int ic__unigram_from_json(struct ic_tokenizer *t, json_t *root, json_t *cfg, const char *path,
                           struct ic_err *err);
+/* dir/sentencepiece.bpe.model (+ tokenizer_config.json) as transformers'
+ * XLMRobertaConverter reads it: fairseq ids (<s> <pad> </s> <unk>, pieces
+ * from SentencePiece id 3 on shifted by one, <mask> last), the charsmap,
+ * space runs collapsed, Metaspace "always". */
+int ic__unigram_load_spm(struct ic_tokenizer *t, const char *dir, long long model_max_length,
+                         struct ic_err *err);
 int ic__unigram_save_dir(const struct ic_tokenizer *t, const char *dir, struct ic_err *err);
 
 #endif

@@ -426,22 +426,26 @@ int ic__unigram_save_dir(const struct ic_tokenizer *t, const char *dir, struct i
 
 // --- trainer ------------------------------------------------------------------------------
 
-/* tokenizer.json of a trained vocabulary: the pieces, <mask> last; no
- * normaliser but the collapse of space runs (as XLM-R's Replace), Metaspace
- * "always", <s> $A </s>. */
-static json_t *trained_json(const char *const *pieces, const double *scores, size_t np,
-                            const char *const *specials)
+/* tokenizer.json in XLM-R's layout (as transformers' XLMRobertaConverter
+ * builds it): <s> <pad> </s> <unk>, the pieces, <mask> last (lstrip as
+ * mask_lstrip); normaliser: the charsmap when there is one, then space runs
+ * collapsed; Metaspace "always"; <s> $A </s>; unk_id 3. */
+static json_t *xlmr_json(const char *const *pieces, const double *scores, size_t np,
+                         const char *charsmap, int byte_fallback, int mask_lstrip)
 {
+    static const char *const specials[] = {"<s>", "<pad>", "</s>", "<unk>"};
     json_t *vocab = json_array(), *added = json_array(), *model = json_object();
+    for (size_t i = 0; i < 4; i++)
+        json_array_append_new(vocab, json_pack("[sf]", specials[i], 0.0));
     for (size_t i = 0; i < np; i++)
         json_array_append_new(vocab, json_pack("[sf]", pieces[i], scores[i]));
     json_array_append_new(vocab, json_pack("[sf]", "<mask>", 0.0));
     for (size_t i = 0; i < 5; i++) {
         json_t *a = json_object();
-        json_object_set_new(a, "id", json_integer(i < 4 ? (json_int_t)i : (json_int_t)np));
+        json_object_set_new(a, "id", json_integer(i < 4 ? (json_int_t)i : (json_int_t)np + 4));
         json_object_set_new(a, "content", json_string(i < 4 ? specials[i] : "<mask>"));
         json_object_set_new(a, "single_word", json_false());
-        json_object_set_new(a, "lstrip", json_boolean(i == 4));
+        json_object_set_new(a, "lstrip", json_boolean(i == 4 && mask_lstrip));
         json_object_set_new(a, "rstrip", json_false());
         json_object_set_new(a, "normalized", json_false());
         json_object_set_new(a, "special", json_true());
@@ -455,6 +459,9 @@ static json_t *trained_json(const char *const *pieces, const double *scores, siz
     json_t *root = json_object(), *rep = json_object(), *seq = json_object(), *list = json_array();
     json_object_set_new(root, "version", json_string("1.0"));
     json_object_set_new(root, "added_tokens", added);
+    if (charsmap && charsmap[0])
+        json_array_append_new(list, json_pack("{ssss}", "type", "Precompiled",
+                                              "precompiled_charsmap", charsmap));
     json_object_set_new(rep, "type", json_string("Replace"));
     json_object_set_new(rep, "pattern", json_pack("{ss}", "Regex", " {2,}"));
     json_object_set_new(rep, "content", json_string(" "));
@@ -468,9 +475,65 @@ static json_t *trained_json(const char *const *pieces, const double *scores, siz
     json_object_set_new(model, "type", json_string("Unigram"));
     json_object_set_new(model, "unk_id", json_integer(3));
     json_object_set_new(model, "vocab", vocab);
-    json_object_set_new(model, "byte_fallback", json_false());
+    json_object_set_new(model, "byte_fallback", json_boolean(byte_fallback));
     json_object_set_new(root, "model", model);
     return root;
+}
+
+/* <mask>'s lstrip from tokenizer_config.json (an AddedToken object), else
+ * XLMRobertaTokenizer's default (true). */
+static int mask_lstrip(json_t *cfg)
+{
+    json_t *m = json_object_get(cfg, "mask_token");
+    return json_is_object(m) ? json_is_true(json_object_get(m, "lstrip")) : 1;
+}
+
+static int spm_file_json(const char *path, json_t *cfg, json_t **out, struct ic_err *err)
+{
+    char *data = NULL, **pieces = NULL, *charsmap = NULL;
+    double *scores = NULL;
+    int *types = NULL;
+    size_t len = 0, n = 0;
+    struct ic__spm_model_info info;
+    *out = NULL;
+    int rc = ic_read_file(path, (size_t)256 << 20, &data, &len, err);
+    if (rc == IC_OK)
+        rc = ic__spm_model_info(data, len, path, &info, err);
+    if (rc == IC_OK && info.model_type != 1)
+        rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: trainer_spec.model_type %d (only Unigram, 1)",
+                     path, info.model_type);
+    if (rc == IC_OK)
+        rc = ic__spm_model_load(data, len, path, &pieces, &scores, &types, &n, &charsmap, err);
+    /* the SentencePiece ids 0..2 (<unk> <s> </s>) give way to fairseq's
+     * <s> <pad> </s> <unk>: piece k >= 3 gets id k + 1 */
+    if (rc == IC_OK && n < 3)
+        rc = ic_errf(err, IC_ERR_FORMAT, "%s: pieces: fewer than 3", path);
+    if (rc == IC_OK)
+        *out = xlmr_json((const char *const *)pieces + 3, scores + 3, n - 3, charsmap,
+                         info.byte_fallback, mask_lstrip(cfg));
+    if (pieces)
+        ic__spm_model_free(pieces, scores, types, n, charsmap);
+    ic_free(data);
+    return rc;
+}
+
+int ic__unigram_load_spm(struct ic_tokenizer *t, const char *dir, long long model_max_length,
+                         struct ic_err *err)
+{
+    char *path = ic_path_join(dir, "sentencepiece.bpe.model");
+    char *cfg_path = ic_path_join(dir, "tokenizer_config.json");
+    json_t *cfg = ic_path_exists(cfg_path) ? json_load_file(cfg_path, JSON_DECODE_INT_AS_REAL, NULL)
+                                           : NULL;
+    json_t *root = NULL;
+    memset(t, 0, sizeof *t);
+    int rc = spm_file_json(path, cfg, &root, err);
+    if (rc == IC_OK)
+        rc = ic__tok_from_json(t, root, cfg, path, model_max_length, err);
+    json_decref(root);
+    json_decref(cfg);
+    ic_free(path);
+    ic_free(cfg_path);
+    return rc;
 }
 
 int ic_vocab_train_unigram(const char *const *texts, size_t n, size_t vocab_size,
@@ -490,7 +553,10 @@ int ic_vocab_train_unigram(const char *const *texts, size_t n, size_t vocab_size
     int rc = ic__unigram_train(texts, n, vocab_size - 1, &o, &pieces, &scores, &np, err);
     if (rc != IC_OK)
         return rc;
-    json_t *root = trained_json((const char *const *)pieces, scores, np, specials);
+    /* the trainer puts the four specials first */
+    json_t *root = np >= 4 ? xlmr_json((const char *const *)pieces + 4, scores + 4, np - 4, NULL,
+                                       0, 1)
+                           : NULL;
     for (size_t i = 0; i < np; i++)
         ic_free(pieces[i]);
     ic_free(pieces);

@@ -300,6 +300,7 @@ int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err
     char *vocab_path = ic_path_join(dir, "vocab.txt");
     char *bpe_vocab = ic_path_join(dir, "vocab.json");
     char *bpe_merges = ic_path_join(dir, "merges.txt");
+    char *spm_model = ic_path_join(dir, "sentencepiece.bpe.model");
     struct ic_tokenizer_opts o, cfg;
     int has[3] = {0, 0, 0};
     int rc = IC_OK;
@@ -338,9 +339,11 @@ int ic_tokenizer_load_dir(struct ic_tokenizer *t, const char *dir, struct ic_err
         rc = ic_tokenizer_load_vocab(t, vocab_path, &o, err);
     } else if (ic_path_exists(bpe_vocab) && ic_path_exists(bpe_merges)) {
         rc = ic__bpe_load_legacy(t, dir, cfg.model_max_length, err);
+    } else if (ic_path_exists(spm_model)) {
+        rc = ic__unigram_load_spm(t, dir, cfg.model_max_length, err);
     } else {
-        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no tokenizer.json, vocab.txt or vocab.json + "
-                     "merges.txt", dir);
+        rc = ic_errf(err, IC_ERR_NOTFOUND, "%s: no tokenizer.json, vocab.txt, vocab.json + "
+                     "merges.txt or sentencepiece.bpe.model", dir);
     }
 out:
     ic_free(cfg_path);
@@ -348,6 +351,7 @@ out:
     ic_free(vocab_path);
     ic_free(bpe_vocab);
     ic_free(bpe_merges);
+    ic_free(spm_model);
     return rc;
 }
 

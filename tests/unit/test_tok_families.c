@@ -606,3 +606,68 @@ TEST(tok_bad_unigram_json)
                  cases[i].want1, cases[i].want2);
     }
 }
+
+/* sentencepiece.bpe.model alone (XLM-R's legacy file; here the small model
+ * of the spm fuzz seeds): fairseq ids around the SentencePiece pieces, and
+ * the same encoding as the equivalent tokenizer.json that saving writes. */
+TEST(tok_spm_model_legacy)
+{
+    char *src = ic_xasprintf("tests/fuzz/corpus/spm/model_small");
+    char *data = NULL;
+    size_t len = 0;
+    struct ic_err err = {0};
+    if (ic_read_file(src, (size_t)1 << 20, &data, &len, &err) != IC_OK) {
+        ic_free(src);
+        FAIL("%s", err.msg);
+    }
+    ic_free(src);
+    char *dir = ic_path_join(test_tmpdir(), "spm"), *dst = ic_path_join(dir, "sentencepiece.bpe.model");
+    IC_ASSERT(ic_mkdirs(dir, NULL) == IC_OK);
+    /* the fuzz seed's first byte is the fuzzer's mode; the .model follows */
+    IC_ASSERT(len > 1 && ic_write_file_atomic(dst, data + 1, len - 1, NULL) == IC_OK);
+    ic_free(data);
+    ic_free(dst);
+    struct ic_tokenizer t = {0}, u = {0};
+    int rc = ic_tokenizer_load_dir(&t, dir, &err);
+    if (rc != IC_OK) {
+        ic_free(dir);
+        FAIL("%s", err.msg);
+    }
+    ASSERT_EQ(t.type, IC_TOK_UNIGRAM);
+    ASSERT(strcmp(ic_tokenizer_token(&t, 0), "<s>") == 0);
+    ASSERT(strcmp(ic_tokenizer_token(&t, 1), "<pad>") == 0);
+    ASSERT(strcmp(ic_tokenizer_token(&t, 2), "</s>") == 0);
+    ASSERT(strcmp(ic_tokenizer_token(&t, 3), "<unk>") == 0);
+    ASSERT(strcmp(ic_tokenizer_token(&t, (int32_t)t.n_tokens - 1), "<mask>") == 0);
+    ASSERT_EQ(t.cls_id, 0);
+    ASSERT_EQ(t.sep_id, 2);
+    ASSERT_EQ(t.pad_id, 1);
+    ASSERT_EQ(t.unk_id, 3);
+    ASSERT_EQ(t.mask_id, (int32_t)t.n_tokens - 1);
+    char *saved = ic_path_join(dir, "saved");
+    rc = ic_tokenizer_save_dir(&t, saved, &err);
+    if (rc == IC_OK)
+        rc = ic_tokenizer_load_dir(&u, saved, &err);
+    ic_free(saved);
+    ic_free(dir);
+    if (rc != IC_OK) {
+        ic_tokenizer_free(&t);
+        FAIL("%s", err.msg);
+    }
+    static const char *const texts[] = {"hello world", "  Hola,  ¿qué tal?  <mask> x", "", "ｆｕｌｌ"};
+    struct ic_tok_work w;
+    ic_tok_work_init(&w);
+    int same = 1;
+    for (size_t i = 0; i < 4; i++) {
+        int32_t a[64], b[64];
+        int na = 0, nb = 0;
+        size_t l = strlen(texts[i]);
+        same &= ic_tokenizer_encode(&t, &w, texts[i], l, 64, a, &na, NULL) == IC_OK &&
+                ic_tokenizer_encode(&u, &w, texts[i], l, 64, b, &nb, NULL) == IC_OK && na == nb &&
+                memcmp(a, b, (size_t)na * sizeof *a) == 0 && na >= 2 && a[0] == 0 && a[na - 1] == 2;
+    }
+    ic_tok_work_free(&w);
+    ic_tokenizer_free(&t);
+    ic_tokenizer_free(&u);
+    ASSERT(same);
+}

@@ -21,6 +21,8 @@
 #include "text/tok_json.h"
 
 #define MAX_REPLACE 16
+/* Placeholder for the vocabulary in the JSON written by saving. */
+#define VOCAB_MARK "@vocab@"
 
 struct uni_replace {
     char *pattern, *content;
@@ -378,7 +380,7 @@ static json_t *template_json(const char *cls, int32_t cls_id, const char *sep, i
 static json_t *unigram_tokenizer_json(const struct ic_tokenizer *t)
 {
     const struct uni *m = t->impl->model;
-    json_t *root = json_object(), *vocab = json_array(), *model = json_object();
+    json_t *root = json_object(), *model = json_object();
     json_object_set_new(root, "version", json_string("1.0"));
     json_object_set_new(root, "truncation", json_null());
     json_object_set_new(root, "padding", json_null());
@@ -389,24 +391,78 @@ static json_t *unigram_tokenizer_json(const struct ic_tokenizer *t)
                         template_json(ic_tokenizer_token(t, t->cls_id), t->cls_id,
                                       ic_tokenizer_token(t, t->sep_id), t->sep_id));
     json_object_set_new(root, "decoder", metaspace_json(m));
-    for (size_t i = 0; i < t->n_tokens; i++)
-        json_array_append_new(vocab, json_pack("[sf]", ic_tokenizer_token(t, (int32_t)i),
-                                               m->u.scores[i]));
     json_object_set_new(model, "type", json_string("Unigram"));
     json_object_set_new(model, "unk_id", m->u.unk_id >= 0 ? json_integer(m->u.unk_id)
                                                           : json_null());
-    json_object_set_new(model, "vocab", vocab);
+    json_object_set_new(model, "vocab", json_string(VOCAB_MARK));
     json_object_set_new(model, "byte_fallback", json_boolean(m->u.byte_fallback));
     json_object_set_new(root, "model", model);
     return root;
 }
 
+/* Shortest "%.Ng" that reads back as x (what Python and Rust write):
+ * Hugging Face's JSON reader does not always round 17-digit numbers to
+ * the nearest double, and a score one ulp off can flip a Viterbi tie. */
+static int put_score(struct ic_buf *b, double x)
+{
+    char tmp[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*g", p, x);
+        if (strtod(tmp, NULL) == x)
+            break;
+    }
+    if (!strpbrk(tmp, ".eEn"))
+        strcat(tmp, ".0");
+    return ic_buf_append(b, tmp, strlen(tmp));
+}
+
+/* tokenizer.json text: the JSON with the vocabulary written by hand in
+ * place of VOCAB_MARK, one [piece, score] per line. */
+static int tokenizer_json_text(const struct ic_tokenizer *t, struct ic_buf *out)
+{
+    const struct uni *m = t->impl->model;
+    json_t *tj = unigram_tokenizer_json(t);
+    char *s = json_dumps(tj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(tj);
+    if (!s)
+        return IC_ERR_NOMEM;
+    const char *mark = strstr(s, "\"" VOCAB_MARK "\"");
+    int rc = mark ? ic_buf_append(out, s, (size_t)(mark - s)) : IC_ERR_INVAL;
+    if (rc == IC_OK)
+        rc = ic_buf_append(out, "[", 1);
+    for (size_t i = 0; rc == IC_OK && i < t->n_tokens; i++) {
+        const char *piece = ic_tokenizer_token(t, (int32_t)i);
+        rc = ic_buf_append(out, i ? ",\n      [" : "\n      [", i ? 9 : 8);
+        if (rc == IC_OK)
+            rc = ic_buf_json_str(out, piece, strlen(piece));
+        if (rc == IC_OK)
+            rc = ic_buf_append(out, ", ", 2);
+        if (rc == IC_OK)
+            rc = put_score(out, m->u.scores[i]);
+        if (rc == IC_OK)
+            rc = ic_buf_append(out, "]", 1);
+    }
+    if (rc == IC_OK)
+        rc = ic_buf_append(out, "\n    ]", 6);
+    if (rc == IC_OK)
+        rc = ic_buf_append(out, mark + strlen(VOCAB_MARK) + 2, strlen(mark + strlen(VOCAB_MARK) + 2));
+    free(s); /* jansson's allocator */
+    return rc;
+}
+
 int ic__unigram_save_dir(const struct ic_tokenizer *t, const char *dir, struct ic_err *err)
 {
-    json_t *tj = unigram_tokenizer_json(t), *cfg = json_object(), *map = json_object();
+    json_t *cfg = json_object(), *map = json_object();
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
     int rc = ic_mkdirs(dir, err);
-    if (rc == IC_OK)
-        rc = ic__tok_put_json(dir, "tokenizer.json", tj, err);
+    if (rc == IC_OK && tokenizer_json_text(t, &b) != IC_OK)
+        rc = ic_errf(err, IC_ERR_NOMEM, "%s/tokenizer.json: cannot encode the JSON", dir);
+    if (rc == IC_OK) {
+        char *path = ic_path_join(dir, "tokenizer.json");
+        rc = ic_write_file_atomic(path, b.data, b.len, err);
+        ic_free(path);
+    }
     if (rc == IC_OK) {
         json_object_set_new(cfg, "tokenizer_class", json_string("XLMRobertaTokenizer"));
         if (t->opts.model_max_length > 0)
@@ -418,7 +474,7 @@ int ic__unigram_save_dir(const struct ic_tokenizer *t, const char *dir, struct i
         ic__tok_config_specials(t, map, 0);
         rc = ic__tok_put_json(dir, "special_tokens_map.json", map, err);
     }
-    json_decref(tj);
+    ic_buf_free(&b);
     json_decref(cfg);
     json_decref(map);
     return rc;

@@ -256,3 +256,22 @@ if "$BIN" vocab --data "$T/crlf.txt" --size 30 --output "$T/v8.txt" 2>/dev/null 
 else
     fail vocab_crlf_as_lf "CR LF corpus gives another vocabulary"
 fi
+# SentencePiece Unigram: the committed small tokenizer against its golden,
+# and a trained directory that reloads (deterministic)
+want=$(zcat "$G/tiny_unigram.max16.jsonl.gz" | grep -F '"text":"hello <mask> world"' | head -1 |
+       sed 's/.*"ids":\(\[[^]]*\]\).*"attention_mask":\(\[[^]]*\]\).*/\1 \2/')
+out=$(printf 'hello <mask> world\n' | "$BIN" tokenize --model "$G/tiny_unigram" --max-length 16 |
+      sed 's/.*"ids": \(\[[^]]*\]\).*"attention_mask": \(\[[^]]*\]\).*/\1 \2/' | tr -d ' ')
+if [ -n "$want" ] && [ "$(printf '%s' "$want" | tr -d ' ')" = "$out" ]; then
+    ok tokenize_unigram_model
+else
+    fail tokenize_unigram_model "got $out, want $want"
+fi
+if "$BIN" vocab --type unigram --data "$G/corpus.jsonl" --size 600 --output "$T/uni" 2>>"$T/err" &&
+   "$BIN" vocab --type unigram --data "$G/corpus.jsonl" --size 600 --output "$T/uni2" 2>>"$T/err" &&
+   cmp -s "$T/uni/tokenizer.json" "$T/uni2/tokenizer.json" &&
+   printf 'hola\n' | "$BIN" tokenize --model "$T/uni" | grep -q '"ids": \[0, '; then
+    ok vocab_train_unigram
+else
+    fail vocab_train_unigram "$(tail -3 "$T/err")"
+fi

@@ -62,6 +62,8 @@ struct ic_prediction {
     float confidence;                 /* its probability */
     int n_tokens;                     /* tokens the model saw, incl. [CLS]/[SEP] */
     int truncated;                    /* 1: the text had more pieces than fit */
+    int text_tokens;                  /* tokens of the whole text, incl. [CLS]/[SEP]
+                                       * (n_tokens unless truncated) */
     int n_top;                        /* min(top_k, num_labels); 0 without top_k */
     const struct ic_label_prob *top;  /* n_top entries, most probable first.
                                        * Borrowed from the context: valid until
@@ -104,6 +106,9 @@ struct ic_infer {
     float *pcal;                  /* (num_labels) calibrated probabilities of one text */
     double *scratch;              /* (hidden) Mahalanobis work area */
     long long n_forwards;         /* statistics: forwards run so far */
+    float *logits_out;            /* optional, set by the caller: ic_predict_batch
+                                   * writes text i's raw scores (logits) to
+                                   * logits_out[i * num_labels ...] */
 };
 
 /* Creates a context for model m (which must outlive it). o = NULL means the

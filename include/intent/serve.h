@@ -51,6 +51,10 @@ struct ic_serve_opts {
     double fallback_threshold;  /* -1 or [0, 1] */
     double ambiguity_threshold; /* -1 or [0, 1] */
     const char *fallback_intent; /* NULL: nlu_fallback */
+    int error_style;         /* validation error bodies of the FastAPI-shaped routes:
+                              * 0 = current FastAPI / pydantic 2 ("pydantic2",
+                              * default), 1 = FastAPI 0.9x / pydantic 1
+                              * ("fastapi-legacy") */
     char *owned_model_path;  /* storage for strings read from a file (internal) */
     char *owned_host;
     char *owned_fallback_intent;
@@ -64,8 +68,9 @@ void ic_serve_opts_free(struct ic_serve_opts *o);
 /* Reads the serve_* keys of a YAML configuration file (the flat mapping of
  * intent.yaml): serve_model, serve_host, serve_port, serve_threads,
  * serve_max_body, serve_max_batch, serve_timeout, serve_max_connections,
- * serve_coalesce, serve_max_length, serve_event_loop, serve_fallback_threshold,
- * serve_ambiguity_threshold, serve_fallback_intent, serve_no_calibration. Other keys belong to
+ * serve_coalesce, serve_max_length, serve_event_loop, serve_gather_us,
+ * serve_fallback_threshold, serve_ambiguity_threshold, serve_fallback_intent,
+ * serve_no_calibration, serve_error_style. Other keys belong to
  * training and are ignored; an unknown serve_* key or a bad value is an
  * error naming the file, line and key. o is unchanged on error. */
 int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
@@ -74,10 +79,14 @@ int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
 /* Overrides fields from INTENT_SERVE_MODEL, _HOST, _PORT, _THREADS,
  * _MAX_BODY, _MAX_BATCH, _TIMEOUT, _MAX_CONNECTIONS, _COALESCE, _MAX_LENGTH,
  * _EVENT_LOOP, _GATHER_US, _FALLBACK_THRESHOLD, _AMBIGUITY_THRESHOLD,
- * _FALLBACK_INTENT, _NO_CALIBRATION.
+ * _FALLBACK_INTENT, _NO_CALIBRATION, _ERROR_STYLE.
  * String values are borrowed from the environment. Errors name the variable
  * (IC_ERR_INVAL: not a number or out of range); o is unchanged on error. */
 int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err) IC_WUR;
+
+/* Parses an error style name ("pydantic2", "fastapi-legacy") into *out.
+ * IC_ERR_INVAL for another name. */
+int ic_serve_error_style_parse(const char *name, int *out);
 
 /* Checks ranges (port 0..65535, threads 0..256, max_body 1 KiB..1 GiB, ...). */
 int ic_serve_opts_check(const struct ic_serve_opts *o, struct ic_err *err) IC_WUR;

@@ -25,10 +25,12 @@ static void usage(FILE *f)
             "                    [--threads N]\n"
             "                    [--max-body BYTES] [--max-batch N] [--timeout S]\n"
             "                    [--max-connections N] [--coalesce N] [--max-length N]\n"
-            "                    [--gather-us N] [--event-loop]\n\n"
+            "                    [--gather-us N] [--event-loop]\n"
+            "                    [--error-style pydantic2|fastapi-legacy]\n\n"
             "Serves a model over a JSON HTTP API compatible with the original FastAPI service:\n"
-            "GET /health, POST /classify, POST /classify/batch, GET /intents, GET /metrics,\n"
-            "GET /openapi.json, GET /docs (see docs/http_api.md). The model is loaded once,\n"
+            "GET /health, POST /classify, POST /classify/batch, GET /intents, POST /predict and\n"
+            "GET /info (text-embeddings-inference), POST /model/parse and GET /status (Rasa),\n"
+            "GET /metrics, GET /openapi.json, GET /docs, GET /redoc (see docs/http_api.md). The model is loaded once,\n"
             "before the port opens; a line \"listening on http://ADDR:PORT\" on stderr says the\n"
             "server is ready.\n\n"
             "Settings come from the defaults, then the serve_* keys of the configuration file\n"
@@ -65,6 +67,9 @@ static void usage(FILE *f)
             CLI_FALLBACK_HELP
             "                     (also INTENT_SERVE_FALLBACK_THRESHOLD, ..._AMBIGUITY_THRESHOLD,\n"
             "                     ..._FALLBACK_INTENT, ..._NO_CALIBRATION and serve_* keys)\n"
+            "  --error-style STYLE   validation error bodies of the FastAPI routes: pydantic2\n"
+            "                        (current FastAPI, default) or fastapi-legacy (FastAPI\n"
+            "                        0.9x, pydantic 1) [INTENT_SERVE_ERROR_STYLE]\n"
             "  -h, --help            this help\n\n"
             "signals: SIGHUP reloads the model from --model (a model that fails to load is\n"
             "refused and the old one keeps serving); SIGTERM and SIGINT finish the requests\n"
@@ -76,7 +81,8 @@ static void usage(FILE *f)
 static const char *const value_opts[] = {"--config", "--model",   "--host",      "--port",
                                          "--threads", "--max-body",  "--max-batch",
                                          "--timeout", "--max-connections", "--coalesce",
-                                         "--max-length", "--gather-us"};
+                                         "--max-length", "--gather-us",
+                                         "--error-style"};
 
 static int serve_main(int argc, char **argv, struct ic_serve_opts *opts);
 
@@ -190,6 +196,11 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
             bad = cli_parse_int("serve", name, val, 0, 1 << 20, &v), o.max_length = (int)v;
         else if (strcmp(name, "--gather-us") == 0)
             bad = cli_parse_int("serve", name, val, 0, 100000, &v), o.gather_us = (int)v;
+        else if (strcmp(name, "--error-style") == 0 &&
+                 ic_serve_error_style_parse(val, &o.error_style)) {
+            cli_error("serve", "--error-style: \"%s\" is not pydantic2 or fastapi-legacy", val);
+            return 2;
+        }
         if (bad)
             return 2;
     }

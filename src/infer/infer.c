@@ -314,6 +314,7 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
         c->ntok[i] = nt;
         results[i].n_tokens = nt;
         results[i].truncated = c->tw.n_ids + 2 > (size_t)nt;
+        results[i].text_tokens = results[i].truncated ? (int)c->tw.n_ids + 2 : nt;
         c->order[i] = i;
     }
     /* A huge text grew the tokenizer's work area (code points of the whole
@@ -374,6 +375,9 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
         c->n_forwards++;
         for (int r = 0; r < B; r++) {
             int i = c->order[s + r];
+            if (c->logits_out)
+                memcpy(c->logits_out + (size_t)i * N, sh->st.logits + (size_t)r * N,
+                       (size_t)N * sizeof *c->logits_out);
             finish_row(c, &sh->st, r, kk, kk ? c->top + (size_t)i * kk : NULL, &results[i]);
         }
         s += B;

@@ -47,7 +47,7 @@ void ic_serve_opts_free(struct ic_serve_opts *o)
     o->owned_model_path = o->owned_host = o->owned_fallback_intent = NULL;
 }
 
-enum { K_STR, K_INT, K_SIZE, K_BOOL, K_UNIT };
+enum { K_STR, K_INT, K_SIZE, K_BOOL, K_UNIT, K_STYLE };
 struct opt {
     const char *name; /* "max_body": key serve_max_body, INTENT_SERVE_MAX_BODY */
     int kind;
@@ -73,7 +73,19 @@ static const struct opt opts[] = {
     {"ambiguity_threshold", K_UNIT, OPT_OFF(ambiguity_threshold), 0, 1},
     {"fallback_intent", K_STR, OPT_OFF(fallback_intent), 0, 0},
     {"no_calibration", K_BOOL, OPT_OFF(no_calibration), 0, 1},
+    {"error_style", K_STYLE, OPT_OFF(error_style), 0, 1},
 };
+
+int ic_serve_error_style_parse(const char *name, int *out)
+{
+    if (strcmp(name, "pydantic2") == 0)
+        *out = 0;
+    else if (strcmp(name, "fastapi-legacy") == 0)
+        *out = 1;
+    else
+        return IC_ERR_INVAL;
+    return IC_OK;
+}
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
 /* Sets one numeric or boolean option from text. where names the source. */
@@ -84,6 +96,13 @@ static int set_value(struct ic_serve_opts *o, const struct opt *e, const char *v
     long long x;
     if (e->kind == K_UNIT)
         return ic_parse_threshold(v, where, (double *)p, err);
+    if (e->kind == K_STYLE) {
+        if (ic_serve_error_style_parse(v, (int *)p))
+            return ic_errf(err, IC_ERR_INVAL,
+                           "%s: \"%s\" is not an error style (pydantic2, fastapi-legacy)", where,
+                           v);
+        return IC_OK;
+    }
     if (e->kind == K_BOOL) {
         if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
             !strcasecmp(v, "on"))

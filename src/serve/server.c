@@ -70,6 +70,9 @@ int ic_serve_opts_check(const struct ic_serve_opts *o, struct ic_err *err)
     if (o->coalesce < 1 || o->coalesce > 1024)
         return ic_errf(err, IC_ERR_INVAL, "serve: coalesce %d out of range [1, 1024]",
                        o->coalesce);
+    if (o->error_style < 0 || o->error_style > 1)
+        return ic_errf(err, IC_ERR_INVAL, "serve: error style %d out of range [0, 1]",
+                       o->error_style);
     if (o->max_length < 0 || o->max_length == 1)
         return ic_errf(err, IC_ERR_INVAL, "serve: max length %d must be 0 or >= 2",
                        o->max_length);
@@ -88,6 +91,7 @@ struct job {
     int n, top_k;
     struct ic_prediction *preds;  /* [n], owned by the requester */
     struct ic_label_prob *tops;   /* [n * top_k], owned by the requester */
+    float *logits;                /* [n * num_labels] raw scores wanted, or NULL */
     int state, rc;
     pthread_cond_t *cond;
 };
@@ -98,6 +102,8 @@ struct worker {
     size_t *lens;
     struct ic_prediction *preds;
     size_t cap;
+    float *logits;      /* [cap_logits] raw scores of a merged batch */
+    size_t cap_logits;
 };
 
 struct mref {
@@ -142,6 +148,7 @@ static void mref_free(struct mref *r)
         ic_free(r->workers[i].texts);
         ic_free(r->workers[i].lens);
         ic_free(r->workers[i].preds);
+        ic_free(r->workers[i].logits);
     }
     ic_free(r->workers);
     ic_free(r->free_w);
@@ -232,13 +239,24 @@ static void lead_batch(struct mref *r, struct worker *w, struct job *first)
         ic_set_threads(1);
         kernel_threads_set = 1;
     }
-    int total = 0, top_k = 0;
+    int total = 0, top_k = 0, want_logits = 0;
+    const int N = w->inf.num_labels;
     for (struct job *j = first; j; j = j->next) {
         total += j->n;
         if (j->top_k > top_k)
             top_k = j->top_k;
+        want_logits |= j->logits != NULL;
     }
     worker_reserve(w, (size_t)total);
+    w->inf.logits_out = NULL;
+    if (want_logits) {
+        size_t need = (size_t)total * (size_t)N;
+        if (need > w->cap_logits) {
+            w->logits = ic_xrealloc(w->logits, need * sizeof *w->logits);
+            w->cap_logits = need;
+        }
+        w->inf.logits_out = w->logits;
+    }
     int k = 0;
     for (struct job *j = first; j; j = j->next)
         for (int i = 0; i < j->n; i++, k++) {
@@ -255,6 +273,8 @@ static void lead_batch(struct mref *r, struct worker *w, struct job *first)
     k = 0;
     for (struct job *j = first; j; j = j->next) {
         j->rc = rc;
+        if (j->logits && !rc)
+            memcpy(j->logits, w->logits + (size_t)k * N, (size_t)j->n * N * sizeof *j->logits);
         for (int i = 0; i < j->n && !rc; i++, k++) {
             struct ic_prediction *p = &j->preds[i];
             *p = w->preds[k];
@@ -351,20 +371,92 @@ static void run_job(struct mref *r, struct job *j)
 /* --------------------------------------------------------------------------
  * Metrics. */
 
-enum route { R_HEALTH, R_CLASSIFY, R_BATCH, R_INTENTS, R_METRICS, R_OPENAPI, R_DOCS, R_OTHER,
-             R_COUNT };
-static const struct {
-    const char *path, *method;
-} routes[R_OTHER] = {
-    {"/health", "GET"},   {"/classify", "POST"},     {"/classify/batch", "POST"},
-    {"/intents", "GET"},  {"/metrics", "GET"},       {"/openapi.json", "GET"},
-    {"/docs", "GET"},
-};
-static const char *const route_label[R_COUNT] = {
-    "/health", "/classify", "/classify/batch", "/intents", "/metrics", "/openapi.json", "/docs",
-    "other"};
+/* --------------------------------------------------------------------------
+ * The route table: every route is one entry (path, method, handler, whether
+ * it takes a body, its metric label and its OpenAPI description) and one
+ * handler. /openapi.json, /docs and /redoc are generated from it. */
 
-static const int statuses[] = {200, 400, 404, 405, 413, 422, 500, 503};
+struct ic_server;
+struct conn;
+typedef enum MHD_Result route_fn(struct ic_server *s, struct conn *c, struct MHD_Connection *mc);
+static route_fn do_health, do_classify_one, do_classify_batch, do_intents, do_predict, do_info,
+    do_parse, do_status, do_metrics, do_openapi, do_docs, do_redoc;
+
+struct route {
+    struct ic__api_op op;
+    route_fn *fn;
+};
+
+#define FASTAPI_ERRORS "413:Detail 422:HTTPValidationError"
+#define TEI_ERRORS "400:TEIError 413:TEIError 415:TEIError 422:TEIError"
+static const struct route routes[] = {
+    {{"/health", "GET", "/health", 0, "health", "Health", "intent",
+      "Liveness and the loaded model's facts.", NULL, "Health", "application/json", ""},
+     do_health},
+    {{"/classify", "POST", "/classify", 1, "classify", "Classify", "intent",
+      "Classifies one text. Texts longer than the model's maximum length are truncated to "
+      "their first max_length - 2 word pieces.",
+      "TextIn", "Prediction", "application/json", FASTAPI_ERRORS},
+     do_classify_one},
+    {{"/classify/batch", "POST", "/classify/batch", 1, "classify_batch", "Classify Batch",
+      "intent", "Classifies several texts in one batched forward; results in request order.",
+      "BatchIn", "BatchOut", "application/json", FASTAPI_ERRORS},
+     do_classify_batch},
+    {{"/intents", "GET", "/intents", 0, "intents", "Intents", "intent",
+      "The labels the model predicts, in index order.", NULL, "Intents", "application/json",
+      ""},
+     do_intents},
+    {{"/predict", "POST", "/predict", 1, "predict", "Predict", "text-embeddings-inference",
+      "Hugging Face text-embeddings-inference sequence classification: every label with its "
+      "score, most probable first (softmax probabilities, or logits with raw_scores); a batch "
+      "[[\"a\"], [\"b\"]] gets one list per text.",
+      "PredictRequest", "PredictResponse", "application/json", TEI_ERRORS},
+     do_predict},
+    {{"/info", "GET", "/info", 0, "get_model_info", "Info", "text-embeddings-inference",
+      "text-embeddings-inference's model and router facts.", NULL, "Info", "application/json",
+      ""},
+     do_info},
+    {{"/model/parse", "POST", "/model/parse", 1, "parseModelMessage", "Parse", "Rasa",
+      "Rasa NLU parse: the intent, the ranking (at most 10) and entities (always empty).",
+      "ParseRequest", "ParseResult", "application/json", "400:RasaError"},
+     do_parse},
+    {{"/status", "GET", "/status", 0, "getStatus", "Status", "Rasa",
+      "Rasa's status: the model loaded and training jobs (none: this server only serves).",
+      NULL, "Status", "application/json", ""},
+     do_status},
+    {{"/metrics", "GET", "/metrics", 0, "metrics", "Metrics", "operations",
+      "Prometheus text format: requests by route and status, a latency histogram per route, "
+      "inference batches, model facts.",
+      NULL, "PlainText", "text/plain", ""},
+     do_metrics},
+    {{"/openapi.json", "GET", "/openapi.json", 0, "openapi", "OpenAPI", "operations",
+      "This document, generated from the server's route table.", NULL, "OpenAPIDocument",
+      "application/json", ""},
+     do_openapi},
+    {{"/docs", "GET", "/docs", 0, "docs", "Docs", "operations",
+      "A page to try every route (self-contained: no external scripts or styles).", NULL,
+      "HtmlPage", "text/html", ""},
+     do_docs},
+    {{"/redoc", "GET", "/redoc", 0, "redoc", "Reference", "operations",
+      "A reference page of every route and schema, generated from this document.", NULL,
+      "HtmlPage", "text/html", ""},
+     do_redoc},
+};
+#define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
+#define R_OTHER N_ROUTES      /* unknown paths */
+#define R_COUNT (N_ROUTES + 1)
+
+static const char *route_label(int r)
+{
+    return r < N_ROUTES ? routes[r].op.metric : "other";
+}
+
+const struct ic__api_op *ic__server_api_op(int i)
+{
+    return i >= 0 && i < N_ROUTES ? &routes[i].op : NULL;
+}
+
+static const int statuses[] = {200, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503};
 #define N_STATUS ((int)(sizeof statuses / sizeof statuses[0]))
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                  0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5};
@@ -392,6 +484,8 @@ struct ic_server {
     atomic_ullong reloads, reload_failures;
     double t_start;
     struct metrics m;
+    char *openapi;             /* /openapi.json, generated from routes[] */
+    size_t openapi_len;
 };
 
 struct conn {
@@ -400,7 +494,8 @@ struct conn {
     struct ic__req req;
     struct ic_prediction *preds;
     struct ic_label_prob *tops;
-    size_t cap_preds, cap_tops;
+    float *logits;
+    size_t cap_preds, cap_tops, cap_logits;
     pthread_cond_t cond;
     int route, status, too_big, active;
     size_t discarded;
@@ -416,11 +511,11 @@ static struct mref *acquire(struct ic_server *s)
     return r;
 }
 
-static enum route route_of(const char *url)
+static int route_of(const char *url)
 {
-    for (int i = 0; i < R_OTHER; i++)
-        if (strcmp(url, routes[i].path) == 0)
-            return (enum route)i;
+    for (int i = 0; i < N_ROUTES; i++)
+        if (strcmp(url, routes[i].op.path) == 0)
+            return i;
     return R_OTHER;
 }
 
@@ -475,27 +570,51 @@ static void conn_reserve(struct conn *c, size_t n, int top_k)
     }
 }
 
+/* Classifies c->req's texts on the current model: fills c->preds (and
+ * c->tops with top_k entries each, c->logits when logits). *rp holds the
+ * model used (release it). Returns 0, or the inference status. */
+static int classify_req(struct ic_server *s, struct conn *c, int top_k, int logits,
+                        struct mref **rp)
+{
+    struct mref *r = acquire(s);
+    int n_labels = r->model.bert.cfg.num_labels;
+    if (top_k > n_labels)
+        top_k = n_labels;
+    conn_reserve(c, (size_t)c->req.n, top_k);
+    if (logits) {
+        size_t need = (size_t)c->req.n * (size_t)n_labels;
+        if (need > c->cap_logits) {
+            c->logits = ic_xrealloc(c->logits, need * sizeof *c->logits);
+            c->cap_logits = need;
+        }
+    }
+    struct job j = {.texts = c->req.texts, .lens = c->req.lens, .n = c->req.n, .top_k = top_k,
+                    .preds = c->preds, .tops = c->tops, .logits = logits ? c->logits : NULL,
+                    .cond = &c->cond};
+    if (j.n > 0)
+        run_job(r, &j);
+    *rp = r;
+    return j.rc;
+}
+
+static const char *content_type_of(struct MHD_Connection *mc)
+{
+    return MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+}
+
 static enum MHD_Result do_classify(struct ic_server *s, struct conn *c,
                                    struct MHD_Connection *mc, int batch)
 {
-    const char *ct =
-        MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     ic_buf_reset(&c->out);
-    int status = ic__parse_classify(c->body.data ? c->body.data : "", c->body.len, ct, batch,
-                                    s->o.max_batch, &c->req, &c->out);
+    c->req.style = s->o.error_style;
+    int status = ic__parse_classify(c->body.data ? c->body.data : "", c->body.len,
+                                    content_type_of(mc), batch, s->o.max_batch, &c->req, &c->out);
     if (status != 200)
         return reply_json(c, mc, status);
 
-    struct mref *r = acquire(s);
-    int n_labels = r->model.bert.cfg.num_labels;
-    int top_k = c->req.top_k < n_labels ? c->req.top_k : n_labels;
-    conn_reserve(c, (size_t)c->req.n, top_k);
-    struct job j = {.texts = c->req.texts, .lens = c->req.lens, .n = c->req.n, .top_k = top_k,
-                    .preds = c->preds, .tops = c->tops, .cond = &c->cond};
-    if (j.n > 0)
-        run_job(r, &j);
+    struct mref *r;
     enum MHD_Result ret;
-    if (j.rc) {
+    if (classify_req(s, c, c->req.top_k, 0, &r)) {
         ret = reply_detail(c, mc, 500, "Internal Server Error", NULL);
         goto out;
     }
@@ -503,7 +622,7 @@ static enum MHD_Result do_classify(struct ic_server *s, struct conn *c,
     int rc = 0;
     if (batch)
         rc |= buf_lit(&c->out, "{\"results\":[");
-    for (int i = 0; i < j.n; i++) {
+    for (int i = 0; i < c->req.n; i++) {
         if (i)
             rc |= buf_lit(&c->out, ",");
         rc |= ic_prediction_json(&c->out, &r->model, c->req.texts[i], c->req.lens[i],
@@ -515,6 +634,296 @@ static enum MHD_Result do_classify(struct ic_server *s, struct conn *c,
 out:
     mref_release(r);
     return ret;
+}
+
+static enum MHD_Result do_classify_one(struct ic_server *s, struct conn *c,
+                                       struct MHD_Connection *mc)
+{
+    return do_classify(s, c, mc, 0);
+}
+
+static enum MHD_Result do_classify_batch(struct ic_server *s, struct conn *c,
+                                         struct MHD_Connection *mc)
+{
+    return do_classify(s, c, mc, 1);
+}
+
+/* A float32 as serde_json writes it (ryu's shortest digits): "0.5",
+ * "0.0001", "1e-7", "12.0". buf needs 32 bytes. */
+static char *tei_f32(float v, char *buf)
+{
+    char e[32];
+    if (!isfinite(v)) {
+        snprintf(buf, 32, "null");
+        return buf;
+    }
+    int prec = 1;
+    for (; prec <= 9; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, (double)v);
+        if (strtof(e, NULL) == v)
+            break;
+    }
+    char d[16];
+    int nd = 0, neg = e[0] == '-';
+    const char *p = e + neg;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9' && nd < 12)
+            d[nd++] = *p;
+    int x = (int)strtol(p + 1, NULL, 10);
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    if (v == 0.0f)
+        x = 0;
+    int kk = x + 1; /* digits before the decimal point */
+    char *o = buf;
+    if (neg)
+        *o++ = '-';
+    if (kk >= 1 && kk <= 16) {
+        for (int i = 0; i < kk; i++)
+            *o++ = i < nd ? d[i] : '0';
+        *o++ = '.';
+        if (nd > kk)
+            for (int i = kk; i < nd; i++)
+                *o++ = d[i];
+        else
+            *o++ = '0';
+        *o = 0;
+    } else if (kk <= 0 && kk > -5) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -kk; i++)
+            *o++ = '0';
+        for (int i = 0; i < nd; i++)
+            *o++ = d[i];
+        *o = 0;
+    } else {
+        *o++ = d[0];
+        if (nd > 1) {
+            *o++ = '.';
+            for (int i = 1; i < nd; i++)
+                *o++ = d[i];
+        }
+        snprintf(o, 12, "e%d", x);
+    }
+    return buf;
+}
+
+/* [{"score": ..., "label": ...}, ...] for every label, most probable first. */
+static int put_tei_scores(struct ic_buf *b, const struct mref *r, const struct ic_prediction *p,
+                          const float *logits)
+{
+    char num[32];
+    int rc = buf_lit(b, "[");
+    for (int k = 0; k < p->n_top; k++) {
+        int l = p->top[k].label;
+        const char *name = r->model.labels[l] ? r->model.labels[l] : "";
+        if (k)
+            rc |= buf_lit(b, ",");
+        /* TEI's Prediction struct: score, then label */
+        rc |= ic_buf_printf(b, "{\"score\":%s,\"label\":",
+                            tei_f32(logits ? logits[l] : p->top[k].prob, num));
+        rc |= ic_buf_json_str(b, name, strlen(name));
+        rc |= buf_lit(b, "}");
+    }
+    return rc | buf_lit(b, "]");
+}
+
+static enum MHD_Result reply_tei_error(struct conn *c, struct MHD_Connection *mc, int status,
+                                       const char *msg, const char *type)
+{
+    ic_buf_reset(&c->out);
+    if (ic__tei_error(&c->out, msg, type))
+        return MHD_NO;
+    return reply_json(c, mc, status);
+}
+
+/* Texts over the token limit: TEI's 413 unless the request asked to
+ * truncate. Returns the offending text's index or -1. */
+static int first_too_long(const struct conn *c)
+{
+    for (int i = 0; i < c->req.n; i++)
+        if (c->preds[i].truncated)
+            return i;
+    return -1;
+}
+
+static enum MHD_Result do_predict(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    ic_buf_reset(&c->out);
+    int status = ic__parse_predict(c->body.data ? c->body.data : "", c->body.len,
+                                   content_type_of(mc), s->o.max_batch, &c->req, &c->out);
+    if (status != 200)
+        return reply_json(c, mc, status);
+    struct mref *r;
+    enum MHD_Result ret;
+        if (classify_req(s, c, 1 << 20, c->req.raw_scores, &r)) {
+        ret = reply_tei_error(c, mc, 424, "Inference failed", "backend");
+        goto out;
+    }
+    int bad = c->req.truncate ? -1 : first_too_long(c);
+    if (bad >= 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "`inputs` must have less than %d tokens. Given: %d",
+                 r->workers[0].inf.max_length, c->preds[bad].text_tokens);
+        ret = reply_tei_error(c, mc, 413, msg, "validation");
+        goto out;
+    }
+    ic_buf_reset(&c->out);
+    int rc = c->req.nested ? buf_lit(&c->out, "[") : 0;
+    for (int i = 0; i < c->req.n; i++) {
+        if (i)
+            rc |= buf_lit(&c->out, ",");
+        size_t off = (size_t)i * (size_t)r->model.bert.cfg.num_labels;
+        rc |= put_tei_scores(&c->out, r, &c->preds[i], c->req.raw_scores ? c->logits + off : NULL);
+    }
+    if (c->req.nested)
+        rc |= buf_lit(&c->out, "]");
+    ret = rc ? MHD_NO : reply_json(c, mc, 200);
+out:
+    mref_release(r);
+    return ret;
+}
+
+/* Rasa's confidence: the float32 as a Python float (repr of the double). */
+static int put_rasa_named(struct ic_buf *b, const char *name, float conf)
+{
+    char num[40];
+    int rc = buf_lit(b, "{\"name\":");
+    rc |= ic_buf_json_str(b, name, strlen(name));
+    return rc | ic_buf_printf(b, ",\"confidence\":%s}", ic__py_float_repr((double)conf, num));
+}
+
+static int put_rasa_intent(struct ic_buf *b, const struct mref *r, int label, float conf)
+{
+    return put_rasa_named(b, r->model.labels[label] ? r->model.labels[label] : "", conf);
+}
+
+static enum MHD_Result do_parse(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    ic_buf_reset(&c->out);
+    int status = ic__parse_rasa(c->body.data ? c->body.data : "", c->body.len, &c->req, &c->out);
+    if (status != 200)
+        return reply_json(c, mc, status);
+    struct mref *r;
+    enum MHD_Result ret;
+    if (classify_req(s, c, 10, 0, &r)) {
+        ic_buf_reset(&c->out);
+        ret = ic__rasa_error(&c->out, 500, "ParsingError", "An unexpected error occurred.")
+                  ? MHD_NO
+                  : reply_json(c, mc, 500);
+        goto out;
+    }
+    /* The intent comes from the same prediction as /classify's. */
+    const struct ic_prediction *p = &c->preds[0];
+    ic_buf_reset(&c->out);
+    int rc = buf_lit(&c->out, "{\"text\":");
+    rc |= ic_buf_json_str(&c->out, c->req.texts[0], c->req.lens[0]);
+    rc |= buf_lit(&c->out, ",\"intent\":");
+    /* A fallback (out of scope) answers its own intent and leads the ranking,
+     * as Rasa's FallbackClassifier does; the real intents follow. */
+    if (p->fallback)
+        rc |= put_rasa_named(&c->out, p->fallback_intent, p->fallback_confidence);
+    else
+        rc |= put_rasa_intent(&c->out, r, p->label, p->confidence);
+    rc |= buf_lit(&c->out, ",\"entities\":[],\"intent_ranking\":[");
+    if (p->fallback)
+        rc |= put_rasa_named(&c->out, p->fallback_intent, p->fallback_confidence);
+    for (int k = 0; k < p->n_top; k++) {
+        if (k || p->fallback)
+            rc |= buf_lit(&c->out, ",");
+        rc |= put_rasa_intent(&c->out, r, p->top[k].label, p->top[k].prob);
+    }
+    rc |= buf_lit(&c->out, "]}");
+    ret = rc ? MHD_NO : reply_json(c, mc, 200);
+out:
+    mref_release(r);
+    return ret;
+}
+
+/* The model's name: the last path component of its path. */
+static const char *model_name(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    const char *slash = NULL;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (path[i] == '/')
+            slash = path + i;
+    return slash ? slash + 1 : path;
+}
+
+static enum MHD_Result do_status(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    struct mref *r = acquire(s);
+    ic_buf_reset(&c->out);
+    int rc = buf_lit(&c->out, "{\"model_file\":");
+    rc |= ic_buf_json_str(&c->out, r->path, strlen(r->path));
+    rc |= buf_lit(&c->out, ",\"model_id\":");
+    const char *name = model_name(r->path);
+    size_t nl = strlen(name);
+    while (nl > 1 && name[nl - 1] == '/')
+        nl--;
+    rc |= ic_buf_json_str(&c->out, name, nl);
+    rc |= buf_lit(&c->out, ",\"num_active_training_jobs\":0}");
+    mref_release(r);
+    return rc ? MHD_NO : reply_json(c, mc, 200);
+}
+
+static enum MHD_Result do_info(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    struct mref *r = acquire(s);
+    struct ic_buf *b = &c->out;
+    int N = r->model.bert.cfg.num_labels;
+    ic_buf_reset(b);
+    int rc = buf_lit(b, "{\"model_id\":");
+    rc |= ic_buf_json_str(b, r->path, strlen(r->path));
+    rc |= buf_lit(b, ",\"model_sha\":null,\"model_dtype\":\"float32\",\"model_type\":"
+                     "{\"classifier\":{\"id2label\":{");
+    for (int i = 0; i < N; i++) {
+        const char *l = r->model.labels[i] ? r->model.labels[i] : "";
+        rc |= ic_buf_printf(b, "%s\"%d\":", i ? "," : "", i);
+        rc |= ic_buf_json_str(b, l, strlen(l));
+    }
+    rc |= buf_lit(b, "},\"label2id\":{");
+    for (int i = 0; i < N; i++) {
+        const char *l = r->model.labels[i] ? r->model.labels[i] : "";
+        if (i)
+            rc |= buf_lit(b, ",");
+        rc |= ic_buf_json_str(b, l, strlen(l));
+        rc |= ic_buf_printf(b, ":%d", i);
+    }
+    /* The token budget of one forward: coalesce rows of 16 tokens (infer.h). */
+    rc |= ic_buf_printf(b, "}}},\"max_concurrent_requests\":%d,\"max_input_length\":%d,"
+                           "\"max_batch_tokens\":%d,\"max_batch_requests\":null,"
+                           "\"max_client_batch_size\":%d,\"auto_truncate\":false,"
+                           "\"tokenization_workers\":%d,\"version\":\"%s\",\"sha\":null,"
+                           "\"docker_label\":null}",
+                        s->o.max_connections, r->workers[0].inf.max_length, s->o.coalesce * 16,
+                        s->o.max_batch, s->n_workers, IC_VERSION);
+    mref_release(r);
+    return rc ? MHD_NO : reply_json(c, mc, 200);
+}
+
+static enum MHD_Result do_openapi(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    return reply(c, mc, 200, "application/json", s->openapi, s->openapi_len, 1, NULL);
+}
+
+static enum MHD_Result do_docs(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    size_t len;
+    const char *doc = ic__docs_html(&len);
+    (void)s;
+    return reply(c, mc, 200, "text/html; charset=utf-8", doc, len, 1, NULL);
+}
+
+static enum MHD_Result do_redoc(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    size_t len;
+    const char *doc = ic__redoc_html(&len);
+    (void)s;
+    return reply(c, mc, 200, "text/html; charset=utf-8", doc, len, 1, NULL);
 }
 
 static long long rss_bytes(const char *key)
@@ -609,10 +1018,10 @@ static enum MHD_Result do_metrics(struct ic_server *s, struct conn *c, struct MH
                 continue;
             if (k < N_STATUS)
                 rc |= ic_buf_printf(b, "intent_http_requests_total{route=\"%s\",status=\"%d\"} "
-                                       "%llu\n", route_label[r], statuses[k], v);
+                                       "%llu\n", route_label(r), statuses[k], v);
             else
                 rc |= ic_buf_printf(b, "intent_http_requests_total{route=\"%s\",status="
-                                       "\"other\"} %llu\n", route_label[r], v);
+                                       "\"other\"} %llu\n", route_label(r), v);
         }
     rc |= ic_buf_printf(b, "# HELP intent_http_request_duration_seconds Time from the request "
                            "headers to the response sent.\n# TYPE "
@@ -627,16 +1036,16 @@ static enum MHD_Result do_metrics(struct ic_server *s, struct conn *c, struct MH
             cum += atomic_load_explicit(&m->hist[r][k], memory_order_relaxed);
             if (k < N_BUCKET)
                 rc |= ic_buf_printf(b, "intent_http_request_duration_seconds_bucket{route=\"%s\","
-                                       "le=\"%g\"} %llu\n", route_label[r], buckets[k], cum);
+                                       "le=\"%g\"} %llu\n", route_label(r), buckets[k], cum);
             else
                 rc |= ic_buf_printf(b, "intent_http_request_duration_seconds_bucket{route=\"%s\","
-                                       "le=\"+Inf\"} %llu\n", route_label[r], cum);
+                                       "le=\"+Inf\"} %llu\n", route_label(r), cum);
         }
         rc |= ic_buf_printf(b, "intent_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
-                            route_label[r],
+                            route_label(r),
                             (double)atomic_load(&m->sum_us[r]) * 1e-6);
         rc |= ic_buf_printf(b, "intent_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                            route_label[r], cum);
+                            route_label(r), cum);
     }
     struct mref *r = acquire(s);
     const struct ic_bert_config *cfg = &r->model.bert.cfg;
@@ -688,7 +1097,7 @@ static enum MHD_Result do_metrics(struct ic_server *s, struct conn *c, struct MH
 
 static int wants_body(int route)
 {
-    return route == R_CLASSIFY || route == R_BATCH;
+    return route < N_ROUTES && routes[route].op.body;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char *url,
@@ -750,30 +1159,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
         return reply_detail(c, mc, 413, "Request body too large", NULL);
     if (c->route == R_OTHER)
         return reply_detail(c, mc, 404, "Not Found", NULL);
-    if (strcmp(method, routes[c->route].method) != 0)
-        return reply_detail(c, mc, 405, "Method Not Allowed", routes[c->route].method);
-    size_t len;
-    const char *doc;
-    switch (c->route) {
-    case R_HEALTH:
-        return do_health(s, c, mc);
-    case R_CLASSIFY:
-        return do_classify(s, c, mc, 0);
-    case R_BATCH:
-        return do_classify(s, c, mc, 1);
-    case R_INTENTS:
-        return do_intents(s, c, mc);
-    case R_METRICS:
-        return do_metrics(s, c, mc);
-    case R_OPENAPI:
-        doc = ic__openapi_json(&len);
-        return reply(c, mc, 200, "application/json", doc, len, 1, NULL);
-    case R_DOCS:
-        doc = ic__docs_html(&len);
-        return reply(c, mc, 200, "text/html; charset=utf-8", doc, len, 1, NULL);
-    default:
-        return reply_detail(c, mc, 404, "Not Found", NULL);
-    }
+    if (strcmp(method, routes[c->route].op.method) != 0)
+        return reply_detail(c, mc, 405, "Method Not Allowed", routes[c->route].op.method);
+    return routes[c->route].fn(s, c, mc);
 }
 
 static void completed(void *cls, struct MHD_Connection *mc, void **req_cls,
@@ -837,6 +1225,7 @@ static void conn_notify(void *cls, struct MHD_Connection *mc, void **socket_cont
         ic__req_free(&c->req);
         ic_free(c->preds);
         ic_free(c->tops);
+        ic_free(c->logits);
         pthread_cond_destroy(&c->cond);
         ic_free(c);
         *socket_context = NULL;
@@ -951,6 +1340,11 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
     rc = resolve_host(s->host, o->port, &ss, &v6, err);
     if (rc)
         goto fail;
+    s->openapi = ic__openapi_build(o->error_style == IC__ERRS_LEGACY, &s->openapi_len, err);
+    if (!s->openapi) {
+        rc = IC_ERR_FORMAT;
+        goto fail;
+    }
     rc = mref_load(s->model_path, &s->o, s->n_workers, &s->cur, err);
     if (rc)
         goto fail;
@@ -987,6 +1381,7 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
     return IC_OK;
 fail:
     mref_release(s->cur);
+    ic_free(s->openapi);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->reload_mu);
     ic_free(s->model_path);
@@ -1011,6 +1406,7 @@ void ic_server_stop(struct ic_server *s, double grace_s)
         MHD_stop_daemon(s->d);
     }
     mref_release(s->cur);
+    ic_free(s->openapi);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->reload_mu);
     ic_free(s->model_path);

@@ -78,7 +78,7 @@ expect() { # name, code, body (exact) | method path [ctype body]
 }
 
 # --------------------------------------------------------------------------
-if ! start_server "$tmp/log"; then
+if ! start_server "$tmp/log" --error-style fastapi-legacy; then
     fail start "server did not start: $(tail -3 "$tmp/log")"
     exit 1
 fi
@@ -168,7 +168,7 @@ expect err_batch_not_list 422 '{"detail":[{"loc":["body","texts"],"msg":"value i
 expect err_empty_text 422 '{"detail":[{"loc":["body","text"],"msg":"ensure this value has at least 1 characters","type":"value_error.any_str.min_length","ctx":{"limit_value":1}}]}' POST /classify $J '{"text":""}'
 expect err_top_k 422 '{"detail":[{"loc":["body","top_k"],"msg":"value is not a valid integer","type":"type_error.integer"}]}' POST /classify $J '{"text":"a","top_k":"x"}'
 expect not_found 404 '{"detail":"Not Found"}' GET /nope
-expect not_found_post 404 '{"detail":"Not Found"}' POST /predict $J '{"text":"a"}'
+expect not_found_post 404 '{"detail":"Not Found"}' POST /predictx $J '{"text":"a"}'
 expect method_get_classify 405 '{"detail":"Method Not Allowed"}' GET /classify
 expect method_post_health 405 '{"detail":"Method Not Allowed"}' POST /health $J '{}'
 expect method_delete 405 '{"detail":"Method Not Allowed"}' DELETE /intents

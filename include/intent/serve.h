@@ -55,9 +55,19 @@ struct ic_serve_opts {
                               * 0 = current FastAPI / pydantic 2 ("pydantic2",
                               * default), 1 = FastAPI 0.9x / pydantic 1
                               * ("fastapi-legacy") */
+    const char *api_key;     /* NULL = open; else every route but /docs, /redoc and
+                              * /openapi.json needs "Authorization: Bearer <key>"
+                              * (401 otherwise) */
+    int open_health;         /* with api_key: /health, /ready and /metrics stay open */
+    const char *cors_origin; /* NULL = no CORS headers; "*" or a comma-separated list of
+                              * origins allowed to call from a browser */
+    int access_log;          /* 1 (default): one line per request on stderr */
+    int log_format;          /* access log: 0 = text (default), 1 = JSON lines */
     char *owned_model_path;  /* storage for strings read from a file (internal) */
     char *owned_host;
     char *owned_fallback_intent;
+    char *owned_api_key;
+    char *owned_cors_origin;
 };
 
 /* Defaults as documented above. */
@@ -70,7 +80,8 @@ void ic_serve_opts_free(struct ic_serve_opts *o);
  * serve_max_body, serve_max_batch, serve_timeout, serve_max_connections,
  * serve_coalesce, serve_max_length, serve_event_loop, serve_gather_us,
  * serve_fallback_threshold, serve_ambiguity_threshold, serve_fallback_intent,
- * serve_no_calibration, serve_error_style. Other keys belong to
+ * serve_no_calibration, serve_error_style, serve_api_key, serve_open_health,
+ * serve_cors_origin, serve_access_log, serve_log_format. Other keys belong to
  * training and are ignored; an unknown serve_* key or a bad value is an
  * error naming the file, line and key. o is unchanged on error. */
 int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
@@ -79,7 +90,8 @@ int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
 /* Overrides fields from INTENT_SERVE_MODEL, _HOST, _PORT, _THREADS,
  * _MAX_BODY, _MAX_BATCH, _TIMEOUT, _MAX_CONNECTIONS, _COALESCE, _MAX_LENGTH,
  * _EVENT_LOOP, _GATHER_US, _FALLBACK_THRESHOLD, _AMBIGUITY_THRESHOLD,
- * _FALLBACK_INTENT, _NO_CALIBRATION, _ERROR_STYLE.
+ * _FALLBACK_INTENT, _NO_CALIBRATION, _ERROR_STYLE, _API_KEY, _OPEN_HEALTH,
+ * _CORS_ORIGIN, _ACCESS_LOG, _LOG_FORMAT.
  * String values are borrowed from the environment. Errors name the variable
  * (IC_ERR_INVAL: not a number or out of range); o is unchanged on error. */
 int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err) IC_WUR;
@@ -87,6 +99,8 @@ int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err) IC_WUR;
 /* Parses an error style name ("pydantic2", "fastapi-legacy") into *out.
  * IC_ERR_INVAL for another name. */
 int ic_serve_error_style_parse(const char *name, int *out);
+/* Parses an access log format ("text", "json"). IC_ERR_INVAL otherwise. */
+int ic_serve_log_format_parse(const char *name, int *out);
 
 /* Checks ranges (port 0..65535, threads 0..256, max_body 1 KiB..1 GiB, ...). */
 int ic_serve_opts_check(const struct ic_serve_opts *o, struct ic_err *err) IC_WUR;

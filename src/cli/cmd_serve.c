@@ -26,7 +26,9 @@ static void usage(FILE *f)
             "                    [--max-body BYTES] [--max-batch N] [--timeout S]\n"
             "                    [--max-connections N] [--coalesce N] [--max-length N]\n"
             "                    [--gather-us N] [--event-loop]\n"
-            "                    [--error-style pydantic2|fastapi-legacy]\n\n"
+            "                    [--error-style pydantic2|fastapi-legacy]\n"
+            "                    [--api-key KEY [--open-health]] [--cors-origin ORIGINS]\n"
+            "                    [--log-format text|json] [--no-access-log]\n\n"
             "Serves a model over a JSON HTTP API compatible with the original FastAPI service:\n"
             "GET /health, POST /classify, POST /classify/batch, GET /intents, POST /predict and\n"
             "GET /info (text-embeddings-inference), POST /model/parse and GET /status (Rasa),\n"
@@ -70,6 +72,16 @@ static void usage(FILE *f)
             "  --error-style STYLE   validation error bodies of the FastAPI routes: pydantic2\n"
             "                        (current FastAPI, default) or fastapi-legacy (FastAPI\n"
             "                        0.9x, pydantic 1) [INTENT_SERVE_ERROR_STYLE]\n"
+            "  --api-key KEY         require \"Authorization: Bearer KEY\" (401 otherwise) on\n"
+            "                        every route but /docs, /redoc, /openapi.json; prefer the\n"
+            "                        variable, flags show in ps [INTENT_SERVE_API_KEY]\n"
+            "  --open-health         with --api-key, keep /health, /ready and /metrics open\n"
+            "                        [INTENT_SERVE_OPEN_HEALTH=1]\n"
+            "  --cors-origin ORIGINS allow browsers on these origins (\"*\" or a comma-separated\n"
+            "                        list) to call the API [INTENT_SERVE_CORS_ORIGIN]\n"
+            "  --log-format FORMAT   access log lines: text (default) or json\n"
+            "                        [INTENT_SERVE_LOG_FORMAT]\n"
+            "  --no-access-log       no line per request on stderr [INTENT_SERVE_ACCESS_LOG=0]\n"
             "  -h, --help            this help\n\n"
             "signals: SIGHUP reloads the model from --model (a model that fails to load is\n"
             "refused and the old one keeps serving); SIGTERM and SIGINT finish the requests\n"
@@ -82,7 +94,8 @@ static const char *const value_opts[] = {"--config", "--model",   "--host",     
                                          "--threads", "--max-body",  "--max-batch",
                                          "--timeout", "--max-connections", "--coalesce",
                                          "--max-length", "--gather-us",
-                                         "--error-style"};
+                                         "--error-style", "--api-key", "--cors-origin",
+                                         "--log-format"};
 
 static int serve_main(int argc, char **argv, struct ic_serve_opts *opts);
 
@@ -138,6 +151,14 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
         const char *a = argv[i];
         if (strcmp(a, "--event-loop") == 0) {
             o.event_loop = 1;
+            continue;
+        }
+        if (strcmp(a, "--open-health") == 0) {
+            o.open_health = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-access-log") == 0) {
+            o.access_log = 0;
             continue;
         }
         int fb_value = 0;
@@ -196,7 +217,14 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
             bad = cli_parse_int("serve", name, val, 0, 1 << 20, &v), o.max_length = (int)v;
         else if (strcmp(name, "--gather-us") == 0)
             bad = cli_parse_int("serve", name, val, 0, 100000, &v), o.gather_us = (int)v;
-        else if (strcmp(name, "--error-style") == 0 &&
+        else if (strcmp(name, "--api-key") == 0)
+            o.api_key = val;
+        else if (strcmp(name, "--cors-origin") == 0)
+            o.cors_origin = val;
+        else if (strcmp(name, "--log-format") == 0 && ic_serve_log_format_parse(val, &o.log_format)) {
+            cli_error("serve", "--log-format: \"%s\" is not text or json", val);
+            return 2;
+        } else if (strcmp(name, "--error-style") == 0 &&
                  ic_serve_error_style_parse(val, &o.error_style)) {
             cli_error("serve", "--error-style: \"%s\" is not pydantic2 or fastapi-legacy", val);
             return 2;
@@ -245,6 +273,10 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
     int v6 = strchr(o.host, ':') != NULL;
     fprintf(stderr, "intent serve: listening on http://%s%s%s:%d (%s)\n", v6 ? "[" : "", o.host,
             v6 ? "]" : "", ic_server_port(s), facts);
+    if (!o.api_key && strcmp(o.host, "127.0.0.1") != 0 && strcmp(o.host, "localhost") != 0 &&
+        strcmp(o.host, "::1") != 0)
+        fprintf(stderr, "intent serve: warning: listening on %s without --api-key: anyone who "
+                        "can reach this port can use the API (see docs/deploy.md)\n", o.host);
     fflush(stderr);
     ic_free(facts);
 

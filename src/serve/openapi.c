@@ -18,6 +18,8 @@
  * style). Names are those of the route table's request/response/errors. */
 static const char schemas_json[] =
     "{"
+    "\"Ready\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":"
+    "{\"type\":\"string\",\"enum\":[\"ready\",\"reloading\"]}}},"
     "\"Health\":{\"type\":\"object\",\"required\":[\"status\",\"model\",\"num_labels\",\"max_"
     "length\",\"layers\",\"hidden_size\",\"heads\",\"vocab_size\",\"parameters\",\"version\","
     "\"uptime_s\",\"reloads\"],\"properties\":{\"status\":{\"type\":\"string\",\"enum\":[\"ok"
@@ -137,6 +139,7 @@ static const char *status_text(int code)
     case 415: return "Not a JSON content type";
     case 422: return "Validation error";
     case 429: return "Overloaded";
+    case 503: return "Not ready";
     default: return "Error";
     }
 }

@@ -32,6 +32,34 @@ const struct ic__api_op *ic__server_api_op(int i);
  * error (err says why). */
 char *ic__openapi_build(int legacy_errors, size_t *len, struct ic_err *err);
 
+/* --- operations (ops.c) --- */
+
+#define IC__RID_MAX 129 /* request id: up to 128 characters + NUL */
+
+/* The request id: the client's X-Request-Id when it is 1..128 characters
+ * of [A-Za-z0-9._:-], else a fresh 32-hex-digit id. */
+void ic__request_id(const char *given, char out[IC__RID_MAX]);
+
+/* 1 when the Authorization header value is "Bearer <key>" (compared in
+ * constant time). */
+int ic__bearer_ok(const char *authorization, const char *key);
+
+/* The Access-Control-Allow-Origin value for a request from origin, given
+ * --cors-origin's list ("*" or "https://a.example,https://b.example"):
+ * "*", origin itself, or NULL (not allowed / no CORS). */
+const char *ic__cors_allow(const char *allowed, const char *origin);
+
+/* One access log line (ends in a newline) appended to b. */
+struct ic__access {
+    double wall;        /* request start, seconds since the epoch */
+    const char *remote; /* client address */
+    const char *method, *path, *rid;
+    int status;
+    size_t bytes;       /* response body bytes */
+    double duration_ms;
+};
+void ic__access_line(struct ic_buf *b, int json, const struct ic__access *a);
+
 /* Static pages (openapi.c). */
 const char *ic__docs_html(size_t *len);
 const char *ic__redoc_html(size_t *len);

@@ -37,6 +37,7 @@ void ic_serve_default_opts(struct ic_serve_opts *o)
     o->oos_score = -1;
     o->fallback_threshold = -1;
     o->ambiguity_threshold = -1;
+    o->access_log = 1;
 }
 
 void ic_serve_opts_free(struct ic_serve_opts *o)
@@ -44,10 +45,13 @@ void ic_serve_opts_free(struct ic_serve_opts *o)
     ic_free(o->owned_model_path);
     ic_free(o->owned_host);
     ic_free(o->owned_fallback_intent);
+    ic_free(o->owned_api_key);
+    ic_free(o->owned_cors_origin);
     o->owned_model_path = o->owned_host = o->owned_fallback_intent = NULL;
+    o->owned_api_key = o->owned_cors_origin = NULL;
 }
 
-enum { K_STR, K_INT, K_SIZE, K_BOOL, K_UNIT, K_STYLE };
+enum { K_STR, K_INT, K_SIZE, K_BOOL, K_UNIT, K_STYLE, K_LOGFMT };
 struct opt {
     const char *name; /* "max_body": key serve_max_body, INTENT_SERVE_MAX_BODY */
     int kind;
@@ -74,7 +78,23 @@ static const struct opt opts[] = {
     {"fallback_intent", K_STR, OPT_OFF(fallback_intent), 0, 0},
     {"no_calibration", K_BOOL, OPT_OFF(no_calibration), 0, 1},
     {"error_style", K_STYLE, OPT_OFF(error_style), 0, 1},
+    {"api_key", K_STR, OPT_OFF(api_key), 0, 0},
+    {"open_health", K_BOOL, OPT_OFF(open_health), 0, 1},
+    {"cors_origin", K_STR, OPT_OFF(cors_origin), 0, 0},
+    {"access_log", K_BOOL, OPT_OFF(access_log), 0, 1},
+    {"log_format", K_LOGFMT, OPT_OFF(log_format), 0, 1},
 };
+
+int ic_serve_log_format_parse(const char *name, int *out)
+{
+    if (strcmp(name, "text") == 0)
+        *out = 0;
+    else if (strcmp(name, "json") == 0)
+        *out = 1;
+    else
+        return IC_ERR_INVAL;
+    return IC_OK;
+}
 
 int ic_serve_error_style_parse(const char *name, int *out)
 {
@@ -101,6 +121,12 @@ static int set_value(struct ic_serve_opts *o, const struct opt *e, const char *v
             return ic_errf(err, IC_ERR_INVAL,
                            "%s: \"%s\" is not an error style (pydantic2, fastapi-legacy)", where,
                            v);
+        return IC_OK;
+    }
+    if (e->kind == K_LOGFMT) {
+        if (ic_serve_log_format_parse(v, (int *)p))
+            return ic_errf(err, IC_ERR_INVAL, "%s: \"%s\" is not a log format (text, json)",
+                           where, v);
         return IC_OK;
     }
     if (e->kind == K_BOOL) {
@@ -162,8 +188,30 @@ int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err)
 struct file_ctx {
     struct ic_serve_opts t;
     const char *path;
-    char *model, *host, *fallback; /* owned copies of the string options read */
+    char *model, *host, *fallback, *api_key, *cors; /* owned copies of the strings read */
 };
+
+static char **file_own(struct file_ctx *f, size_t off)
+{
+    if (off == OPT_OFF(model_path))
+        return &f->model;
+    if (off == OPT_OFF(host))
+        return &f->host;
+    if (off == OPT_OFF(api_key))
+        return &f->api_key;
+    if (off == OPT_OFF(fallback_intent))
+        return &f->fallback;
+    return &f->cors;
+}
+
+/* Hands an owned string read from the file to the options. */
+static void give(char **owned, char *v)
+{
+    if (v) {
+        ic_free(*owned);
+        *owned = v;
+    }
+}
 
 static int file_pair(void *ud, const char *key, size_t key_line, const char *val,
                      size_t value_line, int is_null, struct ic_err *err)
@@ -184,8 +232,7 @@ static int file_pair(void *ud, const char *key, size_t key_line, const char *val
     if (e->kind == K_STR) {
         if (!*val)
             return ic_errf(err, IC_ERR_INVAL, "%s: empty value", where);
-        char **own = e->off == OPT_OFF(model_path) ? &f->model
-                     : e->off == OPT_OFF(host) ? &f->host : &f->fallback;
+        char **own = file_own(f, e->off);
         ic_free(*own);
         *own = ic_xstrdup(val);
         *(const char **)((char *)&f->t + e->off) = *own;
@@ -200,25 +247,19 @@ int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path, struct ic
     const struct ic__yaml_flat_opts yo = {.on_pair = file_pair};
     int rc = ic__yaml_flat_read(path, SERVE_FILE_MAX, &yo, &f, err);
     struct ic_serve_opts t = f.t;
-    char *model = f.model, *host = f.host;
     if (rc) {
-        ic_free(model);
-        ic_free(host);
+        ic_free(f.model);
+        ic_free(f.host);
         ic_free(f.fallback);
+        ic_free(f.api_key);
+        ic_free(f.cors);
         return rc;
     }
-    if (f.fallback) {
-        ic_free(t.owned_fallback_intent);
-        t.owned_fallback_intent = f.fallback;
-    }
-    if (model) {
-        ic_free(t.owned_model_path);
-        t.owned_model_path = model;
-    }
-    if (host) {
-        ic_free(t.owned_host);
-        t.owned_host = host;
-    }
+    give(&t.owned_model_path, f.model);
+    give(&t.owned_host, f.host);
+    give(&t.owned_fallback_intent, f.fallback);
+    give(&t.owned_api_key, f.api_key);
+    give(&t.owned_cors_origin, f.cors);
     *o = t;
     return IC_OK;
 }

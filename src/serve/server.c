@@ -380,11 +380,16 @@ struct ic_server;
 struct conn;
 typedef enum MHD_Result route_fn(struct ic_server *s, struct conn *c, struct MHD_Connection *mc);
 static route_fn do_health, do_classify_one, do_classify_batch, do_intents, do_predict, do_info,
-    do_parse, do_status, do_metrics, do_openapi, do_docs, do_redoc;
+    do_parse, do_status, do_metrics, do_openapi, do_docs, do_redoc, do_ready;
 
+/* Whose error shapes a route answers, and who may call it with --api-key. */
+enum { ANCHOR_FASTAPI, ANCHOR_TEI, ANCHOR_RASA };
+enum { ACCESS_KEY, ACCESS_HEALTH, ACCESS_OPEN }; /* key needed / open with
+                                                  * --open-health / always open */
 struct route {
     struct ic__api_op op;
     route_fn *fn;
+    int anchor, access;
 };
 
 #define FASTAPI_ERRORS "413:Detail 422:HTTPValidationError"
@@ -392,55 +397,60 @@ struct route {
 static const struct route routes[] = {
     {{"/health", "GET", "/health", 0, "health", "Health", "intent",
       "Liveness and the loaded model's facts.", NULL, "Health", "application/json", ""},
-     do_health},
+     do_health, ANCHOR_FASTAPI, ACCESS_HEALTH},
+    {{"/ready", "GET", "/ready", 0, "ready", "Ready", "operations",
+      "Readiness: 200 while the model serves, 503 while it is being reloaded (a load balancer "
+      "should send no new requests then). /health stays 200 (liveness).",
+      NULL, "Ready", "application/json", "503:Ready"},
+     do_ready, ANCHOR_FASTAPI, ACCESS_HEALTH},
     {{"/classify", "POST", "/classify", 1, "classify", "Classify", "intent",
       "Classifies one text. Texts longer than the model's maximum length are truncated to "
       "their first max_length - 2 word pieces.",
       "TextIn", "Prediction", "application/json", FASTAPI_ERRORS},
-     do_classify_one},
+     do_classify_one, ANCHOR_FASTAPI, ACCESS_KEY},
     {{"/classify/batch", "POST", "/classify/batch", 1, "classify_batch", "Classify Batch",
       "intent", "Classifies several texts in one batched forward; results in request order.",
       "BatchIn", "BatchOut", "application/json", FASTAPI_ERRORS},
-     do_classify_batch},
+     do_classify_batch, ANCHOR_FASTAPI, ACCESS_KEY},
     {{"/intents", "GET", "/intents", 0, "intents", "Intents", "intent",
       "The labels the model predicts, in index order.", NULL, "Intents", "application/json",
       ""},
-     do_intents},
+     do_intents, ANCHOR_FASTAPI, ACCESS_KEY},
     {{"/predict", "POST", "/predict", 1, "predict", "Predict", "text-embeddings-inference",
       "Hugging Face text-embeddings-inference sequence classification: every label with its "
       "score, most probable first (softmax probabilities, or logits with raw_scores); a batch "
       "[[\"a\"], [\"b\"]] gets one list per text.",
       "PredictRequest", "PredictResponse", "application/json", TEI_ERRORS},
-     do_predict},
+     do_predict, ANCHOR_TEI, ACCESS_KEY},
     {{"/info", "GET", "/info", 0, "get_model_info", "Info", "text-embeddings-inference",
       "text-embeddings-inference's model and router facts.", NULL, "Info", "application/json",
       ""},
-     do_info},
+     do_info, ANCHOR_TEI, ACCESS_KEY},
     {{"/model/parse", "POST", "/model/parse", 1, "parseModelMessage", "Parse", "Rasa",
       "Rasa NLU parse: the intent, the ranking (at most 10) and entities (always empty).",
       "ParseRequest", "ParseResult", "application/json", "400:RasaError"},
-     do_parse},
+     do_parse, ANCHOR_RASA, ACCESS_KEY},
     {{"/status", "GET", "/status", 0, "getStatus", "Status", "Rasa",
       "Rasa's status: the model loaded and training jobs (none: this server only serves).",
       NULL, "Status", "application/json", ""},
-     do_status},
+     do_status, ANCHOR_RASA, ACCESS_KEY},
     {{"/metrics", "GET", "/metrics", 0, "metrics", "Metrics", "operations",
       "Prometheus text format: requests by route and status, a latency histogram per route, "
       "inference batches, model facts.",
       NULL, "PlainText", "text/plain", ""},
-     do_metrics},
+     do_metrics, ANCHOR_FASTAPI, ACCESS_HEALTH},
     {{"/openapi.json", "GET", "/openapi.json", 0, "openapi", "OpenAPI", "operations",
       "This document, generated from the server's route table.", NULL, "OpenAPIDocument",
       "application/json", ""},
-     do_openapi},
+     do_openapi, ANCHOR_FASTAPI, ACCESS_OPEN},
     {{"/docs", "GET", "/docs", 0, "docs", "Docs", "operations",
       "A page to try every route (self-contained: no external scripts or styles).", NULL,
       "HtmlPage", "text/html", ""},
-     do_docs},
+     do_docs, ANCHOR_FASTAPI, ACCESS_OPEN},
     {{"/redoc", "GET", "/redoc", 0, "redoc", "Reference", "operations",
       "A reference page of every route and schema, generated from this document.", NULL,
       "HtmlPage", "text/html", ""},
-     do_redoc},
+     do_redoc, ANCHOR_FASTAPI, ACCESS_OPEN},
 };
 #define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
 #define R_OTHER N_ROUTES      /* unknown paths */
@@ -456,7 +466,7 @@ const struct ic__api_op *ic__server_api_op(int i)
     return i >= 0 && i < N_ROUTES ? &routes[i].op : NULL;
 }
 
-static const int statuses[] = {200, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503};
+static const int statuses[] = {200, 204, 400, 401, 404, 405, 413, 415, 422, 424, 429, 500, 503};
 #define N_STATUS ((int)(sizeof statuses / sizeof statuses[0]))
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                  0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5};
@@ -484,6 +494,8 @@ struct ic_server {
     atomic_ullong reloads, reload_failures;
     double t_start;
     struct metrics m;
+    atomic_int reloading;      /* a reload is loading a model: /ready answers 503 */
+    char *api_key, *cors_origin;
     char *openapi;             /* /openapi.json, generated from routes[] */
     size_t openapi_len;
 };
@@ -499,7 +511,11 @@ struct conn {
     pthread_cond_t cond;
     int route, status, too_big, active;
     size_t discarded;
-    double t0;
+    double t0, wall;
+    size_t resp_bytes;
+    const char *cors;            /* Access-Control-Allow-Origin value, or NULL */
+    char rid[IC__RID_MAX];       /* X-Request-Id */
+    char method[16], path[256];  /* for the access log */
 };
 
 static struct mref *acquire(struct ic_server *s)
@@ -530,7 +546,23 @@ static enum MHD_Result reply(struct conn *c, struct MHD_Connection *mc, int stat
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    MHD_add_response_header(resp, "X-Request-Id", c->rid);
+    if (c->cors) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", c->cors);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
+        if (strcmp(c->cors, "*") != 0)
+            MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (status == 204) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow ? allow : "GET");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, X-Request-Id");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
     c->status = status;
+    c->resp_bytes = len;
     enum MHD_Result ret = MHD_queue_response(mc, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -1100,6 +1132,92 @@ static int wants_body(int route)
     return route < N_ROUTES && routes[route].op.body;
 }
 
+/* Request id, method, path and CORS origin, when the headers are in. */
+static void request_start(struct ic_server *s, struct conn *c, struct MHD_Connection *mc,
+                          const char *url, const char *method)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->wall = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    c->resp_bytes = 0;
+    ic__request_id(MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Request-Id"), c->rid);
+    snprintf(c->method, sizeof c->method, "%s", method);
+    snprintf(c->path, sizeof c->path, "%s", url);
+    c->cors = ic__cors_allow(s->cors_origin,
+                             MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Origin"));
+}
+
+/* With --api-key: Bearer token, or Rasa's ?token= on Rasa's routes. */
+static int authorized(const struct ic_server *s, const struct conn *c, struct MHD_Connection *mc)
+{
+    const struct route *r = &routes[c->route];
+    if (!s->api_key || r->access == ACCESS_OPEN ||
+        (r->access == ACCESS_HEALTH && s->o.open_health))
+        return 1;
+    const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
+    if (ic__bearer_ok(auth, s->api_key))
+        return 1;
+    if (r->anchor == ANCHOR_RASA) {
+        const char *tok = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "token");
+        char bearer[512];
+        if (tok && strlen(tok) < 400) {
+            snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+            return ic__bearer_ok(bearer, s->api_key);
+        }
+    }
+    return 0;
+}
+
+/* 401 in the route's anchor's shape: FastAPI's HTTPBearer detail, TEI's
+ * bare 401, Rasa's NotAuthenticated. */
+static enum MHD_Result reply_unauthorized(struct conn *c, struct MHD_Connection *mc)
+{
+    switch (routes[c->route].anchor) {
+    case ANCHOR_TEI:
+        return reply(c, mc, 401, "text/plain", "", 0, 1, NULL);
+    case ANCHOR_RASA:
+        ic_buf_reset(&c->out);
+        if (ic__rasa_error(&c->out, 401, "NotAuthenticated", "User is not authenticated."))
+            return MHD_NO;
+        return reply_json(c, mc, 401);
+    default:
+        return reply_detail(c, mc, 401, "Not authenticated", NULL);
+    }
+}
+
+static void access_log(const struct ic_server *s, const struct conn *c,
+                       struct MHD_Connection *mc)
+{
+    char remote[64] = "-";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        socklen_t sl = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                              : sizeof(struct sockaddr_in);
+        if (getnameinfo(ci->client_addr, sl, remote, sizeof remote, NULL, 0, NI_NUMERICHOST))
+            snprintf(remote, sizeof remote, "-");
+    }
+    struct ic__access a = {.wall = c->wall, .remote = remote, .method = c->method,
+                           .path = c->path, .rid = c->rid, .status = c->status,
+                           .bytes = c->resp_bytes, .duration_ms = (ic_time_now() - c->t0) * 1e3};
+    struct ic_buf b;
+    ic_buf_init(&b, 0);
+    ic__access_line(&b, s->o.log_format, &a);
+    if (b.data)
+        fputs(b.data, stderr); /* stderr is unbuffered: one write per line */
+    ic_buf_free(&b);
+}
+
+static enum MHD_Result do_ready(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
+{
+    if (atomic_load(&s->reloading)) {
+        static const char busy[] = "{\"status\":\"reloading\"}";
+        return reply(c, mc, 503, "application/json", busy, sizeof busy - 1, 1, NULL);
+    }
+    static const char ok[] = "{\"status\":\"ready\"}";
+    return reply(c, mc, 200, "application/json", ok, sizeof ok - 1, 1, NULL);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char *url,
                                const char *method, const char *version,
                                const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -1114,6 +1232,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
         if (!c)
             return MHD_NO;
         c->t0 = ic_time_now();
+        request_start(s, c, mc, url, method);
         c->route = route_of(url);
         c->status = 0;
         c->too_big = 0;
@@ -1159,6 +1278,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
         return reply_detail(c, mc, 413, "Request body too large", NULL);
     if (c->route == R_OTHER)
         return reply_detail(c, mc, 404, "Not Found", NULL);
+    /* A CORS preflight: browsers send it without credentials. */
+    if (c->cors && strcmp(method, "OPTIONS") == 0 &&
+        MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Access-Control-Request-Method"))
+        return reply(c, mc, 204, "text/plain", "", 0, 1, routes[c->route].op.method);
+    if (!authorized(s, c, mc))
+        return reply_unauthorized(c, mc);
     if (strcmp(method, routes[c->route].op.method) != 0)
         return reply_detail(c, mc, 405, "Method Not Allowed", routes[c->route].op.method);
     return routes[c->route].fn(s, c, mc);
@@ -1169,12 +1294,13 @@ static void completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 {
     struct ic_server *s = cls;
     struct conn *c = *req_cls;
-    (void)mc;
     (void)toe;
     if (!c || !c->active)
         return;
     c->active = 0;
     *req_cls = NULL;
+    if (c->status && s->o.access_log)
+        access_log(s, c, mc);
     if (c->status) {
         double dt = ic_time_now() - c->t0;
         int k = 0;
@@ -1276,7 +1402,9 @@ int ic_server_reload(struct ic_server *s, const char *path, struct ic_err *err)
         pthread_mutex_unlock(&s->mu);
     }
     char *p = ic_xstrdup(path); /* s->cur->path dies with the old model */
+    atomic_store(&s->reloading, 1);
     int rc = mref_load(p, &s->o, s->n_workers, &r, err);
+    atomic_store(&s->reloading, 0);
     if (rc) {
         atomic_fetch_add(&s->reload_failures, 1);
         goto out;
@@ -1326,7 +1454,12 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
     s->host = ic_xstrdup(o->host);
     s->o.model_path = s->model_path;
     s->o.host = s->host;
+    s->api_key = o->api_key ? ic_xstrdup(o->api_key) : NULL;
+    s->cors_origin = o->cors_origin ? ic_xstrdup(o->cors_origin) : NULL;
+    s->o.api_key = s->api_key;
+    s->o.cors_origin = s->cors_origin;
     s->o.owned_model_path = s->o.owned_host = NULL; /* the caller's */
+    s->o.owned_api_key = s->o.owned_cors_origin = NULL;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1382,6 +1515,10 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
 fail:
     mref_release(s->cur);
     ic_free(s->openapi);
+    ic_free(s->api_key);
+    ic_free(s->cors_origin);
+    ic_free(s->api_key);
+    ic_free(s->cors_origin);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->reload_mu);
     ic_free(s->model_path);
@@ -1407,6 +1544,8 @@ void ic_server_stop(struct ic_server *s, double grace_s)
     }
     mref_release(s->cur);
     ic_free(s->openapi);
+    ic_free(s->api_key);
+    ic_free(s->cors_origin);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->reload_mu);
     ic_free(s->model_path);

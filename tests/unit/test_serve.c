@@ -144,6 +144,7 @@ TEST(serve_reload_under_load)
     struct ic_err err;
     struct ic_server *s = NULL;
     ic_serve_default_opts(&o);
+    o.access_log = 0; /* keep the test output to results */
     o.model_path = a;
     o.port = 0;
     o.threads = 2;
@@ -197,6 +198,7 @@ TEST(serve_opts_env_and_checks)
     struct ic_serve_opts o;
     struct ic_err err;
     ic_serve_default_opts(&o);
+    o.access_log = 0; /* keep the test output to results */
     ASSERT_EQ(o.port, 8000);
     ASSERT_EQ(o.max_body, 1u << 20);
     ASSERT_STR_EQ(o.host, "127.0.0.1");
@@ -223,6 +225,7 @@ TEST(serve_opts_env_and_checks)
     /* a model that does not load: no server, an error naming the path */
     struct ic_server *s = (struct ic_server *)&o;
     ic_serve_default_opts(&o);
+    o.access_log = 0; /* keep the test output to results */
     o.model_path = "/nonexistent/model/dir";
     o.port = 0;
     ASSERT(ic_server_start(&s, &o, &err) != IC_OK);
@@ -241,6 +244,7 @@ TEST(serve_opts_from_file)
                        "serve_max_body: 2048\nserve_event_loop: true\n";
     ASSERT_OK(ic_write_file_atomic(path, good, strlen(good), NULL));
     ic_serve_default_opts(&o);
+    o.access_log = 0; /* keep the test output to results */
     ASSERT_OK_ERR(ic_serve_opts_from_file(&o, path, &err), err);
     ASSERT_STR_EQ(o.model_path, "/srv/model");
     ASSERT_STR_EQ(o.host, "0.0.0.0");

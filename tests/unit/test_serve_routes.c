@@ -483,3 +483,43 @@ TEST(serve_routes_openapi_from_table)
         json_decref(doc);
     }
 }
+
+TEST(serve_ops_helpers)
+{
+    ASSERT(ic__bearer_ok("Bearer k3y", "k3y"));
+    ASSERT(!ic__bearer_ok("Bearer k3", "k3y"));
+    ASSERT(!ic__bearer_ok("Bearer k3yy", "k3y"));
+    ASSERT(!ic__bearer_ok("bearer k3y", "k3y"));
+    ASSERT(!ic__bearer_ok("k3y", "k3y"));
+    ASSERT(!ic__bearer_ok(NULL, "k3y"));
+    ASSERT_STR_EQ(ic__cors_allow("*", "https://x.example"), "*");
+    ASSERT_STR_EQ(ic__cors_allow("https://a.example, https://b.example", "https://b.example"),
+                  "https://b.example");
+    ASSERT(ic__cors_allow("https://a.example", "https://a.example.evil") == NULL);
+    ASSERT(ic__cors_allow("https://a.example", NULL) == NULL);
+    ASSERT(ic__cors_allow(NULL, "https://a.example") == NULL);
+    char a[IC__RID_MAX], b[IC__RID_MAX];
+    ic__request_id("abc-1.2:3_4", a);
+    ASSERT_STR_EQ(a, "abc-1.2:3_4");
+    ic__request_id("has space", a);
+    ic__request_id(NULL, b);
+    ASSERT_EQ(strlen(a), 32);
+    ASSERT(strcmp(a, b) != 0);
+    char long_id[200];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = 0;
+    ic__request_id(long_id, a);
+    ASSERT_EQ(strlen(a), 32);
+    struct ic_buf l;
+    ic_buf_init(&l, 0);
+    struct ic__access ac = {.wall = 86400.5, .remote = "::1", .method = "GET", .path = "/a b\"",
+                            .rid = "r1", .status = 200, .bytes = 12, .duration_ms = 1.25};
+    ic__access_line(&l, 0, &ac);
+    ASSERT_STR_EQ(l.data, "1970-01-02T00:00:00.500Z ::1 GET /a%20b%22 200 12 1.250ms r1\n");
+    ic_buf_reset(&l);
+    ic__access_line(&l, 1, &ac);
+    ASSERT_STR_EQ(l.data, "{\"time\":\"1970-01-02T00:00:00.500Z\",\"remote\":\"::1\",\"method\":"
+                          "\"GET\",\"path\":\"/a b\\\"\",\"status\":200,\"bytes\":12,"
+                          "\"duration_ms\":1.250,\"request_id\":\"r1\"}\n");
+    ic_buf_free(&l);
+}

@@ -17,7 +17,8 @@
 #                                      curl (HTTP tests), clang + libFuzzer
 #                                      runtime, libomp + the pthread OpenBLAS
 #                                      (ThreadSanitizer with Archer), valgrind,
-#                                      groff (man page check)
+#                                      groff (man page check), chromium + node
+#                                      (the /docs page in a real browser)
 #   scripts/install-deps.sh --bench    build + what bench/ runs: wrk (HTTP
 #                                      load), GNU time (peak memory),
 #                                      python3-torch, FastAPI and uvicorn for
@@ -35,7 +36,7 @@ build_pkgs=(build-essential pkg-config
             libopenblas-openmp-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
             libutf8proc-dev libyaml-dev zlib1g-dev libssl-dev ca-certificates)
 test_pkgs=(python3 python3-torch python3-numpy curl clang libclang-rt-14-dev libomp-dev
-           libopenblas-pthread-dev valgrind groff-base)
+           libopenblas-pthread-dev valgrind groff-base chromium nodejs)
 bench_pkgs=(python3 python3-torch python3-numpy wrk time python3-fastapi python3-uvicorn
             python3-uvloop python3-httptools libopenblas0-openmp)
 

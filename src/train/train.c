@@ -957,9 +957,10 @@ static char *report_origin(const struct train_run *r)
         return o;
     }
     char *jd = json_escape(r->c->data);
-    char *o = ic_xasprintf("\"from_scratch\": true, \"vocabulary\": {\"trained_on\": %s, "
-                           "\"texts\": %zu, \"size\": %zu}",
-                           jd, r->ntr, ic_tokenizer_vocab_size(&r->model.tok));
+    char *o = ic_xasprintf("\"from_scratch\": true, \"vocabulary\": {\"type\": \"%s\", "
+                           "\"trained_on\": %s, \"texts\": %zu, \"size\": %zu}",
+                           ic_tok_type_name(r->model.tok.type), jd, r->ntr,
+                           ic_tokenizer_vocab_size(&r->model.tok));
     ic_free(jd);
     return o;
 }

@@ -102,6 +102,7 @@ assert r["from_scratch"] is True
 assert "base_model" not in r, r.get("base_model")
 v = r["vocabulary"]
 assert v["trained_on"].endswith("tests/golden/data/train_small.json") and v["texts"] == 64, v
+assert v["type"] == "wordpiece", v
 c0 = json.load(open(sys.argv[2]))
 assert v["size"] == c0["vocab_size"], (v, c0["vocab_size"])
 assert r["evaluated_on"] == "eval_split"

@@ -4,8 +4,7 @@
 # ours and the reference (PyTorch / FastAPI from Debian packages) side by side,
 # interleaved, and reports medians, spread and the ratio (bench_archs.sh: every
 # architecture at 6x384 and 12x768, the longest; ARCH_SHAPES=small shortens it).
-# Benchmarks whose
-# reference is missing say so and print our figures only.
+# Benchmarks whose reference is missing say so and print our figures only.
 #   bench/run.sh [BUILD_DIR]      (default: build; `make bench` calls this)
 # Environment: BENCH_RUNS (repetitions, default 3), FB_MTOD (path to the
 # fb_mtod_es dataset directory, needed by the tokenizer, epoch and quality

@@ -429,12 +429,13 @@ int ic__tok_json_is_wordpiece(json_t *root)
 
 // --- legacy RoBERTa files -------------------------------------------------------------------
 
-static int load_json_file(const char *path, size_t flags, json_t **out, struct ic_err *err)
+int ic__tok_load_json(const char *path, size_t max, size_t flags, json_t **out,
+                      struct ic_err *err)
 {
     char *data = NULL;
     size_t len = 0;
     *out = NULL;
-    int rc = ic_read_file(path, MAX_FILE, &data, &len, err);
+    int rc = ic_read_file(path, max, &data, &len, err);
     if (rc != IC_OK)
         return rc;
     json_error_t je;
@@ -540,7 +541,7 @@ static int legacy_config(const char *dir, json_t **cfg, struct ic_err *err)
         char *p = ic_path_join(dir, names[i]);
         json_t *j = NULL;
         /* reals: model_max_length may be 1e30 written as an integer */
-        int rc = ic_path_exists(p) ? load_json_file(p, JSON_DECODE_INT_AS_REAL, &j, err) : IC_OK;
+        int rc = ic_path_exists(p) ? ic__tok_load_json(p, MAX_FILE, JSON_DECODE_INT_AS_REAL, &j, err) : IC_OK;
         ic_free(p);
         if (rc != IC_OK)
             return rc;
@@ -560,7 +561,7 @@ int ic__bpe_load_legacy(struct ic_tokenizer *t, const char *dir, long long model
     size_t *mlens = NULL, nm = 0;
     struct vocab_list v = {0};
     memset(t, 0, sizeof *t);
-    int rc = load_json_file(vpath, 0, &vocab, err);
+    int rc = ic__tok_load_json(vpath, MAX_FILE, 0, &vocab, err);
     if (rc == IC_OK)
         rc = legacy_config(dir, &cfg, err);
     if (rc == IC_OK)

@@ -37,6 +37,10 @@ void ic__tok_config_specials(const struct ic_tokenizer *t, json_t *obj, int as_o
  * end token), added_tokens, pad / unk / mask ids. */
 int ic__tok_finish_json(struct ic_tokenizer *t, json_t *root, json_t *cfg, const char *path,
                         struct ic_err *err);
+/* Reads path (at most max bytes) as one JSON object (duplicate keys refused;
+ * flags: extra jansson decoding flags). Errors name the file and line. */
+int ic__tok_load_json(const char *path, size_t max, size_t flags, json_t **out,
+                      struct ic_err *err);
 /* Writes dir/name (indented, keys in insertion order), atomically. */
 int ic__tok_put_json(const char *dir, const char *name, json_t *j, struct ic_err *err);
 

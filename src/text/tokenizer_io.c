@@ -17,27 +17,6 @@
 
 #define MAX_JSON_FILE ((size_t)64 << 20)
 
-static int load_json(const char *path, size_t flags, json_t **out, struct ic_err *err)
-{
-    char *data = NULL;
-    size_t len = 0;
-    *out = NULL;
-    int rc = ic_read_file(path, MAX_JSON_FILE, &data, &len, err);
-    if (rc != IC_OK)
-        return rc;
-    json_error_t je;
-    *out = json_loadb(data, len, JSON_REJECT_DUPLICATES | flags, &je);
-    ic_free(data);
-    if (!*out)
-        return ic_errf(err, IC_ERR_FORMAT, "%s: line %d: %s", path, je.line, je.text);
-    if (!json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        return ic_errf(err, IC_ERR_FORMAT, "%s: not a JSON object", path);
-    }
-    return IC_OK;
-}
-
 /* Reads a boolean option; absent or null leaves *v. Returns IC_OK or
  * IC_ERR_FORMAT. null_value: value for an explicit null (-2 = keep). */
 static int opt_bool(json_t *obj, const char *key, int *v, int null_value, const char *path,
@@ -62,7 +41,7 @@ static int read_config(const char *path, struct ic_tokenizer_opts *o, struct ic_
     json_t *root = NULL;
     /* reals: transformers writes model_max_length 1e30 as a 31-digit
      * integer, beyond jansson's integers */
-    int rc = load_json(path, JSON_DECODE_INT_AS_REAL, &root, err);
+    int rc = ic__tok_load_json(path, MAX_JSON_FILE, JSON_DECODE_INT_AS_REAL, &root, err);
     if (rc != IC_OK)
         return rc;
     rc = opt_bool(root, "do_lower_case", &o->lowercase, -2, path, err);
@@ -159,7 +138,7 @@ static int read_other_json(struct ic_tokenizer *t, json_t *root, const char *pat
     json_t *cfg = NULL;
     int rc = IC_OK;
     if (cfg_path && ic_path_exists(cfg_path))
-        rc = load_json(cfg_path, JSON_DECODE_INT_AS_REAL, &cfg, err);
+        rc = ic__tok_load_json(cfg_path, MAX_JSON_FILE, JSON_DECODE_INT_AS_REAL, &cfg, err);
     if (rc == IC_OK)
         rc = ic__tok_from_json(t, root, cfg, path, model_max_length, err);
     json_decref(cfg);
@@ -173,7 +152,7 @@ static int read_tokenizer_json(struct ic_tokenizer *t, const char *path, const c
     json_t *root = NULL;
     const char **toks = NULL;
     size_t *lens = NULL;
-    int rc = load_json(path, 0, &root, err);
+    int rc = ic__tok_load_json(path, MAX_JSON_FILE, 0, &root, err);
     if (rc != IC_OK)
         return rc;
     if (!ic__tok_json_is_wordpiece(root)) {
@@ -355,18 +334,6 @@ out:
     return rc;
 }
 
-static int put_file(const char *dir, const char *name, json_t *j, struct ic_err *err)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!s)
-        return ic_errf(err, IC_ERR_NOMEM, "%s/%s: cannot encode the JSON", dir, name);
-    char *path = ic_path_join(dir, name);
-    int rc = ic_write_file_atomic(path, s, strlen(s), err);
-    free(s); /* jansson's allocator */
-    ic_free(path);
-    return rc;
-}
-
 static void add_specials(const struct ic_tokenizer *t, json_t *obj)
 {
     static const char *const keys[] = {"unk_token", "sep_token", "pad_token", "cls_token",
@@ -524,17 +491,17 @@ int ic_tokenizer_save_dir(const struct ic_tokenizer *t, const char *dir, struct 
         json_object_set_new(cfg, "model_max_length", json_integer(o->model_max_length));
     json_object_set_new(cfg, "clean_up_tokenization_spaces", json_true());
     add_specials(t, cfg);
-    rc = put_file(dir, "tokenizer_config.json", cfg, err);
+    rc = ic__tok_put_json(dir, "tokenizer_config.json", cfg, err);
     if (rc != IC_OK)
         goto out;
     map = json_object();
     add_specials(t, map);
-    rc = put_file(dir, "special_tokens_map.json", map, err);
+    rc = ic__tok_put_json(dir, "special_tokens_map.json", map, err);
     if (rc != IC_OK)
         goto out;
     tj = tokenizer_json(t);
     if (tj) {
-        rc = put_file(dir, "tokenizer.json", tj, err);
+        rc = ic__tok_put_json(dir, "tokenizer.json", tj, err);
     } else {
         /* a stale tokenizer.json would win over the new vocab.txt */
         char *p = ic_path_join(dir, "tokenizer.json");

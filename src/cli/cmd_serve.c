@@ -108,57 +108,31 @@ int cmd_serve(int argc, char **argv)
     return rc;
 }
 
-static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
+/* Flags over the file and environment values in o; then the checks. */
+static int serve_flags(int argc, char **argv, struct ic_serve_opts *o)
 {
-    struct ic_serve_opts o = *opts;
     struct ic_err err;
-    /* defaults < configuration file < environment < flags */
-    const char *config = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            config = argv[i + 1];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            config = argv[i] + 9;
-    }
-    if (!config && ic_path_exists("intent.yaml"))
-        config = "intent.yaml";
-    if (config) {
-        int rc = ic_serve_opts_from_file(&o, config, &err);
-        *opts = o; /* hand the file's strings to the caller to free */
-        if (rc) {
-            cli_error("serve", "%s", err.msg);
-            return 2;
-        }
-    }
-    if (ic_serve_opts_from_env(&o, &err)) {
-        cli_error("serve", "%s", err.msg);
-        return 2;
-    }
     struct ic_infer_opts fio;
     ic_infer_default_opts(&fio);
-    fio.no_calibration = o.no_calibration;
-    fio.oos_score = o.oos_score;
-    fio.fallback_threshold = o.fallback_threshold;
-    fio.ambiguity_threshold = o.ambiguity_threshold;
-    fio.fallback_intent = o.fallback_intent;
+    fio.no_calibration = o->no_calibration;
+    fio.oos_score = o->oos_score;
+    fio.fallback_threshold = o->fallback_threshold;
+    fio.ambiguity_threshold = o->ambiguity_threshold;
+    fio.fallback_intent = o->fallback_intent;
     if (cli_fallback_env("serve", &fio))
         return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--event-loop") == 0) {
-            o.event_loop = 1;
+            o->event_loop = 1;
             continue;
         }
         if (strcmp(a, "--open-health") == 0) {
-            o.open_health = 1;
+            o->open_health = 1;
             continue;
         }
         if (strcmp(a, "--no-access-log") == 0) {
-            o.access_log = 0;
+            o->access_log = 0;
             continue;
         }
         int fb_value = 0;
@@ -196,52 +170,59 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
         if (strcmp(name, "--config") == 0)
             continue; /* read above */
         if (strcmp(name, "--model") == 0)
-            o.model_path = val;
+            o->model_path = val;
         else if (strcmp(name, "--host") == 0)
-            o.host = val;
+            o->host = val;
         else if (strcmp(name, "--port") == 0)
-            bad = cli_parse_int("serve", name, val, 0, 65535, &v), o.port = (int)v;
+            bad = cli_parse_int("serve", name, val, 0, 65535, &v), o->port = (int)v;
         else if (strcmp(name, "--threads") == 0)
-            bad = cli_parse_int("serve", name, val, 0, 256, &v), o.threads = (int)v;
+            bad = cli_parse_int("serve", name, val, 0, 256, &v), o->threads = (int)v;
         else if (strcmp(name, "--max-body") == 0)
-            bad = cli_parse_int("serve", name, val, 1024, 1L << 30, &v), o.max_body = (size_t)v;
+            bad = cli_parse_int("serve", name, val, 1024, 1L << 30, &v), o->max_body = (size_t)v;
         else if (strcmp(name, "--max-batch") == 0)
-            bad = cli_parse_int("serve", name, val, 1, 65536, &v), o.max_batch = (int)v;
+            bad = cli_parse_int("serve", name, val, 1, 65536, &v), o->max_batch = (int)v;
         else if (strcmp(name, "--timeout") == 0)
-            bad = cli_parse_int("serve", name, val, 0, 86400, &v), o.timeout = (int)v;
+            bad = cli_parse_int("serve", name, val, 0, 86400, &v), o->timeout = (int)v;
         else if (strcmp(name, "--max-connections") == 0)
-            bad = cli_parse_int("serve", name, val, 1, 65536, &v), o.max_connections = (int)v;
+            bad = cli_parse_int("serve", name, val, 1, 65536, &v), o->max_connections = (int)v;
         else if (strcmp(name, "--coalesce") == 0)
-            bad = cli_parse_int("serve", name, val, 1, 1024, &v), o.coalesce = (int)v;
+            bad = cli_parse_int("serve", name, val, 1, 1024, &v), o->coalesce = (int)v;
         else if (strcmp(name, "--max-length") == 0)
-            bad = cli_parse_int("serve", name, val, 0, 1 << 20, &v), o.max_length = (int)v;
+            bad = cli_parse_int("serve", name, val, 0, 1 << 20, &v), o->max_length = (int)v;
         else if (strcmp(name, "--gather-us") == 0)
-            bad = cli_parse_int("serve", name, val, 0, 100000, &v), o.gather_us = (int)v;
+            bad = cli_parse_int("serve", name, val, 0, 100000, &v), o->gather_us = (int)v;
         else if (strcmp(name, "--api-key") == 0)
-            o.api_key = val;
+            o->api_key = val;
         else if (strcmp(name, "--cors-origin") == 0)
-            o.cors_origin = val;
-        else if (strcmp(name, "--log-format") == 0 && ic_serve_log_format_parse(val, &o.log_format)) {
+            o->cors_origin = val;
+        else if (strcmp(name, "--log-format") == 0 && ic_serve_log_format_parse(val, &o->log_format)) {
             cli_error("serve", "--log-format: \"%s\" is not text or json", val);
             return 2;
         } else if (strcmp(name, "--error-style") == 0 &&
-                 ic_serve_error_style_parse(val, &o.error_style)) {
+                 ic_serve_error_style_parse(val, &o->error_style)) {
             cli_error("serve", "--error-style: \"%s\" is not pydantic2 or fastapi-legacy", val);
             return 2;
         }
         if (bad)
             return 2;
     }
-    o.no_calibration = fio.no_calibration;
-    o.oos_score = fio.oos_score;
-    o.fallback_threshold = fio.fallback_threshold;
-    o.ambiguity_threshold = fio.ambiguity_threshold;
-    o.fallback_intent = fio.fallback_intent;
-    if (ic_serve_opts_check(&o, &err)) {
+    o->no_calibration = fio.no_calibration;
+    o->oos_score = fio.oos_score;
+    o->fallback_threshold = fio.fallback_threshold;
+    o->ambiguity_threshold = fio.ambiguity_threshold;
+    o->fallback_intent = fio.fallback_intent;
+    if (ic_serve_opts_check(o, &err)) {
         cli_error("serve", "%s", err.msg);
         return 2;
     }
+    return 0;
+}
 
+/* Starts the server and waits for signals: SIGHUP reloads, SIGINT and
+ * SIGTERM drain and stop. */
+static int serve_run(const struct ic_serve_opts *o)
+{
+    struct ic_err err;
 #ifdef M_ARENA_MAX
     /* One malloc arena per connection thread would grow the resident size
      * with the number of connections; two are plenty for short requests. */
@@ -265,18 +246,18 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
     signal(SIGPIPE, SIG_IGN);
 
     struct ic_server *s = NULL;
-    if (ic_server_start(&s, &o, &err)) {
+    if (ic_server_start(&s, o, &err)) {
         cli_error("serve", "%s", err.msg);
         return 1;
     }
     char *facts = ic_server_describe(s);
-    int v6 = strchr(o.host, ':') != NULL;
-    fprintf(stderr, "intent serve: listening on http://%s%s%s:%d (%s)\n", v6 ? "[" : "", o.host,
+    int v6 = strchr(o->host, ':') != NULL;
+    fprintf(stderr, "intent serve: listening on http://%s%s%s:%d (%s)\n", v6 ? "[" : "", o->host,
             v6 ? "]" : "", ic_server_port(s), facts);
-    if (!o.api_key && strcmp(o.host, "127.0.0.1") != 0 && strcmp(o.host, "localhost") != 0 &&
-        strcmp(o.host, "::1") != 0)
+    if (!o->api_key && strcmp(o->host, "127.0.0.1") != 0 && strcmp(o->host, "localhost") != 0 &&
+        strcmp(o->host, "::1") != 0)
         fprintf(stderr, "intent serve: warning: listening on %s without --api-key: anyone who "
-                        "can reach this port can use the API (see docs/deploy.md)\n", o.host);
+                        "can reach this port can use the API (see docs/deploy.md)\n", o->host);
     fflush(stderr);
     ic_free(facts);
 
@@ -303,4 +284,38 @@ static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
         fprintf(stderr, "intent serve: stopped\n");
         return 0;
     }
+}
+
+static int serve_main(int argc, char **argv, struct ic_serve_opts *opts)
+{
+    struct ic_serve_opts o = *opts;
+    struct ic_err err;
+    /* defaults < configuration file < environment < flags */
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+    }
+    if (!config && ic_path_exists("intent.yaml"))
+        config = "intent.yaml";
+    if (config) {
+        int rc = ic_serve_opts_from_file(&o, config, &err);
+        *opts = o; /* hand the file's strings to the caller to free */
+        if (rc) {
+            cli_error("serve", "%s", err.msg);
+            return 2;
+        }
+    }
+    if (ic_serve_opts_from_env(&o, &err)) {
+        cli_error("serve", "%s", err.msg);
+        return 2;
+    }
+    int rc = serve_flags(argc, argv, &o);
+    return rc ? rc : serve_run(&o);
 }

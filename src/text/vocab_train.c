@@ -204,30 +204,232 @@ static int cmp_charfreq(const void *x, const void *y)
     return a->cp < b->cp ? -1 : a->cp > b->cp;
 }
 
+/* The state of one WordPiece training run, shared by its phases. */
+struct wp_run {
+    struct trainer tr;
+    struct strmap vocab;   /* token -> id */
+    struct strmap charidx; /* character -> index in chars */
+    struct pairs ps;
+    struct word *words;
+    struct charfreq *chars;
+    size_t n_chars, cap_chars;
+    uint32_t *stamp, *tmp;
+    size_t tmp_cap;
+};
+
+/* Characters by frequency (word-initial and continuation forms count the
+ * same character). */
+static void count_chars(struct wp_run *r)
+{
+    for (size_t i = 0; i < r->tr.words.n; i++) {
+        const unsigned char *s = (const unsigned char *)r->tr.words.keys[i];
+        size_t len = strlen(r->tr.words.keys[i]);
+        for (size_t k = 0; k < len;) {
+            uint32_t cp = 0;
+            int l = ic__utf8_decode(s + k, len - k, &cp);
+            k += l > 0 ? (size_t)l : 1;
+            char key[8];
+            int kl = ic__utf8_encode(cp, key);
+            size_t j = (size_t)strmap_get(&r->charidx, key, (size_t)kl, 1);
+            if (j == r->n_chars) {
+                if (r->n_chars == r->cap_chars) {
+                    r->cap_chars = r->cap_chars ? 2 * r->cap_chars : 256;
+                    r->chars = ic_xrealloc(r->chars, r->cap_chars * sizeof *r->chars);
+                }
+                r->chars[r->n_chars].cp = cp;
+                r->chars[r->n_chars].freq = 0;
+                r->n_chars++;
+            }
+            r->chars[j].freq += r->tr.wfreq[i];
+        }
+    }
+    if (r->n_chars)
+        qsort(r->chars, r->n_chars, sizeof *r->chars, cmp_charfreq);
+}
+
+/* The specials, then every character word-initial, then as "##" pieces, in
+ * frequency order while the vocabulary has room. */
+static void seed_vocab(struct wp_run *r, size_t vocab_size)
+{
+    static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (size_t i = 0; i < 5; i++)
+        strmap_get(&r->vocab, specials[i], strlen(specials[i]), 1);
+    for (size_t i = 0; i < r->n_chars && r->vocab.n < vocab_size; i++) {
+        char buf[8];
+        int l = ic__utf8_encode(r->chars[i].cp, buf);
+        strmap_get(&r->vocab, buf, (size_t)l, 1);
+    }
+    for (size_t i = 0; i < r->n_chars && r->vocab.n < vocab_size; i++) {
+        char buf[8] = "##";
+        int l = ic__utf8_encode(r->chars[i].cp, buf + 2);
+        strmap_get(&r->vocab, buf, (size_t)l + 2, 1);
+    }
+}
+
+/* Words as symbol sequences and their pair counts; a word with a character
+ * that did not fit in the vocabulary takes no part in merges. */
+static void build_words(struct wp_run *r)
+{
+    size_t nw = r->tr.words.n;
+    r->words = ic_xcalloc(nw ? nw : 1, sizeof *r->words);
+    r->stamp = ic_xcalloc(nw ? nw : 1, sizeof *r->stamp);
+    for (size_t i = 0; i < nw; i++) {
+        const char *s = r->tr.words.keys[i];
+        size_t len = strlen(s);
+        struct word *wd = &r->words[i];
+        wd->freq = r->tr.wfreq[i];
+        wd->sym = ic_xmalloc((len ? len : 1) * sizeof *wd->sym);
+        int ok = 1;
+        for (size_t k = 0; k < len;) {
+            uint32_t cp = 0;
+            int l = ic__utf8_decode((const unsigned char *)s + k, len - k, &cp);
+            char buf[8] = "##";
+            size_t off = k ? 0 : 2;
+            int el = ic__utf8_encode(cp, buf + 2);
+            long id = strmap_get(&r->vocab, buf + off, (size_t)el + 2 - off, 0);
+            if (id < 0)
+                ok = 0;
+            wd->sym[wd->n++] = (uint32_t)(id + 1);
+            k += l > 0 ? (size_t)l : 1;
+        }
+        if (!ok)
+            wd->n = 0;
+        for (size_t k = 0; k + 1 < wd->n; k++)
+            pair_add(&r->ps, wd->sym[k], wd->sym[k + 1], wd->freq, (uint32_t)i);
+    }
+}
+
+/* Orders two pairs by their merged strings, then by ids, without building
+ * the strings: < 0 when p comes first. */
+static int cmp_merged(const struct strmap *vocab, uint64_t p, uint64_t q)
+{
+    const char *a1 = vocab->keys[(p >> 32) - 1];
+    const char *b1 = vocab->keys[(p & 0xFFFFFFFFu) - 1] + 2;
+    const char *a2 = vocab->keys[(q >> 32) - 1];
+    const char *b2 = vocab->keys[(q & 0xFFFFFFFFu) - 1] + 2;
+    size_t la1 = strlen(a1), la2 = strlen(a2);
+    int c = 0;
+    size_t l1 = la1 + strlen(b1), l2 = la2 + strlen(b2);
+    for (size_t k = 0; !c && k < l1 && k < l2; k++) {
+        unsigned char x = (unsigned char)(k < la1 ? a1[k] : b1[k - la1]);
+        unsigned char y = (unsigned char)(k < la2 ? a2[k] : b2[k - la2]);
+        c = (x > y) - (x < y);
+    }
+    if (!c)
+        c = (l1 > l2) - (l1 < l2);
+    if (!c)
+        c = (p > q) - (p < q);
+    return c;
+}
+
+/* Best pair: highest count, then smallest merged string, then ids. */
+static struct pair *best_pair(struct wp_run *r)
+{
+    struct pair *best = NULL;
+    for (size_t i = 0; i < r->ps.cap; i++) {
+        struct pair *p = &r->ps.p[i];
+        if (!p->key || p->count <= 0)
+            continue;
+        if (best && p->count < best->count)
+            continue;
+        if (best && p->count == best->count && cmp_merged(&r->vocab, p->key, best->key) >= 0)
+            continue;
+        best = p;
+    }
+    return best;
+}
+
+/* Replaces every (a, b) in word wi by m, moving its pair counts. */
+static void merge_in_word(struct wp_run *r, uint32_t wi, uint32_t a, uint32_t b, uint32_t m)
+{
+    struct word *wd = &r->words[wi];
+    int has = 0;
+    for (size_t k = 0; k + 1 < wd->n; k++)
+        has |= wd->sym[k] == a && wd->sym[k + 1] == b;
+    if (!has)
+        return;
+    for (size_t k = 0; k + 1 < wd->n; k++)
+        pair_add(&r->ps, wd->sym[k], wd->sym[k + 1], -wd->freq, wi);
+    if (wd->n > r->tmp_cap) {
+        r->tmp_cap = wd->n;
+        r->tmp = ic_xrealloc(r->tmp, r->tmp_cap * sizeof *r->tmp);
+    }
+    size_t nn = 0;
+    for (size_t k = 0; k < wd->n; k++) {
+        if (k + 1 < wd->n && wd->sym[k] == a && wd->sym[k + 1] == b) {
+            r->tmp[nn++] = m;
+            k++;
+        } else {
+            r->tmp[nn++] = wd->sym[k];
+        }
+    }
+    memcpy(wd->sym, r->tmp, nn * sizeof *r->tmp);
+    wd->n = nn;
+    for (size_t k = 0; k + 1 < wd->n; k++)
+        pair_add(&r->ps, wd->sym[k], wd->sym[k + 1], wd->freq, wi);
+}
+
+/* Adds the merged token of best to the vocabulary and applies the merge to
+ * every word that holds the pair (iter stamps words already done). */
+static void apply_merge(struct wp_run *r, struct pair *best, uint32_t iter)
+{
+    uint32_t a = (uint32_t)(best->key >> 32), b = (uint32_t)(best->key & 0xFFFFFFFFu);
+    const char *sa = r->vocab.keys[a - 1], *sb = r->vocab.keys[b - 1] + 2;
+    size_t la = strlen(sa), lb = strlen(sb);
+    char *merged = ic_xmalloc(la + lb + 1);
+    memcpy(merged, sa, la);
+    memcpy(merged + la, sb, lb + 1);
+    uint32_t m = (uint32_t)strmap_get(&r->vocab, merged, la + lb, 1) + 1;
+    ic_free(merged);
+    /* take the word list: updates below may append to it */
+    uint32_t *list = best->words;
+    size_t n_list = best->n_words;
+    best->words = NULL;
+    best->n_words = best->cap_words = 0;
+    for (size_t li = 0; li < n_list; li++) {
+        uint32_t wi = list[li];
+        if (r->stamp[wi] == iter)
+            continue;
+        r->stamp[wi] = iter;
+        merge_in_word(r, wi, a, b, m);
+    }
+    ic_free(list);
+    pair_get(&r->ps, a, b)->count = 0;
+}
+
+static void wp_run_free(struct wp_run *r)
+{
+    if (r->words)
+        for (size_t i = 0; i < r->tr.words.n; i++)
+            ic_free(r->words[i].sym);
+    ic_free(r->words);
+    ic_free(r->stamp);
+    ic_free(r->tmp);
+    ic_free(r->chars);
+    ic_free(r->tr.wfreq);
+    strmap_free(&r->tr.words);
+    strmap_free(&r->vocab);
+    strmap_free(&r->charidx);
+    pairs_free(&r->ps);
+}
+
+static int build_tokenizer(struct wp_run *r, const struct ic_tokenizer_opts *opts,
+                           struct ic_tokenizer *out, struct ic_err *err)
+{
+    size_t *lens = ic_xmalloc((r->vocab.n ? r->vocab.n : 1) * sizeof *lens);
+    for (size_t i = 0; i < r->vocab.n; i++)
+        lens[i] = strlen(r->vocab.keys[i]);
+    int rc = ic__tok_build(out, (const char *const *)r->vocab.keys, lens, r->vocab.n, opts,
+                           "trained vocabulary", err);
+    ic_free(lens);
+    return rc;
+}
+
 int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
                    const struct ic_tokenizer_opts *o, struct ic_tokenizer *out, struct ic_err *err)
 {
-    static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     struct ic_tokenizer_opts opts;
-    struct trainer tr;
-    struct ic_tok_work w;
-    struct strmap vocab; /* token -> id */
-    struct strmap charidx; /* character -> index in chars */
-    struct pairs ps;
-    struct word *words = NULL;
-    struct charfreq *chars = NULL;
-    size_t n_chars = 0, cap_chars = 0;
-    uint32_t *stamp = NULL, *tmp = NULL;
-    size_t tmp_cap = 0;
-    size_t *lens = NULL;
-    int rc = IC_OK;
-
     memset(out, 0, sizeof *out);
-    memset(&tr, 0, sizeof tr);
-    memset(&vocab, 0, sizeof vocab);
-    memset(&charidx, 0, sizeof charidx);
-    memset(&ps, 0, sizeof ps);
-    ic_tok_work_init(&w);
     if (o)
         opts = *o;
     else
@@ -239,182 +441,29 @@ int ic_vocab_train(const char *const *texts, size_t n, size_t vocab_size,
         return ic_errf(err, IC_ERR_INVAL, "max_input_chars_per_word %d not in [1, %d]",
                        opts.max_input_chars_per_word, IC_TOK_MAX_WORD_LIMIT);
 
-    for (size_t i = 0; i < n; i++) {
-        rc = ic__tok_words(&opts, &w, texts[i], strlen(texts[i]), count_word, &tr, err);
-        if (rc != IC_OK) {
+    struct wp_run r;
+    memset(&r, 0, sizeof r);
+    struct ic_tok_work w;
+    ic_tok_work_init(&w);
+    int rc = IC_OK;
+    for (size_t i = 0; i < n && rc == IC_OK; i++) {
+        rc = ic__tok_words(&opts, &w, texts[i], strlen(texts[i]), count_word, &r.tr, err);
+        if (rc != IC_OK)
             ic_err_prefix(err, "text %zu", i);
-            goto out;
-        }
     }
-    size_t nw = tr.words.n;
-    /* characters by frequency (word-initial and continuation forms count
-     * the same character) */
-    for (size_t i = 0; i < nw; i++) {
-        const unsigned char *s = (const unsigned char *)tr.words.keys[i];
-        size_t len = strlen(tr.words.keys[i]);
-        for (size_t k = 0; k < len;) {
-            uint32_t cp = 0;
-            int l = ic__utf8_decode(s + k, len - k, &cp);
-            k += l > 0 ? (size_t)l : 1;
-            char key[8];
-            int kl = ic__utf8_encode(cp, key);
-            size_t j = (size_t)strmap_get(&charidx, key, (size_t)kl, 1);
-            if (j == n_chars) {
-                if (n_chars == cap_chars) {
-                    cap_chars = cap_chars ? 2 * cap_chars : 256;
-                    chars = ic_xrealloc(chars, cap_chars * sizeof *chars);
-                }
-                chars[n_chars].cp = cp;
-                chars[n_chars].freq = 0;
-                n_chars++;
-            }
-            chars[j].freq += tr.wfreq[i];
-        }
-    }
-    if (n_chars)
-        qsort(chars, n_chars, sizeof *chars, cmp_charfreq);
-    for (size_t i = 0; i < 5; i++)
-        strmap_get(&vocab, specials[i], strlen(specials[i]), 1);
-    for (size_t i = 0; i < n_chars && vocab.n < vocab_size; i++) {
-        char buf[8];
-        int l = ic__utf8_encode(chars[i].cp, buf);
-        strmap_get(&vocab, buf, (size_t)l, 1);
-    }
-    for (size_t i = 0; i < n_chars && vocab.n < vocab_size; i++) {
-        char buf[8] = "##";
-        int l = ic__utf8_encode(chars[i].cp, buf + 2);
-        strmap_get(&vocab, buf, (size_t)l + 2, 1);
-    }
-
-    /* words as symbol sequences; a word with a character that did not fit
-     * in the vocabulary takes no part in merges */
-    words = ic_xcalloc(nw ? nw : 1, sizeof *words);
-    stamp = ic_xcalloc(nw ? nw : 1, sizeof *stamp);
-    for (size_t i = 0; i < nw; i++) {
-        const char *s = tr.words.keys[i];
-        size_t len = strlen(s);
-        words[i].freq = tr.wfreq[i];
-        words[i].sym = ic_xmalloc((len ? len : 1) * sizeof *words[i].sym);
-        int ok = 1;
-        for (size_t k = 0; k < len;) {
-            uint32_t cp = 0;
-            int l = ic__utf8_decode((const unsigned char *)s + k, len - k, &cp);
-            char buf[8] = "##";
-            size_t off = k ? 0 : 2;
-            int el = ic__utf8_encode(cp, buf + 2);
-            long id = strmap_get(&vocab, buf + off, (size_t)el + 2 - off, 0);
-            if (id < 0)
-                ok = 0;
-            words[i].sym[words[i].n++] = (uint32_t)(id + 1);
-            k += l > 0 ? (size_t)l : 1;
-        }
-        if (!ok)
-            words[i].n = 0;
-        for (size_t k = 0; k + 1 < words[i].n; k++)
-            pair_add(&ps, words[i].sym[k], words[i].sym[k + 1], words[i].freq, (uint32_t)i);
-    }
-
-    uint32_t iter = 0;
-    while (vocab.n < vocab_size) {
-        /* best pair: highest count, then smallest merged string, then ids */
-        struct pair *best = NULL;
-        for (size_t i = 0; i < ps.cap; i++) {
-            struct pair *p = &ps.p[i];
-            if (!p->key || p->count <= 0)
-                continue;
-            if (best && p->count < best->count)
-                continue;
-            if (best && p->count == best->count) {
-                const char *a1 = vocab.keys[(p->key >> 32) - 1];
-                const char *b1 = vocab.keys[(p->key & 0xFFFFFFFFu) - 1] + 2;
-                const char *a2 = vocab.keys[(best->key >> 32) - 1];
-                const char *b2 = vocab.keys[(best->key & 0xFFFFFFFFu) - 1] + 2;
-                size_t la1 = strlen(a1), la2 = strlen(a2);
-                /* compare a1+b1 with a2+b2 without building them */
-                int c = 0;
-                size_t l1 = la1 + strlen(b1), l2 = la2 + strlen(b2);
-                for (size_t k = 0; !c && k < l1 && k < l2; k++) {
-                    unsigned char x = (unsigned char)(k < la1 ? a1[k] : b1[k - la1]);
-                    unsigned char y = (unsigned char)(k < la2 ? a2[k] : b2[k - la2]);
-                    c = (x > y) - (x < y);
-                }
-                if (!c)
-                    c = (l1 > l2) - (l1 < l2);
-                if (!c)
-                    c = (p->key > best->key) - (p->key < best->key);
-                if (c >= 0)
-                    continue;
-            }
-            best = p;
-        }
-        if (!best)
-            break;
-        uint32_t a = (uint32_t)(best->key >> 32), b = (uint32_t)(best->key & 0xFFFFFFFFu);
-        const char *sa = vocab.keys[a - 1], *sb = vocab.keys[b - 1] + 2;
-        size_t la = strlen(sa), lb = strlen(sb);
-        char *merged = ic_xmalloc(la + lb + 1);
-        memcpy(merged, sa, la);
-        memcpy(merged + la, sb, lb + 1);
-        uint32_t m = (uint32_t)strmap_get(&vocab, merged, la + lb, 1) + 1;
-        ic_free(merged);
-        iter++;
-        /* take the word list: updates below may append to it */
-        uint32_t *list = best->words;
-        size_t n_list = best->n_words;
-        best->words = NULL;
-        best->n_words = best->cap_words = 0;
-        for (size_t li = 0; li < n_list; li++) {
-            uint32_t wi = list[li];
-            if (stamp[wi] == iter)
-                continue;
-            stamp[wi] = iter;
-            struct word *wd = &words[wi];
-            int has = 0;
-            for (size_t k = 0; k + 1 < wd->n; k++)
-                has |= wd->sym[k] == a && wd->sym[k + 1] == b;
-            if (!has)
-                continue;
-            for (size_t k = 0; k + 1 < wd->n; k++)
-                pair_add(&ps, wd->sym[k], wd->sym[k + 1], -wd->freq, wi);
-            tmp = (wd->n > tmp_cap) ? ic_xrealloc(tmp, (tmp_cap = wd->n) * sizeof *tmp) : tmp;
-            size_t nn = 0;
-            for (size_t k = 0; k < wd->n; k++) {
-                if (k + 1 < wd->n && wd->sym[k] == a && wd->sym[k + 1] == b) {
-                    tmp[nn++] = m;
-                    k++;
-                } else {
-                    tmp[nn++] = wd->sym[k];
-                }
-            }
-            memcpy(wd->sym, tmp, nn * sizeof *tmp);
-            wd->n = nn;
-            for (size_t k = 0; k + 1 < wd->n; k++)
-                pair_add(&ps, wd->sym[k], wd->sym[k + 1], wd->freq, wi);
-        }
-        ic_free(list);
-        best = pair_get(&ps, a, b);
-        best->count = 0;
-    }
-
-    lens = ic_xmalloc((vocab.n ? vocab.n : 1) * sizeof *lens);
-    for (size_t i = 0; i < vocab.n; i++)
-        lens[i] = strlen(vocab.keys[i]);
-    rc = ic__tok_build(out, (const char *const *)vocab.keys, lens, vocab.n, &opts, "trained vocabulary",
-                       err);
-out:
-    if (words)
-        for (size_t i = 0; i < tr.words.n; i++)
-            ic_free(words[i].sym);
-    ic_free(words);
-    ic_free(stamp);
-    ic_free(tmp);
-    ic_free(lens);
-    ic_free(chars);
-    ic_free(tr.wfreq);
-    strmap_free(&tr.words);
-    strmap_free(&vocab);
-    strmap_free(&charidx);
-    pairs_free(&ps);
     ic_tok_work_free(&w);
+    if (rc == IC_OK) {
+        count_chars(&r);
+        seed_vocab(&r, vocab_size);
+        build_words(&r);
+        for (uint32_t iter = 1; r.vocab.n < vocab_size; iter++) {
+            struct pair *best = best_pair(&r);
+            if (!best)
+                break;
+            apply_merge(&r, best, iter);
+        }
+        rc = build_tokenizer(&r, &opts, out, err);
+    }
+    wp_run_free(&r);
     return rc;
 }

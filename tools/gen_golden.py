@@ -14,7 +14,10 @@ Hugging Face Trainer does them, and writes into tests/golden/model/:
   state.bin            inputs, logits, loss, every gradient, the AdamW trajectory
 
 and the smaller activation fixtures tests/golden/model/gelu_new/ and
-tests/golden/model/relu/ (config.json, model.safetensors, state.bin).
+tests/golden/model/relu/ (config.json, model.safetensors, state.bin), the
+other families' (roberta/, electra/, distilbert/) and the masked-LM heads'
+(mlm_bert/, mlm_roberta/, mlm_distilbert/: input.labels is then (B, T), the
+target token of each predicted position, -100 elsewhere).
 
 state.bin layout (all little-endian):
   magic    8 bytes  b"ICGOLD\\0\\0"
@@ -426,6 +429,167 @@ class DistilBertForSequenceClassification(nn.Module):
         return logits, loss
 
 
+# --- masked-LM heads (BertForMaskedLM, RobertaForMaskedLM, DistilBertForMaskedLM) --
+
+class BertEncoderModel(nn.Module):
+    """BertModel(add_pooling_layer=False), as BertForMaskedLM builds it."""
+    def __init__(self, c):
+        super().__init__()
+        self.embeddings = BertEmbeddings(c)
+        self.encoder = BertEncoder(c)
+
+    def forward(self, ids, type_ids, mask):
+        return self.encoder(self.embeddings(ids, type_ids), ext_mask(mask))
+
+
+class LMTransform(nn.Module):
+    """BertPredictionHeadTransform: dense -> hidden_act -> LayerNorm."""
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.act = act_fn(c.hidden_act)
+
+    def forward(self, h):
+        return self.LayerNorm(self.act(self.dense(h)))
+
+
+class LMPrediction(nn.Module):
+    """BertLMPredictionHead; the decoder weight is the word embeddings (tied)."""
+    def __init__(self, c):
+        super().__init__()
+        self.transform = LMTransform(c)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.predictions = LMPrediction(c)
+
+
+class RobertaLMHead(nn.Module):
+    """dense -> gelu -> layer_norm -> decoder (tied) + bias."""
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+
+class ProjectorBias(nn.Module):
+    """DistilBERT's vocab_projector: its weight is the word embeddings (tied)."""
+    def __init__(self, c):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+
+class ForMaskedLM(nn.Module):
+    """BertForMaskedLM / RobertaForMaskedLM / DistilBertForMaskedLM: the loss is
+    the cross-entropy over the positions whose label is not -100."""
+    def __init__(self, c, family):
+        super().__init__()
+        self.config = c
+        self.family = family
+        self.prefix = family
+        if family == "bert":
+            self.bert = BertEncoderModel(c)
+            self.cls = BertOnlyMLMHead(c)
+        elif family == "roberta":
+            self.roberta = RobertaModel(c, True)
+            self.lm_head = RobertaLMHead(c)
+        else:
+            self.distilbert = DistilBertModel(c)
+            self.vocab_transform = nn.Linear(c.dim, c.dim)
+            self.vocab_layer_norm = nn.LayerNorm(c.dim, eps=1e-12)
+            self.vocab_projector = ProjectorBias(c)
+        self.apply(BertForSequenceClassification._init_weights.__get__(self))
+
+    def head(self, h):
+        if self.family == "bert":
+            p = self.cls.predictions
+            return F.linear(p.transform(h), self.bert.embeddings.word_embeddings.weight, p.bias)
+        if self.family == "roberta":
+            x = self.lm_head.layer_norm(F.gelu(self.lm_head.dense(h)))
+            return F.linear(x, self.roberta.embeddings.word_embeddings.weight, self.lm_head.bias)
+        x = self.vocab_layer_norm(act_fn(self.config.activation)(self.vocab_transform(h)))
+        return F.linear(x, self.distilbert.embeddings.word_embeddings.weight,
+                        self.vocab_projector.bias)
+
+    def forward(self, ids, type_ids, mask, labels=None):
+        if self.family == "distilbert":
+            h = self.distilbert(ids, mask)
+        else:
+            h = getattr(self, self.family)(ids, type_ids, mask)
+        logits = self.head(h)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1),
+                                   ignore_index=-100)
+        return logits, loss
+
+
+def mlm_labels(ids, mask, gen, frac=0.35):
+    """Targets at about frac of the real positions (at least one per row), -100 elsewhere."""
+    y = torch.full(ids.shape, -100, dtype=torch.int64)
+    for b in range(ids.shape[0]):
+        real = [t for t in range(ids.shape[1]) if mask[b, t]]
+        pick = [t for t in real if torch.rand(1, generator=gen).item() < frac] or real[:1]
+        for t in pick:
+            y[b, t] = ids[b, t]
+    return y
+
+
+def with_class(write, cls):
+    """A config writer whose architectures is [cls]."""
+    def w(c, labels):
+        d = json.loads(write(c, labels))
+        d["architectures"] = [cls]
+        return json.dumps(d, indent=2, sort_keys=True) + "\n"
+    return w
+
+
+def mlm_fixtures(root):
+    """The masked-LM heads: loss and every gradient (the tied word embeddings
+    get the decoder's and the input's share) and an AdamW trajectory."""
+    lab3 = ["a", "b", "c"]
+    shape = dict(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=24, num_labels=3)
+    bc = Cfg(max_position_embeddings=12, type_vocab_size=2, **shape)
+    gen = torch.Generator().manual_seed(31)
+    ids, tt, mask, _ = batch_from([(7, 3, 0), (5, None, 0), (3, None, 0)], 7, gen, bc.vocab_size)
+    y = mlm_labels(ids, mask, gen)
+    make_fixture(os.path.join(root, "mlm_bert"), bc, lab3, (ids, tt, mask, y), 31,
+                 ["bert.embeddings.word_embeddings.weight", "cls.predictions.bias",
+                  "cls.predictions.transform.dense.weight"], False,
+                 build=lambda c: ForMaskedLM(c, "bert"),
+                 config_json=with_class(hf_config_json, "BertForMaskedLM"))
+    rc = Cfg(max_position_embeddings=20, type_vocab_size=1, pad_token_id=1, hidden_act="gelu_new",
+             **shape)
+    gen = torch.Generator().manual_seed(32)
+    ids, tt, mask, _ = batch_from([(6, None, 0), (4, None, 0), (2, None, 0)], 6, gen,
+                                  rc.vocab_size, pad=1)
+    y = mlm_labels(ids, mask, gen)
+    make_fixture(os.path.join(root, "mlm_roberta"), rc, lab3, (ids, tt, mask, y), 32,
+                 ["roberta.embeddings.word_embeddings.weight", "lm_head.layer_norm.weight"],
+                 False, build=lambda c: ForMaskedLM(c, "roberta"),
+                 config_json=with_class(family_config_json("roberta",
+                                                           "RobertaForMaskedLM", []),
+                                        "RobertaForMaskedLM"))
+    dc = Cfg(vocab_size=40, dim=16, n_layers=2, n_heads=2, hidden_dim=24, activation="gelu",
+             dropout=0.1, attention_dropout=0.1, seq_classif_dropout=0.2,
+             max_position_embeddings=12, pad_token_id=0, num_labels=3, initializer_range=0.02)
+    gen = torch.Generator().manual_seed(33)
+    ids, tt, mask, _ = batch_from([(6, None, 0), (3, None, 0), (5, None, 0)], 6, gen,
+                                  dc.vocab_size)
+    y = mlm_labels(ids, mask, gen)
+    make_fixture(os.path.join(root, "mlm_distilbert"), dc, lab3, (ids, tt, mask, y), 33,
+                 ["distilbert.embeddings.word_embeddings.weight", "vocab_transform.weight",
+                  "vocab_projector.bias"], False,
+                 build=lambda c: ForMaskedLM(c, "distilbert"),
+                 config_json=with_class(distil_config_json, "DistilBertForMaskedLM"))
+
+
 def decay_groups(model, weight_decay):
     """Hugging Face Trainer's groups: no decay for biases and LayerNorm weights."""
     decay, no_decay = [], []
@@ -720,6 +884,7 @@ def main():
     b3 = batch_from([(5, None, 1), (3, 1, -100), (0, None, 2)], 5, gen, c3.vocab_size)
     make_fixture(os.path.join(root, "relu"), c3, lab3, b3, 8, keep_small, False)
     family_fixtures(root)
+    mlm_fixtures(root)
     total = 0
     for d, _, files in os.walk(root):
         total += sum(os.path.getsize(os.path.join(d, f)) for f in files)

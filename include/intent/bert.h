@@ -77,6 +77,8 @@ struct ic_bert_config {
     float hidden_dropout;   /* hidden_dropout_prob 0.1 */
     float attention_dropout;/* attention_probs_dropout_prob 0.1 */
     float classifier_dropout; /* < 0: null in config.json, use hidden_dropout */
+    int mlm_head;           /* 1: the masked-LM head (BertForMaskedLM ...) instead of
+                               pooler and classifier; never read from config.json */
 };
 
 /* Hugging Face BertConfig defaults (bert-base shape, num_labels 2). */
@@ -95,12 +97,15 @@ const char *ic_act_name(enum ic_act a);
  *   qkv_w (L,3H,H) rows query, key, value; qkv_b (L,3H)
  *   attn_out_w (L,H,H) attn_out_b attn_ln_w attn_ln_b (L,H)
  *   ffn_up_w (L,I,H) ffn_up_b (L,I) ffn_down_w (L,H,I) ffn_down_b ffn_ln_w ffn_ln_b (L,H)
+ *   mlm_dense_w (H,H) mlm_dense_b mlm_ln_w mlm_ln_b (H) mlm_bias (V): the
+ *     masked-LM head (cfg.mlm_head only; its decoder is word_emb)
  *   pooler_w (H,H) pooler_b (H): BERT's pooler, the others' head dense
  *   cls_w (N,H) cls_b (N): the classifier (RoBERTa/ELECTRA out_proj) */
 struct ic_bert_weights {
     float *word_emb, *pos_emb, *type_emb, *emb_ln_w, *emb_ln_b, *emb_proj_w, *emb_proj_b;
     float *qkv_w, *qkv_b, *attn_out_w, *attn_out_b, *attn_ln_w, *attn_ln_b;
     float *ffn_up_w, *ffn_up_b, *ffn_down_w, *ffn_down_b, *ffn_ln_w, *ffn_ln_b;
+    float *mlm_dense_w, *mlm_dense_b, *mlm_ln_w, *mlm_ln_b, *mlm_bias;
     float *pooler_w, *pooler_b, *cls_w, *cls_b;
 };
 
@@ -178,6 +183,8 @@ struct ic_batch {
     const int32_t *type_ids;  /* (B, T) or NULL for all zeros */
     const int32_t *mask;      /* (B, T) 1 real, 0 padding */
     const int32_t *labels;    /* (B) or NULL */
+    const int32_t *mlm_labels; /* (B, T) masked-LM targets (-100 = not predicted),
+                                  for a cfg.mlm_head model; NULL otherwise */
 };
 
 /* Per-call state: activations for up to max_batch x max_seq, and, when
@@ -193,6 +200,7 @@ struct ic_bert_state {
                          * layer (pooled [CLS], before dropout), for out-of-scope
                          * scores (Mahalanobis) */
     float loss;         /* mean cross-entropy when labels were given */
+    int mlm_count;      /* masked-LM head: positions predicted in the last forward */
     float *grads;       /* parameter layout, num_params floats (with_grads) */
     struct ic_bert_weights g; /* named pointers into grads */
     void *impl;         /* activations and scratch, owned */
@@ -215,7 +223,11 @@ void ic_bert_state_free(struct ic_bert_state *s);
  * count). Fills s->logits and s->probs; with labels (-100 = ignored) also
  * s->loss (mean over labelled rows). Returns IC_ERR_INVAL for a batch that
  * does not fit the state or a model of another shape, IC_ERR_RANGE for ids,
- * type ids or labels out of range. No allocation; reads m only. */
+ * type ids or labels out of range. No allocation; reads m only.
+ * A cfg.mlm_head model runs its masked-LM head instead (logits and probs
+ * untouched): s->loss is the mean cross-entropy over the positions whose
+ * b->mlm_labels is not -100 (s->mlm_count of them), the decoder being the
+ * word embeddings (src/nn/mlm.c). */
 int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b,
                     struct ic_rng *dropout_rng) IC_WUR;
 /* Back-propagates the mean cross-entropy of the last forward (which must have

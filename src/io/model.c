@@ -105,6 +105,8 @@ static int bert_from_tensors(struct ic_model *m, const struct ic_bert_config *cf
     size_t H = (size_t)cfg->hidden_size, N = (size_t)cfg->num_labels;
     size_t need = ic_bert_num_params(cfg);
     size_t optional = H * H + H + N * H + N;
+    if (cfg->mlm_head) /* a new masked-LM head */
+        optional += H * H + 3 * H + (size_t)cfg->vocab_size;
     if (need > ((size_t)64 << 20) && need - optional > have)
         return ic_errf(err, IC_ERR_FORMAT,
                        "%s: config.json describes a model of %zu parameters but the weights "

@@ -61,7 +61,10 @@ void ic__dims_of(struct ic__dims *d, const struct ic_bert_config *c)
     d->H = (size_t)c->hidden_size;
     d->EP = d->E != d->H ? d->H : 0;
     d->FI = (size_t)c->intermediate_size;
-    d->N = (size_t)c->num_labels;
+    d->N = c->mlm_head ? 0 : (size_t)c->num_labels;
+    d->PH = c->mlm_head ? 0 : d->H;
+    d->MH = c->mlm_head ? d->H : 0;
+    d->MV = c->mlm_head ? d->V : 0;
     d->L = (size_t)c->num_layers;
     d->Z = 0;
 }

@@ -14,7 +14,10 @@
  *   stage  0 before the layers, 1 once per layer (names hold "%d"), 2 after
  *   rows, cols  dims (struct ic__dims): V vocab, P positions, TV token
  *          types, E embedding width, EP projection rows (ELECTRA with
- *          E != H, else 0), H hidden, FI intermediate, N labels; cols Z = 1-D
+ *          E != H, else 0), H hidden, FI intermediate, N labels; cols Z = 1-D.
+ *          A masked-LM model (cfg.mlm_head) has MH = H and MV = V for its
+ *          head and PH = N = 0 (no pooler, no classifier); a classifier
+ *          the reverse: zero-sized tensors are absent from the table.
  *   names  NULL: absent. A leading '.' marks the base model: the name is
  *          the architecture's prefix ("bert") followed by it; others
  *          (classifier.*, pre_classifier.*) are the head, stored without one.
@@ -46,14 +49,30 @@
     X(emb_proj_w, 0, 0, EP, E, NULL, NULL, NULL, ".embeddings_project.weight")                 \
     X(emb_proj_b, 0, 0, EP, Z, NULL, NULL, NULL, ".embeddings_project.bias")                   \
     IC__LAYER_TENSORS(X)                                                                       \
-    X(pooler_w, 0, 2, H, H, ".pooler.dense.weight", "classifier.dense.weight",                 \
+    IC__MLM_TENSORS(X)                                                                         \
+    X(pooler_w, 0, 2, PH, H, ".pooler.dense.weight", "classifier.dense.weight",                 \
       "pre_classifier.weight", "classifier.dense.weight")                                      \
-    X(pooler_b, 0, 2, H, Z, ".pooler.dense.bias", "classifier.dense.bias",                     \
+    X(pooler_b, 0, 2, PH, Z, ".pooler.dense.bias", "classifier.dense.bias",                     \
       "pre_classifier.bias", "classifier.dense.bias")                                          \
     X(cls_w, 0, 2, N, H, "classifier.weight", "classifier.out_proj.weight",                    \
       "classifier.weight", "classifier.out_proj.weight")                                       \
     X(cls_b, 0, 2, N, Z, "classifier.bias", "classifier.out_proj.bias", "classifier.bias",     \
       "classifier.out_proj.bias")
+
+/* The masked-LM head (BertForMaskedLM's cls.predictions, RoBERTa's lm_head,
+ * DistilBertForMaskedLM's vocab_*): dense -> act -> LayerNorm -> decoder
+ * tied to word_emb (so not stored) + bias. ELECTRA's generator has none. */
+#define IC__MLM_TENSORS(X)                                                                     \
+    X(mlm_dense_w, 0, 2, MH, H, "cls.predictions.transform.dense.weight",                     \
+      "lm_head.dense.weight", "vocab_transform.weight", NULL)                                  \
+    X(mlm_dense_b, 0, 2, MH, Z, "cls.predictions.transform.dense.bias", "lm_head.dense.bias",  \
+      "vocab_transform.bias", NULL)                                                            \
+    X(mlm_ln_w, 0, 2, MH, Z, "cls.predictions.transform.LayerNorm.weight",                    \
+      "lm_head.layer_norm.weight", "vocab_layer_norm.weight", NULL)                            \
+    X(mlm_ln_b, 0, 2, MH, Z, "cls.predictions.transform.LayerNorm.bias",                      \
+      "lm_head.layer_norm.bias", "vocab_layer_norm.bias", NULL)                                \
+    X(mlm_bias, 0, 2, MV, Z, "cls.predictions.bias", "lm_head.bias", "vocab_projector.bias",   \
+      NULL)
 
 /* One encoder layer; BERT, RoBERTa and ELECTRA share their names. */
 #define IC__LAYER(X, field, part, rows, cols, bert_tail, distil_tail)                           \
@@ -82,7 +101,7 @@
 
 /* The dims the table's shapes are written in, for one config. */
 struct ic__dims {
-    size_t V, P, TV, E, EP, H, FI, N, L, Z;
+    size_t V, P, TV, E, EP, H, FI, N, L, Z, PH, MH, MV;
 };
 void ic__dims_of(struct ic__dims *d, const struct ic_bert_config *c);
 

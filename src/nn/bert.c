@@ -30,6 +30,7 @@
 
 #include "intent/optim.h"
 #include "nn/arch.h"
+#include "nn/mlm.h"
 #include "nn/ops.h"
 
 #define IGNORE_LABEL (-100) /* torch.nn.CrossEntropyLoss ignore_index */
@@ -64,6 +65,7 @@ struct shard {
     float *head_dact;     /* (B,H) act'(head_pre) (with_grads) */
     float *pooled;        /* (B,H) act(head_pre): BERT's pooler output */
     float *pooled_d;      /* (B,H) after classifier dropout */
+    const float *last;    /* (B,T,H) the encoder's output (masked-LM models) */
     float *ones;          /* (B*T) of 1.0, for bias gradients */
     float *scratch;       /* nthr * max(2*T*T, 2*FI, 2*H) */
     /* activation gradients (with_grads) */
@@ -91,6 +93,7 @@ struct impl {
     int nthr;             /* threads the scratch is sized for */
     size_t tail;          /* floats of the non-embedding part of the layout */
     unsigned char *touched; /* (V) word rows with gradient since the last zero_grad */
+    struct ic__mlm mlm;   /* the masked-LM head's buffers (cfg.mlm_head) */
     /* the last forward */
     int B, T, nsh, labels_count, have_forward, dropout_on;
     int split_kernels;    /* 1: one shard, kernels split between threads */
@@ -207,7 +210,8 @@ static void point_private(struct ic_bert_weights *g, float *priv, const struct i
     memset(g, 0, sizeof *g);
     PRIV(emb_ln_w); PRIV(emb_ln_b); PRIV(emb_proj_w); PRIV(emb_proj_b); PRIV(qkv_w); PRIV(qkv_b); PRIV(attn_out_w);
     PRIV(attn_out_b); PRIV(attn_ln_w); PRIV(attn_ln_b); PRIV(ffn_up_w); PRIV(ffn_up_b);
-    PRIV(ffn_down_w); PRIV(ffn_down_b); PRIV(ffn_ln_w); PRIV(ffn_ln_b); PRIV(pooler_w);
+    PRIV(ffn_down_w); PRIV(ffn_down_b); PRIV(ffn_ln_w); PRIV(ffn_ln_b); PRIV(mlm_dense_w);
+    PRIV(mlm_dense_b); PRIV(mlm_ln_w); PRIV(mlm_ln_b); PRIV(mlm_bias); PRIV(pooler_w);
     PRIV(pooler_b); PRIV(cls_w); PRIV(cls_b);
 #undef PRIV
 }
@@ -223,6 +227,7 @@ static void free_impl(struct impl *im)
     }
     ic_free(im->sh);
     ic_free(im->touched);
+    ic__mlm_free(&im->mlm);
     ic_free(im);
 }
 
@@ -293,6 +298,8 @@ int ic_bert_state_init(struct ic_bert_state *s, const struct ic_bert_config *cfg
             sh->ones[i] = 1.0f;
     }
     size_t Bm = (size_t)max_batch;
+    if (cfg->mlm_head)
+        ic__mlm_alloc(&im->mlm, cfg, Bm * Tm, with_grads, im->nthr);
     s->logits = ic_alloc_aligned(Bm * (size_t)cfg->num_labels * sizeof(float));
     s->probs = ic_alloc_aligned(Bm * (size_t)cfg->num_labels * sizeof(float));
     s->features = ic_alloc_aligned(Bm * (size_t)cfg->hidden_size * sizeof(float));
@@ -404,7 +411,7 @@ static void serial_kernels(void)
 
 static int same_shape(const struct ic_bert_config *a, const struct ic_bert_config *b)
 {
-    return a->arch == b->arch && a->embedding_size == b->embedding_size &&
+    return a->arch == b->arch && a->mlm_head == b->mlm_head && a->embedding_size == b->embedding_size &&
            a->vocab_size == b->vocab_size && a->hidden_size == b->hidden_size &&
            a->num_layers == b->num_layers && a->num_heads == b->num_heads &&
            a->intermediate_size == b->intermediate_size && a->max_position == b->max_position &&
@@ -428,6 +435,11 @@ static int check_batch(const struct ic_bert *m, const struct ic_bert_state *s,
         if (tt && b->type_ids && (b->type_ids[i] < 0 || b->type_ids[i] >= c->type_vocab_size))
             return IC_ERR_RANGE;
     }
+    if (c->mlm_head && b->mlm_labels)
+        for (size_t i = 0; i < n; i++)
+            if (b->mlm_labels[i] != IGNORE_LABEL &&
+                (b->mlm_labels[i] < 0 || b->mlm_labels[i] >= c->vocab_size))
+                return IC_ERR_RANGE;
     if (b->labels)
         for (int i = 0; i < b->B; i++)
             if (b->labels[i] != IGNORE_LABEL && (b->labels[i] < 0 || b->labels[i] >= c->num_labels))
@@ -531,7 +543,57 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
                                    w->ffn_ln_w + l * H, w->ffn_ln_b + l * H, BT, H, eps, &d2);
         x = la->out;
     }
-    head_forward(m, s, im, sh, b, x);
+    sh->last = x;
+    if (!c->mlm_head)
+        head_forward(m, s, im, sh, b, x);
+}
+
+/* The masked-LM head over the predicted positions of every shard. */
+static void mlm_forward(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
+                        const struct ic_batch *b)
+{
+    struct ic__mlm *h = &im->mlm;
+    size_t T = (size_t)b->T, H = (size_t)m->cfg.hidden_size, M = 0;
+    for (int k = 0; b->mlm_labels && k < im->nsh; k++) {
+        const struct shard *sh = &im->sh[k];
+        for (size_t i = 0; i < (size_t)sh->nb * T; i++) {
+            size_t flat = (size_t)sh->b0 * T + i;
+            if (b->mlm_labels[flat] == IGNORE_LABEL)
+                continue;
+            h->pos[M] = (int32_t)flat;
+            h->lab[M] = b->mlm_labels[flat];
+            memcpy(h->x + M * H, sh->last + i * H, H * sizeof(float));
+            M++;
+        }
+    }
+    h->M = M;
+    ic__mlm_forward(h, &m->w, &m->cfg, s->with_grads);
+    s->mlm_count = (int)M;
+    s->loss = M > 0 ? (float)(h->loss_sum / (double)M) : 0.0f;
+    im->labels_count = (int)M;
+    im->have_forward = b->mlm_labels ? 1 : 0;
+}
+
+/* Back through the masked-LM head; the encoder output's gradient lands in
+ * each shard's d0 (zero at the positions not predicted). The decoder's
+ * gradient reaches every word-embedding row. */
+static void mlm_backward(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
+                         const struct ic_batch *b)
+{
+    struct ic__mlm *h = &im->mlm;
+    size_t T = (size_t)b->T, H = (size_t)m->cfg.hidden_size;
+    ic__mlm_backward(h, &s->g, &m->w, &m->cfg, (size_t)im->labels_count);
+    for (int k = 0; k < im->nsh; k++)
+        memset(im->sh[k].d0, 0, (size_t)im->sh[k].nb * T * H * sizeof(float));
+    int k = 0;
+    for (size_t r = 0; r < h->M; r++) {
+        size_t flat = (size_t)h->pos[r];
+        while (flat >= (size_t)(im->sh[k].b0 + im->sh[k].nb) * T)
+            k++;
+        struct shard *sh = &im->sh[k];
+        memcpy(sh->d0 + (flat - (size_t)sh->b0 * T) * H, h->dt + r * H, H * sizeof(float));
+    }
+    memset(im->touched, 1, (size_t)m->cfg.vocab_size);
 }
 
 int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b,
@@ -580,29 +642,25 @@ int ic_bert_forward(const struct ic_bert *m, struct ic_bert_state *s, const stru
     im->labels_count = count;
     s->loss = count > 0 ? (float)(sum / count) : 0.0f;
     im->have_forward = b->labels ? 1 : 0;
+    if (m->cfg.mlm_head)
+        mlm_forward(m, s, im, b);
     return IC_OK;
 }
 
 /* --- backward -------------------------------------------------------------- */
 
-/* Everything but the embedding tables' scatter, for one shard; leaves the
- * gradient with respect to the embedding sum in sh->d1. */
-static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
-                           struct shard *sh, const struct ic_batch *b, int nthr)
+/* loss -> logits -> classifier -> dropout -> act -> dense -> [dropout]:
+ * the gradient of the last layer's output into sh->d0 (position 0 only). */
+static void head_backward(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
+                          struct shard *sh, const struct ic_batch *b)
 {
     const struct ic_bert_config *c = &m->cfg;
     const struct ic_bert_weights *w = &m->w;
     struct ic_bert_weights *g = &sh->g;
     size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0, BT = B * T;
-    size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
-    size_t N = c->num_labels, L = c->num_layers;
+    size_t H = c->hidden_size, N = c->num_labels, L = c->num_layers;
     const float *ones = sh->ones;
-    const int32_t *mask = b->mask + b0 * T;
     const int32_t *labels = b->labels + b0;
-    if (sh->gpriv)
-        memset(sh->gpriv, 0, im->tail * sizeof(float));
-
-    /* loss -> logits -> classifier -> dropout -> act -> dense -> [dropout] */
     softmax_ce_backward(sh->dlogits, s->probs + b0 * N, labels, B, N, im->labels_count);
     matmul_backward(sh->dpooled, g->cls_w, g->cls_b, sh->dlogits, sh->pooled_d, w->cls_w, B, N, H,
                     0, ones);
@@ -620,7 +678,22 @@ static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, str
     }
     for (size_t i = 0; i < B; i++)
         memcpy(sh->d0 + i * T * H, dcls + i * H, H * sizeof(float));
+}
 
+/* From sh->d0 (gradient of the last layer's output) through the layers and
+ * the embeddings' LayerNorm; leaves the gradient of the embedding sum in
+ * sh->demb. */
+static void encoder_backward(const struct ic_bert *m, struct impl *im, struct shard *sh,
+                             const struct ic_batch *b, int nthr)
+{
+    const struct ic_bert_config *c = &m->cfg;
+    const struct ic_bert_weights *w = &m->w;
+    struct ic_bert_weights *g = &sh->g;
+    size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0, BT = B * T;
+    size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
+    size_t L = c->num_layers;
+    const float *ones = sh->ones;
+    const int32_t *mask = b->mask + b0 * T;
     int hid_on = im->dropout_on && c->hidden_dropout > 0.0f;
     for (size_t l = L; l-- > 0;) {
         struct layer_acts *la = &sh->layers[l];
@@ -671,16 +744,31 @@ static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, str
                        sh->emb_rstd, w->emb_ln_w, BT, E, 0, sh->scratch, nthr);
 }
 
+/* One shard's backward: the classification head (a masked-LM model's
+ * d0 was filled by mlm_backward), then the encoder. */
+static void backward_shard(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
+                           struct shard *sh, const struct ic_batch *b, int nthr)
+{
+    if (sh->gpriv)
+        memset(sh->gpriv, 0, im->tail * sizeof(float));
+    if (!m->cfg.mlm_head)
+        head_backward(m, s, im, sh, b);
+    encoder_backward(m, im, sh, b, nthr);
+}
+
 int ic_bert_backward(const struct ic_bert *m, struct ic_bert_state *s, const struct ic_batch *b)
 {
     struct impl *im = s->impl;
-    if (!im || !s->with_grads || !im->have_forward || !b->labels || b->B != im->B ||
+    const struct ic_bert_config *c = &m->cfg;
+    const int32_t *targets = c->mlm_head ? b->mlm_labels : b->labels;
+    if (!im || !s->with_grads || !im->have_forward || !targets || b->B != im->B ||
         b->T != im->T || !same_shape(&m->cfg, &s->cfg))
         return IC_ERR_INVAL;
-    const struct ic_bert_config *c = &m->cfg;
     const struct ic_arch_info *ai = ic_arch_get(c->arch);
     size_t T = (size_t)b->T, E = (size_t)ic__emb_width(c);
     int nsh = im->nsh;
+    if (c->mlm_head)
+        mlm_backward(m, s, im, b);
     if (im->split_kernels) {
         int big = (size_t)b->B * (size_t)b->T >= SHARD_MIN_TOKENS;
         backward_shard(m, s, im, &im->sh[0], b, big ? im->nthr : 1);

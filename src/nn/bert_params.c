@@ -56,6 +56,10 @@ int ic_bert_config_check(const struct ic_bert_config *c, struct ic_err *err)
         return ic_errf(err, IC_ERR_RANGE,
                        "config: embedding_size %d differs from hidden_size %d (ELECTRA only)",
                        c->embedding_size, c->hidden_size);
+    if (c->mlm_head && c->arch == IC_ARCH_ELECTRA)
+        return ic_errf(err, IC_ERR_UNSUPPORTED,
+                       "config: no masked-LM head for electra (its generator is a separate "
+                       "model); use bert, roberta or distilbert");
     if (ic_bert_max_seq(c) < 1)
         return ic_errf(err, IC_ERR_RANGE,
                        "config: max_position_embeddings %d leaves no position after "
@@ -290,6 +294,8 @@ void ic_bert_init_weights(struct ic_bert *m, struct ic_rng *rng)
         m->w.emb_ln_w[j] = 1.0f;
     for (size_t j = 0; j < LH; j++)
         m->w.attn_ln_w[j] = m->w.ffn_ln_w[j] = 1.0f;
+    for (size_t j = 0; c->mlm_head && j < (size_t)c->hidden_size; j++)
+        m->w.mlm_ln_w[j] = 1.0f;
     /* nn.Embedding(padding_idx=pad_token_id): the padding row starts at zero
      * (RoBERTa's position table has the same padding_idx). */
     memset(m->w.word_emb + (size_t)c->pad_token_id * E, 0, E * sizeof(float));
@@ -308,6 +314,8 @@ void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng)
         else
             memset(m->params + p->offset, 0, p->numel * sizeof(float));
     }
+    for (size_t j = 0; m->cfg.mlm_head && j < (size_t)m->cfg.hidden_size; j++)
+        m->w.mlm_ln_w[j] = 1.0f; /* the masked-LM head's LayerNorm starts at (1, 0) */
 }
 
 void ic_bert_resize_head(struct ic_bert *m, int num_labels, struct ic_rng *rng)

@@ -155,7 +155,7 @@ int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_
         for (int b = 0; b < B; b++)
             sel[b] = (uint32_t)(i + (size_t)b);
         int Tb = pack_batch(e, sel, B, pad, ids, mask, labels);
-        struct ic_batch batch = {B, Tb, ids, NULL, mask, labels};
+        struct ic_batch batch = {B, Tb, ids, NULL, mask, labels, NULL};
         rc = ic_bert_forward(&m->bert, s, &batch, NULL);
         if (rc != IC_OK) {
             ic_errf(err, rc, "evaluation forward failed: %s", ic_status_str(rc));
@@ -208,7 +208,7 @@ int ic_forward_collect(const struct ic_model *m, const struct ic_encoded *e, int
         for (int b = 0; b < B; b++)
             sel[b] = (uint32_t)(i + (size_t)b);
         int Tb = pack_batch(e, sel, B, pad, ids, mask, labels);
-        struct ic_batch batch = {B, Tb, ids, NULL, mask, NULL};
+        struct ic_batch batch = {B, Tb, ids, NULL, mask, NULL, NULL};
         rc = ic_bert_forward(&m->bert, s, &batch, NULL);
         if (rc != IC_OK) {
             ic_errf(err, rc, "forward pass failed: %s", ic_status_str(rc));
@@ -744,7 +744,7 @@ static int train_step(struct train_run *r, int epoch, int64_t sidx)
     size_t a = (size_t)sidx * (size_t)r->B;
     int nb = (int)(r->ntr - a < (size_t)r->B ? r->ntr - a : (size_t)r->B);
     int T = pack_batch(&r->etr, r->order + a, nb, pad, r->bids, r->bmask, r->blab);
-    struct ic_batch batch = {nb, T, r->bids, NULL, r->bmask, r->blab};
+    struct ic_batch batch = {nb, T, r->bids, NULL, r->bmask, r->blab, NULL};
     ic_bert_zero_grad(st);
     int rc = ic_bert_forward(&r->model.bert, st, &batch, &r->rng_drop);
     if (rc == IC_OK)

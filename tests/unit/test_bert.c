@@ -43,7 +43,7 @@ TEST(bert_forward_smoke)
     int32_t ids[2 * 5] = {1, 5, 7, 2, 0, 1, 9, 2, 0, 0};
     int32_t mask[2 * 5] = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0};
     int32_t labels[2] = {2, 0};
-    struct ic_batch b = {2, 5, ids, NULL, mask, labels};
+    struct ic_batch b = {2, 5, ids, NULL, mask, labels, NULL};
     ASSERT_OK(ic_bert_forward(&m, &s, &b, NULL));
     for (int i = 0; i < 2; i++) {
         float sum = 0;
@@ -225,7 +225,7 @@ struct golden {
     struct ic_batch b;
 };
 
-static int golden_open(struct golden *g, const char *sub, char *msg, size_t cap)
+static int golden_open(struct golden *g, const char *sub, int mlm, char *msg, size_t cap)
 {
     memset(g, 0, sizeof *g);
     char dir[256], path[300];
@@ -233,6 +233,7 @@ static int golden_open(struct golden *g, const char *sub, char *msg, size_t cap)
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (load_config(path, &g->cfg))
         return snprintf(msg, cap, "cannot read %s", path), -1;
+    g->cfg.mlm_head = mlm;
     struct ic_err err;
     if (ic_bert_init(&g->m, &g->cfg, &err))
         return snprintf(msg, cap, "%s", err.msg), -1;
@@ -256,7 +257,11 @@ static int golden_open(struct golden *g, const char *sub, char *msg, size_t cap)
     g->b.ids = ids->data;
     g->b.type_ids = ic_tensors_find(&g->st, "input.type_ids")->data;
     g->b.mask = ic_tensors_find(&g->st, "input.mask")->data;
-    g->b.labels = ic_tensors_find(&g->st, "input.labels")->data;
+    int32_t *labels = ic_tensors_find(&g->st, "input.labels")->data;
+    if (mlm)
+        g->b.mlm_labels = labels; /* (B, T) */
+    else
+        g->b.labels = labels;
     return 0;
 }
 
@@ -273,11 +278,11 @@ static const float *ref_f32(struct golden *g, const char *name)
     return t ? t->data : NULL;
 }
 
-static void golden_check(const char *sub)
+static void golden_check_head(const char *sub, int mlm)
 {
     struct golden g;
     char msg[1024];
-    if (golden_open(&g, sub, msg, sizeof msg)) {
+    if (golden_open(&g, sub, mlm, msg, sizeof msg)) {
         golden_close(&g);
         FAIL("%s", msg);
     }
@@ -290,10 +295,10 @@ static void golden_check(const char *sub)
     double worst[3] = {0, 0, 0}; /* forward, gradients, AdamW trajectory */
     g_worst = 0;
     ok = ic_bert_forward(&g.m, &s, &g.b, NULL) == IC_OK;
-    ok = ok && close_enough("logits", s.logits, ref_f32(&g, "logits"), (size_t)B * N, 1e-5, msg,
-                            sizeof msg);
-    ok = ok && close_enough("probs", s.probs, ref_f32(&g, "probs"), (size_t)B * N, 1e-5, msg,
-                            sizeof msg);
+    ok = ok && (mlm || close_enough("logits", s.logits, ref_f32(&g, "logits"), (size_t)B * N, 1e-5, msg,
+                            sizeof msg));
+    ok = ok && (mlm || close_enough("probs", s.probs, ref_f32(&g, "probs"), (size_t)B * N, 1e-5,
+                                    msg, sizeof msg));
     ok = ok && close_enough("loss", &s.loss, ref_f32(&g, "loss"), 1, 1e-5, msg, sizeof msg);
     worst[0] = g_worst;
     g_worst = 0;
@@ -368,6 +373,11 @@ static void golden_check(const char *sub)
         FAIL("model%s: %s", sub, msg);
 }
 
+static void golden_check(const char *sub)
+{
+    golden_check_head(sub, 0);
+}
+
 TEST(bert_golden_gelu)
 {
     golden_check("");
@@ -399,6 +409,103 @@ TEST(bert_golden_electra)
 TEST(bert_golden_distilbert)
 {
     golden_check("/distilbert");
+}
+
+/* Masked-LM heads against BertForMaskedLM, RobertaForMaskedLM and
+ * DistilBertForMaskedLM: loss, every gradient (the tied word embeddings
+ * hold the decoder's share plus the input's) and an AdamW trajectory. The
+ * model's table is exactly the checkpoint's tensors (no pooler, no
+ * classifier, no separate decoder weight). */
+static void mlm_golden(const char *sub)
+{
+    struct golden g;
+    char msg[512];
+    int rc = golden_open(&g, sub, 1, msg, sizeof msg);
+    size_t n_table = g.m.n_table, n_ckpt = g.w.n;
+    golden_close(&g);
+    if (rc)
+        FAIL("%s", msg);
+    ASSERT_EQ(n_table, n_ckpt);
+    golden_check_head(sub, 1);
+}
+
+TEST(bert_golden_mlm_bert)
+{
+    mlm_golden("/mlm_bert");
+}
+
+/* RoBERTa's lm_head is GELU even with hidden_act gelu_new (the fixture's) */
+TEST(bert_golden_mlm_roberta)
+{
+    mlm_golden("/mlm_roberta");
+}
+
+TEST(bert_golden_mlm_distilbert)
+{
+    mlm_golden("/mlm_distilbert");
+}
+
+/* A masked-LM batch split into shards gives the single-shard loss and
+ * gradients (within float summation noise), and no position predicted is
+ * a zero loss with zero head gradients. */
+TEST(bert_mlm_sharded_matches_single_and_empty_targets)
+{
+    struct ic_bert_config c;
+    tiny_config(&c);
+    c.mlm_head = 1;
+    struct ic_bert m;
+    struct ic_err err;
+    ASSERT_OK_ERR(ic_bert_init(&m, &c, &err), err);
+    struct ic_rng rng;
+    ic_rng_seed(&rng, 5);
+    ic_bert_init_weights(&m, &rng);
+    ASSERT(ic_bert_find_param(&m, "cls.predictions.bias") &&
+           !ic_bert_find_param(&m, "bert.pooler.dense.weight") &&
+           !ic_bert_find_param(&m, "classifier.weight"));
+    enum { B = 16, T = 16 };
+    static int32_t ids[B * T], mask[B * T], y[B * T], none[B * T];
+    for (int i = 0; i < B * T; i++) {
+        ids[i] = 1 + (int32_t)(ic_rng_u64(&rng) % 49);
+        mask[i] = 1;
+        y[i] = i % 5 == 0 ? (int32_t)(ic_rng_u64(&rng) % 50) : -100;
+        none[i] = -100;
+    }
+    struct ic_batch b = {.B = B, .T = T, .ids = ids, .mask = mask, .mlm_labels = y};
+    float *g1 = ic_xmalloc(m.num_params * sizeof(float));
+    float loss1 = 0;
+    int saved = ic_get_threads();
+    for (int pass = 0; pass < 2; pass++) {
+        ic_set_threads(pass == 0 ? 1 : 3);
+        struct ic_bert_state s;
+        ASSERT_OK_ERR(ic_bert_state_init(&s, &c, B, T, 1, &err), err);
+        ic_bert_zero_grad(&s);
+        ASSERT_OK(ic_bert_forward(&m, &s, &b, NULL));
+        ASSERT_OK(ic_bert_backward(&m, &s, &b));
+        ASSERT(s.mlm_count == (B * T + 4) / 5 && isfinite(s.loss) && s.loss > 0);
+        if (pass == 0) {
+            memcpy(g1, s.grads, m.num_params * sizeof(float));
+            loss1 = s.loss;
+        } else {
+            ASSERT_NEAR(s.loss, loss1, 1e-5);
+            for (size_t i = 0; i < m.num_params; i++)
+                ASSERT_NEAR(s.grads[i], g1[i], 1e-5);
+        }
+        struct ic_batch e = b;
+        e.mlm_labels = none;
+        ic_bert_zero_grad(&s);
+        ASSERT_OK(ic_bert_forward(&m, &s, &e, NULL));
+        ASSERT(s.mlm_count == 0 && s.loss == 0.0f);
+        ASSERT_OK(ic_bert_backward(&m, &s, &e));
+        ASSERT(ic_bert_grad_norm(&s) == 0.0f);
+        /* out-of-vocabulary target refused */
+        y[3] = 50;
+        ASSERT(ic_bert_forward(&m, &s, &b, NULL) == IC_ERR_RANGE);
+        y[3] = -100;
+        ic_bert_state_free(&s);
+    }
+    ic_set_threads(saved);
+    ic_free(g1);
+    ic_bert_free(&m);
 }
 
 /* ---------------------------------------------------------------------------
@@ -445,7 +552,7 @@ static void tiny_init(struct tiny *t, int T, float dropout)
 
 static struct ic_batch tiny_batch(struct tiny *t, int T)
 {
-    struct ic_batch b = {3, T, t->ids, t->tt, t->mask, t->labels};
+    struct ic_batch b = {3, T, t->ids, t->tt, t->mask, t->labels, NULL};
     return b;
 }
 
@@ -667,7 +774,7 @@ TEST(bert_sharded_batch_matches_single_thread)
         }
         labels[b] = b % 3;
     }
-    struct ic_batch batch = {B, T, ids, tt, mask, labels};
+    struct ic_batch batch = {B, T, ids, tt, mask, labels, NULL};
     int saved = ic_get_threads();
     struct ic_bert_state s1, s3;
     ic_set_threads(1);

@@ -121,6 +121,7 @@ struct ic_param {
     int is_head;                  /* 1 outside the base model (classifier.*,
                                      pre_classifier.*): a fresh head replaces it */
     int per_label;                /* 1 when the shape has num_labels rows */
+    int loaded;                   /* 1 once ic_bert_load_tensors filled it */
 };
 
 struct ic_bert {
@@ -150,6 +151,12 @@ void ic_bert_init_weights(struct ic_bert *m, struct ic_rng *rng);
  * classifier; RoBERTa/ELECTRA classifier.dense and out_proj; DistilBERT
  * pre_classifier and classifier): weights N(0, range), biases 0. */
 void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng);
+/* Initialises only the head tensors the last ic_bert_load_tensors did not
+ * fill (loaded == 0), in table order, as transformers does with
+ * ignore_mismatched_sizes: a checkpoint whose head differs only in label
+ * count keeps its head dense (classifier.dense, pre_classifier) and gets a
+ * new classifier / out_proj; a headless checkpoint gets a whole new head. */
+void ic_bert_init_head_unloaded(struct ic_bert *m, struct ic_rng *rng);
 /* Replaces the head with one for num_labels labels (new, initialised). */
 void ic_bert_resize_head(struct ic_bert *m, int num_labels, struct ic_rng *rng);
 const struct ic_param *ic_bert_find_param(const struct ic_bert *m, const char *name);
@@ -166,7 +173,8 @@ void ic_bert_free(struct ic_bert *m);
  * architecture's prefix are an error naming the tensor and both model types.
  * Missing encoder weights are an error naming the tensor; a missing head
  * sets *head_missing = 1 (the caller initialises one); a classifier of
- * another label count sets *head_mismatch = 1 and is skipped.
+ * another label count sets *head_mismatch = 1 and is skipped. Each table
+ * entry's loaded flag says whether the checkpoint filled it.
  * Shape mismatches are errors naming the tensor, source and both shapes. */
 int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const char *source,
                          int *head_missing, int *head_mismatch, struct ic_err *err) IC_WUR;

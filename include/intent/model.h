@@ -57,9 +57,12 @@ int ic_model_load(struct ic_model *m, const char *path, struct ic_err *err) IC_W
  * labels (labels[num_labels], copied; NULL gives "LABEL_<i>"): config.json,
  * weights from model.safetensors, else pytorch_model.bin, the tokenizer from
  * the directory. A checkpoint without a classifier head (BertModel, with or
- * without the "bert." prefix; pretraining heads ignored) or with a head for a
- * different number of labels gets a new head initialised as Hugging Face does
- * (normal(0, initializer_range), bias 0) from rng; the latter logs a warning.
+ * without the "bert." prefix; pretraining heads ignored) gets a new head
+ * initialised as Hugging Face does (normal(0, initializer_range), bias 0)
+ * from rng. A head for a different number of labels is treated as
+ * transformers' ignore_mismatched_sizes does: only the tensors whose shape
+ * differs (classifier, classifier.out_proj) are new; the head's dense layer
+ * (classifier.dense, pre_classifier) is loaded; a warning is logged.
  * A missing pooler is initialised the same way. base_model is set to dir. */
 int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels,
                              const char *const *labels, struct ic_rng *rng,

@@ -588,6 +588,15 @@ int ic_model_load(struct ic_model *m, const char *path, struct ic_err *err)
     return rc;
 }
 
+/* " (the head dense layer is kept)" when the head has one and it loaded. */
+static const char *head_dense_note(const struct ic_bert *b)
+{
+    for (size_t i = 0; i < b->n_table; i++)
+        if (b->table[i].is_head && !b->table[i].per_label && b->table[i].loaded)
+            return " (the head's dense layer is kept)";
+    return "";
+}
+
 int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels,
                              const char *const *labels, struct ic_rng *rng, struct ic_err *err)
 {
@@ -621,12 +630,15 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
     ic_tensors_free(&ts);
     ic__map_free(&map);
     if (hm || hx) {
-        ic_bert_init_head(&m->bert, rng);
+        /* As transformers' ignore_mismatched_sizes: only the tensors the
+         * checkpoint could not fill are new (a head dense of the right shape
+         * is kept). */
+        ic_bert_init_head_unloaded(&m->bert, rng);
         if (hx)
             ic_log(IC_LOG_WARN,
-                   "%s: the classifier head was trained for %d labels; a new head for %d labels "
-                   "is initialised",
-                   source, old_labels, num_labels);
+                   "%s: the classifier head was trained for %d labels; a new classifier "
+                   "for %d labels is initialised%s",
+                   source, old_labels, num_labels, head_dense_note(&m->bert));
         else
             ic_log(IC_LOG_INFO, "%s: no classifier head; a new one for %d labels is initialised",
                    source, num_labels);

@@ -303,11 +303,11 @@ void ic_bert_init_weights(struct ic_bert *m, struct ic_rng *rng)
         memset(m->w.pos_emb + (size_t)c->pad_token_id * E, 0, E * sizeof(float));
 }
 
-void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng)
+static void init_head_where(struct ic_bert *m, struct ic_rng *rng, int only_unloaded)
 {
     for (size_t i = 0; i < m->n_table; i++) {
         const struct ic_param *p = &m->table[i];
-        if (!p->is_head)
+        if (!p->is_head || (only_unloaded && p->loaded))
             continue;
         if (p->ndim == 2)
             fill_normal(m->params + p->offset, p->numel, m->cfg.initializer_range, rng);
@@ -316,6 +316,16 @@ void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng)
     }
     for (size_t j = 0; m->cfg.mlm_head && j < (size_t)m->cfg.hidden_size; j++)
         m->w.mlm_ln_w[j] = 1.0f; /* the masked-LM head's LayerNorm starts at (1, 0) */
+}
+
+void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng)
+{
+    init_head_where(m, rng, 0);
+}
+
+void ic_bert_init_head_unloaded(struct ic_bert *m, struct ic_rng *rng)
+{
+    init_head_where(m, rng, 1);
 }
 
 void ic_bert_resize_head(struct ic_bert *m, int num_labels, struct ic_rng *rng)
@@ -451,6 +461,7 @@ int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const c
         seen[idx] = 1;
     }
     for (size_t i = 0; i < m->n_table; i++) {
+        m->table[i].loaded = seen[i];
         if (seen[i])
             continue;
         if (m->table[i].is_head) {

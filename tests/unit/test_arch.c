@@ -5,11 +5,13 @@
  * weights refused), safetensors and pytorch_model.bin alike, and each
  * family's config.json keys, class names and refusals. Fixtures:
  * tests/golden/model/{roberta,electra,distilbert} (tools/gen_golden.py). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "intent/bert.h"
 #include "intent/ckpt.h"
+#include "intent/model.h"
 #include "test.h"
 
 static const char *const k_families[] = {"roberta", "electra", "distilbert"};
@@ -246,5 +248,122 @@ TEST(arch_hfconfig_refusals_name_the_field)
         if (rc == IC_OK || !strstr(err.msg, cases[i][1]) || !strstr(err.msg, cases[i][2]) ||
             !strstr(err.msg, "config.json"))
             FAIL("case %zu: rc %d, message \"%s\"", i, rc, err.msg);
+    }
+}
+
+/* --- a head for another label count: transformers' ignore_mismatched_sizes */
+
+
+static int copy_file(const char *from, const char *to, struct ic_err *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = ic_read_file(from, (size_t)1 << 26, &buf, &len, err);
+    if (rc == IC_OK)
+        rc = ic_write_file_atomic(to, buf, len, err);
+    ic_free(buf);
+    return rc;
+}
+
+/* A 40-token tokenizer matching the fixture's vocab_size and pad id:
+ * RoBERTa vocab.json + merges.txt (pad 1), the others vocab.txt (pad 0). */
+static int write_tokenizer(const char *dir, const char *family, struct ic_err *err)
+{
+    static const char *const bpe_sp[] = {"<s>", "<pad>", "</s>", "<unk>"};
+    static const char *const wp_sp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    int bpe = strcmp(family, "roberta") == 0, n_sp = bpe ? 4 : 5;
+    char text[1024], path[600];
+    size_t n = (size_t)snprintf(text, sizeof text, "%s", bpe ? "{" : "");
+    for (int i = 0; i < 40; i++) {
+        char tok[8];
+        snprintf(tok, sizeof tok, "t%d", i);
+        const char *t = i < n_sp ? (bpe ? bpe_sp[i] : wp_sp[i]) : tok;
+        if (bpe)
+            n += (size_t)snprintf(text + n, sizeof text - n, "%s\"%s\": %d", i ? ", " : "", t, i);
+        else
+            n += (size_t)snprintf(text + n, sizeof text - n, "%s\n", t);
+    }
+    n += (size_t)snprintf(text + n, sizeof text - n, "%s", bpe ? "}\n" : "");
+    snprintf(path, sizeof path, "%s/%s", dir, bpe ? "vocab.json" : "vocab.txt");
+    int rc = ic_write_file_atomic(path, text, n, err);
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    if (rc == IC_OK && bpe)
+        rc = ic_write_file_atomic(path, "#version: 0.2\n", 14, err);
+    return rc;
+}
+
+/* tmp/<family>_head: the fixture's config.json and weights (3 labels) plus a tokenizer. */
+static int head_fixture_dir(char *dir, size_t cap, const char *family, struct ic_err *err)
+{
+    static const char *const files[] = {"config.json", "model.safetensors"};
+    char from[512], to[700];
+    snprintf(dir, cap, "%s/%s_head", test_tmpdir(), family);
+    int rc = ic_mkdirs(dir, err);
+    for (size_t i = 0; rc == IC_OK && i < 2; i++) {
+        fixture(from, sizeof from, family, files[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+        rc = copy_file(from, to, err);
+    }
+    return rc ? rc : write_tokenizer(dir, family, err);
+}
+
+/* Compares m's head with the checkpoint: returns the number of head tensors
+ * equal to the checkpoint's (dense ones), and checks per-label ones are new. */
+static int head_dense_kept(const struct ic_model *m, const struct ic_tensors *ck, int *fresh_ok)
+{
+    int kept = 0;
+    *fresh_ok = 1;
+    for (size_t i = 0; i < m->bert.n_table; i++) {
+        const struct ic_param *p = &m->bert.table[i];
+        const float *v = m->bert.params + p->offset;
+        if (!p->is_head)
+            continue;
+        const struct ic_tensor *t = ic_tensors_find(ck, p->name);
+        if (!p->per_label) {
+            kept += t && t->nbytes == p->numel * 4 && !memcmp(t->data, v, t->nbytes);
+            continue;
+        }
+        double ss = 0;
+        for (size_t j = 0; j < p->numel; j++)
+            ss += (double)v[j] * v[j];
+        double sd = sqrt(ss / (double)p->numel);
+        /* new: 5 rows; weight N(0, 0.02), bias 0 */
+        *fresh_ok &= p->shape[0] == 5 && (p->ndim == 1 ? ss == 0 : sd > 0.008 && sd < 0.04);
+    }
+    return kept;
+}
+
+TEST(arch_head_of_another_label_count_keeps_dense)
+{
+    static const char *const labels[5] = {"a", "b", "c", "d", "e"};
+    for (size_t f = 0; f < sizeof k_families / sizeof *k_families; f++) {
+        char dir[512], path[600];
+        struct ic_err err = {0};
+        ASSERT_OK_ERR(head_fixture_dir(dir, sizeof dir, k_families[f], &err), err);
+        struct ic_tensors ck;
+        ic_tensors_init(&ck);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        ASSERT_OK_ERR(ic_safetensors_load(path, &ck, NULL, NULL, &err), err);
+        struct ic_model m;
+        struct ic_rng rng;
+        ic_rng_seed(&rng, 5);
+        int rc = ic_model_load_pretrained(&m, dir, 5, labels, &rng, &err);
+        if (rc) {
+            ic_tensors_free(&ck);
+            FAIL("%s: %s", k_families[f], err.msg);
+        }
+        int fresh_ok = 0, kept = head_dense_kept(&m, &ck, &fresh_ok);
+        int body = 1;
+        for (size_t i = 0; i < m.bert.n_table; i++) {
+            const struct ic_param *p = &m.bert.table[i];
+            const struct ic_tensor *t = ic_tensors_find(&ck, p->name);
+            if (!p->is_head)
+                body &= t && !memcmp(t->data, m.bert.params + p->offset, p->numel * 4);
+        }
+        ic_model_free(&m);
+        ic_tensors_free(&ck);
+        if (kept != 2 || !fresh_ok || !body)
+            FAIL("%s: %d dense tensors kept (want 2), new classifier %s, body %s", k_families[f],
+                 kept, fresh_ok ? "ok" : "wrong", body ? "kept" : "changed");
     }
 }

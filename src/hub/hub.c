@@ -1001,13 +1001,36 @@ out:
     return rc;
 }
 
+/* The tokenizer files a repository has: vocab.txt, tokenizer.json and the
+ * configs; only when it has neither vocab.txt nor tokenizer.json, the legacy
+ * RoBERTa (vocab.json + merges.txt) and XLM-R (sentencepiece.bpe.model) files. */
+static int fetch_tokenizer(struct hub *h, char **commit, int *unreachable, int *server_error,
+                           struct ic_err *err)
+{
+    static const char *const files[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                                        "special_tokens_map.json"};
+    static const char *const legacy[] = {"vocab.json", "merges.txt", "sentencepiece.bpe.model"};
+    enum fetch_result res;
+    int have = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        int rc = fetch_file(h, *commit, commit, files[i], &res, unreachable, server_error, err);
+        if (rc != IC_OK)
+            return rc;
+        have |= i < 2 && res == FETCHED;
+    }
+    for (size_t i = 0; !have && i < sizeof legacy / sizeof legacy[0]; i++) {
+        int rc = fetch_file(h, *commit, commit, legacy[i], &res, unreachable, server_error, err);
+        if (rc != IC_OK)
+            return rc;
+    }
+    return IC_OK;
+}
+
 /* Downloads the snapshot of h->revision. *out_dir on success. */
 static int download(struct hub *h, char **out_dir, int *unreachable, int *server_error,
                     struct ic_err *err)
 {
     static const char *const weights[] = {"model.safetensors", "pytorch_model.bin"};
-    static const char *const optional[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                                           "special_tokens_map.json"};
     char *commit = NULL;
     enum fetch_result res;
     int rc = fetch_file(h, h->revision, &commit, "config.json", &res, unreachable, server_error,
@@ -1032,11 +1055,9 @@ static int download(struct hub *h, char **out_dir, int *unreachable, int *server
                      "(commit %s)", h->repo, commit);
         goto out;
     }
-    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
-        rc = fetch_file(h, commit, &commit, optional[i], &res, unreachable, server_error, err);
-        if (rc != IC_OK)
-            goto out;
-    }
+    rc = fetch_tokenizer(h, &commit, unreachable, server_error, err);
+    if (rc != IC_OK)
+        goto out;
     if (strcmp(h->revision, commit) != 0) {
         char *ref = ic_xasprintf("%s/refs/%s", h->repo_dir, h->revision);
         char *slash = strrchr(ref, '/');

@@ -403,6 +403,77 @@ static int foreign_key(const struct ic_bert *m, const char *key, const char *sou
     return IC_OK;
 }
 
+/* The base-model template of a checkpoint key (".encoder.layer.%d.output.dense.weight"):
+ * any architecture's prefix removed, the layer number replaced by %d. 0 for
+ * keys that say nothing about the architecture (head, pooler). */
+static int key_template(const char *key, char *out, size_t cap)
+{
+    for (int a = 0; a < IC_ARCH_COUNT; a++) {
+        const char *pre = ic_arch_get((enum ic_arch)a)->prefix;
+        size_t n = strlen(pre);
+        if (strncmp(key, pre, n) == 0 && key[n] == '.')
+            key += n + 1;
+    }
+    /* heads, and the pooler RobertaModel checkpoints (xlm-roberta-base) carry
+     * and RobertaForSequenceClassification ignores */
+    if (strncmp(key, "classifier.", 11) == 0 || strncmp(key, "pre_classifier.", 15) == 0 ||
+        strncmp(key, "pooler.", 7) == 0)
+        return 0;
+    const char *lay = strstr(key, "layer.");
+    size_t digits = lay ? strspn(lay + 6, "0123456789") : 0;
+    if (lay && digits && lay[6 + digits] == '.')
+        snprintf(out, cap, ".%.*s%%d%s", (int)(lay + 6 - key), key, lay + 6 + digits);
+    else
+        snprintf(out, cap, ".%s", key);
+    return 1;
+}
+
+/* A key that only other architectures' tables name, in their base model
+ * ("transformer.layer.0.ffn.lin1.weight" under a BERT config, a token-type
+ * table under DistilBERT's): a checkpoint of another kind, named in *out
+ * ("distilbert", "bert/roberta/electra"). */
+static int other_arch_key(enum ic_arch own, const char *key, char *out, size_t cap)
+{
+    char tmpl[IC_PARAM_NAME_MAX + 48];
+    if (!key_template(key, tmpl, sizeof tmpl))
+        return 0;
+    int mine = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < N_ROWS; i++)
+        for (int a = 0; a < IC_ARCH_COUNT; a++) {
+            const char *nm = g_rows[i].names[a];
+            if (!nm || strcmp(nm, tmpl) != 0)
+                continue;
+            mine |= a == (int)own;
+            size_t l = strlen(out);
+            const char *mt = ic_arch_get((enum ic_arch)a)->model_type;
+            if (a != (int)own && !strstr(out, mt))
+                snprintf(out + l, cap - l, "%s%s", l ? "/" : "", mt);
+        }
+    return !mine && out[0];
+}
+
+/* Before any copy: a key under another architecture's prefix, or one only
+ * another architecture names, is a checkpoint of another kind. */
+static int check_foreign(const struct ic_bert *m, const struct ic_tensors *ts, const char *source,
+                         struct ic_err *err)
+{
+    char name[IC_PARAM_NAME_MAX + 16], other[64];
+    for (size_t i = 0; i < ts->n; i++) {
+        if (!canonical_name(ts->v[i].name, name, sizeof name) || find_key(m, name))
+            continue;
+        int rc = foreign_key(m, name, source, err);
+        if (rc)
+            return rc;
+        if (other_arch_key(m->cfg.arch, name, other, sizeof other))
+            return ic_errf(err, IC_ERR_FORMAT,
+                           "%s: tensor %s is named as in a %s checkpoint but config.json field "
+                           "\"model_type\" says %s",
+                           source, ts->v[i].name, other, ic_arch_get(m->cfg.arch)->model_type);
+    }
+    return IC_OK;
+}
+
 static void shape_str(char *out, size_t cap, int ndim, const int64_t *shape)
 {
     out[0] = 0;
@@ -420,19 +491,17 @@ int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const c
     *head_missing = 0;
     *head_mismatch = 0;
     char name[IC_PARAM_NAME_MAX + 16];
+    rc = check_foreign(m, ts, source, err);
+    if (rc)
+        goto out;
     for (size_t i = 0; i < ts->n; i++) {
         const struct ic_tensor *t = &ts->v[i];
         if (!canonical_name(t->name, name, sizeof name))
             continue;
         const struct ic_param *p = find_key(m, name);
-        if (!p) {
-            /* unknown extra tensors (pretraining heads) are ignored, as
-             * transformers does; another architecture's are not */
-            rc = foreign_key(m, name, source, err);
-            if (rc)
-                goto out;
+        if (!p) /* unknown extra tensors (pretraining heads) are ignored, as
+                 * transformers does; another architecture's were refused above */
             continue;
-        }
         size_t idx = (size_t)(p - m->table);
         if (seen[idx]) {
             rc = ic_errf(err, IC_ERR_FORMAT, "%s: tensor %s appears twice", source, p->name);

@@ -7,6 +7,10 @@
 # and eval, predict (directory and intent_classifier.pt) and serve use the
 # result; with python3-torch, the saved directory must load strictly into
 # PyTorch's module tree of its architecture and give the same probabilities.
+# Then pretrained checkpoints of each family (RoBERTa, RoBERTa with only
+# vocab.json + merges.txt, XLM-R with a Unigram tokenizer, DistilBERT, ELECTRA,
+# BERT with the XLM-R Unigram tokenizer) are trained on by Hub id from the
+# Hugging Face cache and from tests/tools/hub_stub.py, and the results used.
 # Usage: archs.sh BUILD_DIR
 set -u
 B=${1:-build}
@@ -136,3 +140,119 @@ printf '%s\n' extra_token_one extra_token_two >>"$T/bigvocab/vocab.txt"
 if [ $rc -ne 0 ] && grep -q 'config.json field "vocab_size" is [0-9]* but the tokenizer has' "$T/bigvocab.log"
 then ok "archs_vocab_size_disagrees"
 else fail "archs_vocab_size_disagrees" "rc=$rc: $(cat "$T/bigvocab.log")"; fi
+
+# --- pretrained checkpoints of each family, through the Hugging Face cache and the Hub ---
+# A small random-weight classification checkpoint (tests/tools/make_ckpt.py, 3 labels, so
+# fine-tuning on 5 intents replaces only the classifier) with the family's tokenizer:
+# roberta byte-level BPE (tests/golden/tok/tiny_bpe), xlm-roberta SentencePiece Unigram
+# (tiny_unigram), distilbert/electra WordPiece; bert+unigram is the multilingual-e5 /
+# paraphrase-multilingual-MiniLM case (BERT weights, XLM-R tokenizer).
+# Each is trained on by id from a cache laid out under HF_HUB_CACHE (offline), by id
+# from the Hub stub into an empty HF_HOME, and (bert+unigram) as a local directory;
+# then eval, predict (directory and .pt) and serve /classify use each result.
+FT=(--data "$G/train_small.json" --epochs 1 --max-length 32 --batch-size 16 --threads 1
+    --seed 7 --no-tracking --require-pretrained)
+COMMIT=2222222222222222222222222222222222222222
+
+make_repo() { # dir family: config.json + model.safetensors + tokenizer files
+    local d=$1 f=$2 tok vocab pad fam=$2
+    case $f in
+    roberta) tok=tests/golden/tok/tiny_bpe vocab=1000 pad=1 ;;
+    xlm-roberta) tok=tests/golden/tok/tiny_unigram vocab=775 pad=773 ;;
+    bert-unigram) tok=tests/golden/tok/tiny_unigram vocab=775 pad=773 fam=bert ;;
+    roberta-legacy) tok=tests/golden/tok/tiny_bpe vocab=1000 pad=1 fam=roberta ;;
+    *) tok=tests/golden/io/legacy_bert vocab=40 pad=0 ;;
+    esac
+    "$PY" tests/tools/make_ckpt.py "$d" "$fam" $vocab $pad --labels 3 || return 1
+    for x in tokenizer.json tokenizer_config.json special_tokens_map.json vocab.json \
+             merges.txt vocab.txt; do
+        [ -f "$tok/$x" ] && cp "$tok/$x" "$d/"
+    done
+    [ "$f" = roberta-legacy ] && rm -f "$d/tokenizer.json" # vocab.json + merges.txt only
+    return 0
+}
+
+cache_put() { # repo_dir cache org/name: the huggingface_hub layout (blobs + relative links)
+    local r="$2/models--${3%%/*}--${3#*/}" x b
+    mkdir -p "$r/blobs" "$r/refs" "$r/snapshots/$COMMIT"
+    printf '%s' "$COMMIT" >"$r/refs/main"
+    for x in "$1"/*; do
+        b=$(sha256sum "$x" | cut -c1-64)
+        cp "$x" "$r/blobs/$b"
+        ln -s "../../blobs/$b" "$r/snapshots/$COMMIT/$(basename "$x")"
+    done
+}
+
+stub_start() { # repo_dir org/name -> HUB_PORT (the stub exits when fd 5 closes)
+    rm -f "$T/stub.port"
+    exec 5> >(exec "$PY" tests/tools/hub_stub.py --dir "$1" --repo "$2" --commit "$COMMIT" \
+        --log "$T/stub.log" >"$T/stub.port")
+    for _ in $(seq 200); do [ -s "$T/stub.port" ] && break; sleep 0.05; done
+    HUB_PORT=$(awk '{print $2}' "$T/stub.port")
+}
+
+# trained from the base (not from scratch), same model_type, the base's tokenizer kind
+trained_ok() { # out family log
+    local mt=$2
+    case $2 in bert-unigram) mt=bert ;; roberta-legacy) mt=roberta ;; esac
+    grep -q '"from_scratch": false' "$1/eval_report.json" 2>/dev/null && \
+        ! grep -q 'from scratch' "$3" && "$PY" -c '
+import json,sys
+c=json.load(open(sys.argv[1]+"/config.json")); assert c["model_type"]==sys.argv[2], c["model_type"]
+if sys.argv[3].endswith("unigram") or sys.argv[3]=="xlm-roberta":
+    assert json.load(open(sys.argv[1]+"/tokenizer.json"))["model"]["type"]=="Unigram"' \
+        "$1" "$mt" "$2" 2>>"$3"
+}
+
+use_checks() { # out name: eval, predict dir vs .pt, serve
+    local m=$1 n=$2 r1 r2
+    "$BIN" eval --model "$m" --data "$G/small.json" >"$T/e_$n.json" 2>"$T/e_$n.log"; r1=$?
+    if [ $r1 -eq 0 ] && "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert 0 <= r["accuracy"] <= 1' "$T/e_$n.json" 2>/dev/null
+    then ok "archs_eval_$n"; else fail "archs_eval_$n" "rc=$r1: $(tail -2 "$T/e_$n.log")"; fi
+    printf '%s\n' "quiero ver las noticias" "pon una alarma" "adios" >"$T/in.txt"
+    "$BIN" predict --model "$m" <"$T/in.txt" >"$T/pd_$n" 2>"$T/pd_$n.log"; r1=$?
+    "$BIN" predict --model "$m/intent_classifier.pt" <"$T/in.txt" >"$T/pp_$n" 2>"$T/pp_$n.log"; r2=$?
+    if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$(wc -l <"$T/pd_$n")" -eq 3 ] && cmp -s "$T/pd_$n" "$T/pp_$n"
+    then ok "archs_predict_dir_pt_$n"
+    else fail "archs_predict_dir_pt_$n" "rc=$r1/$r2: $(tail -1 "$T/pd_$n.log") $(tail -1 "$T/pp_$n.log")"; fi
+    if command -v curl >/dev/null; then serve_check "$m" "$n"
+    else echo "skip archs_serve_$n: curl is not installed"; fi
+}
+
+if [ ! -x "$PY" ]; then
+    echo "skip archs_pretrained: $PY not found"
+    exit 0
+fi
+for f in roberta roberta-legacy xlm-roberta distilbert electra bert-unigram; do
+    make_repo "$T/repo_$f" "$f" || { fail "archs_repo_$f" "make_ckpt.py failed"; continue; }
+    # by id, offline, from a cache under HF_HUB_CACHE
+    cache_put "$T/repo_$f" "$T/hubcache" "test-org/$f-tiny"
+    HF_HUB_CACHE="$T/hubcache" "$BIN" train --model-name "test-org/$f-tiny" \
+        --output "$T/c_$f" "${FT[@]}" >"$T/c_$f.log" 2>&1; rc=$?
+    if [ $rc -eq 0 ] && trained_ok "$T/c_$f" "$f" "$T/c_$f.log"; then ok "archs_hf_cache_train_$f"
+    else fail "archs_hf_cache_train_$f" "rc=$rc: $(tail -2 "$T/c_$f.log")"; fi
+    use_checks "$T/c_$f" "cache_$f"
+    # by id from the Hub stub into an empty HF_HOME
+    stub_start "$T/repo_$f" "test-org/$f-hub"
+    env -u HF_HUB_OFFLINE HF_HOME="$T/hf_$f" HF_ENDPOINT="http://127.0.0.1:$HUB_PORT" \
+        "$BIN" train --model-name "test-org/$f-hub" --output "$T/h_$f" "${FT[@]}" \
+        >"$T/h_$f.log" 2>&1; rc=$?
+    exec 5>&-
+    snap="$T/hf_$f/hub/models--test-org--$f-hub/snapshots/$COMMIT"
+    if [ $rc -eq 0 ] && trained_ok "$T/h_$f" "$f" "$T/h_$f.log" && [ -L "$snap/model.safetensors" ]
+    then ok "archs_hub_train_$f"
+    else fail "archs_hub_train_$f" "rc=$rc: $(tail -2 "$T/h_$f.log")"; fi
+    use_checks "$T/h_$f" "hub_$f"
+done
+
+# bert-unigram as a local directory: trains, and the model it saves tokenizes with the
+# SentencePiece Unigram pieces (not WordPiece), as the base does
+f=bert-unigram
+"$BIN" train --model-name "$T/repo_$f" --output "$T/d_$f" "${FT[@]}" >"$T/d_$f.log" 2>&1; rc=$?
+t1=$(echo "quiero ver las noticias" | "$BIN" tokenize --model "$T/repo_$f" 2>&1)
+t2=$(echo "quiero ver las noticias" | "$BIN" tokenize --model "$T/d_$f" 2>&1)
+if [ $rc -eq 0 ] && trained_ok "$T/d_$f" "$f" "$T/d_$f.log" && [ "$t1" = "$t2" ] && \
+   printf '%s' "$t2" | grep -q '"tokens": \["<s>", "▁' && ! printf '%s' "$t2" | grep -q '\[CLS\]'
+then ok "archs_local_dir_train_$f"
+else fail "archs_local_dir_train_$f" "rc=$rc: $(tail -2 "$T/d_$f.log") base $t1 saved $t2"; fi
+use_checks "$T/d_$f" "dir_$f"

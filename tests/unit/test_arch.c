@@ -158,6 +158,56 @@ TEST(arch_checkpoint_of_another_architecture_refused)
     ic_hfconfig_free(&hc);
 }
 
+/* fixture tensors of one family (optionally headless) into a model of another's config */
+static int load_cross(const char *ckpt_family, int headless_names, const char *cfg_family,
+                      const struct ic_tensor *extra, struct ic_err *err)
+{
+    char path[512];
+    struct ic_hfconfig hc;
+    struct ic_tensors st, v;
+    ic_tensors_init(&st);
+    fixture(path, sizeof path, cfg_family, "config.json");
+    IC_ASSERT(ic_hfconfig_load(path, &hc, err) == IC_OK);
+    fixture(path, sizeof path, ckpt_family, "model.safetensors");
+    IC_ASSERT(ic_safetensors_load(path, &st, NULL, NULL, err) == IC_OK);
+    if (headless_names)
+        renamed(&st, headless, &v);
+    else
+        renamed(&st, legacy, &v);
+    if (extra)
+        ic_tensors_add(&v, extra->name, extra->dtype, extra->ndim, extra->shape, extra->data, 0);
+    struct ic_bert m;
+    int hm, hx;
+    IC_ASSERT(ic_bert_init(&m, &hc.cfg, err) == IC_OK);
+    int rc = ic_bert_load_tensors(&m, &v, "ckpt", &hm, &hx, err);
+    ic_bert_free(&m);
+    ic_tensors_free(&v);
+    ic_tensors_free(&st);
+    ic_hfconfig_free(&hc);
+    return rc;
+}
+
+/* Base-model checkpoints carry no prefix: their layer and embedding names
+ * still tell the family, and are refused before any shape check. */
+TEST(arch_headless_checkpoint_of_another_architecture_refused)
+{
+    struct ic_err err = {0};
+    ASSERT_EQ(load_cross("distilbert", 1, "roberta", NULL, &err), IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "ckpt: tensor ");
+    ASSERT_CONTAINS(err.msg, "named as in a distilbert checkpoint");
+    ASSERT_CONTAINS(err.msg, "config.json field \"model_type\" says roberta");
+    ASSERT_EQ(load_cross("roberta", 1, "distilbert", NULL, &err), IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "embeddings.token_type_embeddings.weight is named as in a "
+                             "bert/roberta/electra checkpoint");
+    ASSERT_CONTAINS(err.msg, "says distilbert");
+    /* a RobertaModel pooler (xlm-roberta-base has one) is ignored, not refused */
+    float pool[16 * 16] = {0};
+    char pname[] = "roberta.pooler.dense.weight";
+    struct ic_tensor p = {.name = pname, .dtype = IC_DTYPE_F32,
+                          .ndim = 2, .shape = {16, 16}, .data = pool};
+    ASSERT_OK_ERR(load_cross("roberta", 0, "roberta", &p, &err), err);
+}
+
 /* ---------------------------------------------------------------------------
  * config.json per family */
 

@@ -11,6 +11,7 @@
  * lazy invalidation, so a word of n bytes costs O(n log n) whatever the
  * merges.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -485,9 +486,11 @@ int ic__bpe_build(struct ic_tokenizer *t, const char *const *merges, const size_
     for (size_t r = 0; r < n_merges && rc == IC_OK; r++) {
         size_t sp, len = merge_lens[r];
         const char *s = merges[r];
+        char at[40];
+        snprintf(at, sizeof at, o->lines ? "line %zu" : "merges[%zu]", o->lines ? o->lines[r] : r);
         if (!split_merge(s, len, &sp)) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s: merges[%zu] \"%.60s\" is not two tokens "
-                         "separated by one space", what, r, s);
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: %s \"%.60s\" is not two tokens "
+                         "separated by one space", what, at, s);
             break;
         }
         int32_t a = ic_tokenizer_id(t, s, sp), b = ic_tokenizer_id(t, s + sp + 1, len - sp - 1);
@@ -496,8 +499,8 @@ int ic__bpe_build(struct ic_tokenizer *t, const char *const *merges, const size_
         memcpy(joined + sp, s + sp + 1, len - sp - 1);
         int32_t c = ic_tokenizer_id(t, joined, len - 1);
         if (a < 0 || b < 0 || c < 0) {
-            rc = ic_errf(err, IC_ERR_FORMAT, "%s: merges[%zu] \"%.60s\": %s \"%.*s\" is not in the "
-                         "vocabulary", what, r, s, c < 0 && a >= 0 && b >= 0 ? "merged token" : "token",
+            rc = ic_errf(err, IC_ERR_FORMAT, "%s: %s \"%.60s\": %s \"%.*s\" is not in the "
+                         "vocabulary", what, at, s, c < 0 && a >= 0 && b >= 0 ? "merged token" : "token",
                          (int)(a < 0 ? sp : b < 0 ? len - sp - 1 : len - 1),
                          a < 0 ? s : b < 0 ? s + sp + 1 : joined);
             break;

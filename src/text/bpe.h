@@ -15,12 +15,14 @@ struct ic__bpe_opts {
     int add_prefix_space;  /* ByteLevel add_prefix_space */
     const char *unk_token; /* model unk_token, NULL = none */
     int fuse_unk;
+    const size_t *lines;   /* merges.txt: the line of each merge, for messages; NULL:
+                              messages say merges[i] (tokenizer.json's model.merges) */
 };
 
 /* Makes t (whose vocabulary ic__tok_vocab_build has built) a byte-level BPE
  * with the given merges ("a b", rank = index). A merge whose tokens or
  * merged token are not in the vocabulary is an IC_ERR_FORMAT naming what
- * and the merge. On failure the caller frees t. */
+ * and the merge (its index, or its line with o->lines). On failure the caller frees t. */
 int ic__bpe_build(struct ic_tokenizer *t, const char *const *merges, const size_t *merge_lens,
                   size_t n_merges, const struct ic__bpe_opts *o, const char *what,
                   struct ic_err *err);

@@ -438,7 +438,7 @@ static int build(struct trainer *tr, int add_prefix_space, struct ic_tokenizer *
     tr->vocab.vals[k] = (int64_t)k;
     int rc = ic__tok_vocab_build(out, (const char *const *)tr->vocab.keys, tr->vocab.lens,
                                  tr->vocab.n, 0, "trained BPE", err);
-    struct ic__bpe_opts o = {add_prefix_space, NULL, 0};
+    struct ic__bpe_opts o = {add_prefix_space, NULL, 0, NULL};
     if (rc == IC_OK)
         rc = ic__bpe_build(out, (const char *const *)tr->merges, tr->merge_lens, tr->n_merges, &o,
                            "trained BPE", err);

@@ -371,7 +371,7 @@ static int bpe_from_json(struct ic_tokenizer *t, json_t *root, json_t *cfg, cons
 {
     json_t *model = json_object_get(root, "model");
     json_t *added = json_object_get(root, "added_tokens");
-    struct ic__bpe_opts o = {0, NULL, 0};
+    struct ic__bpe_opts o = {0, NULL, 0, NULL};
     struct vocab_list v = {0};
     char **merges = NULL;
     size_t *mlens = NULL, nm = 0;
@@ -451,13 +451,15 @@ int ic__tok_load_json(const char *path, size_t max, size_t flags, json_t **out,
     return IC_OK;
 }
 
-/* merges.txt: "#version" lines skipped, then one "a b" per line. */
-static int read_merges_txt(const char *path, char **data, char ***merges, size_t **lens, size_t *n,
-                           struct ic_err *err)
+/* merges.txt: "#version" lines skipped, then one "a b" per line; (*lines)[i]
+ * is merge i's line number (1-based). */
+static int read_merges_txt(const char *path, char **data, char ***merges, size_t **lens,
+                           size_t **lines, size_t *n, struct ic_err *err)
 {
-    size_t len = 0, cap = 0;
+    size_t len = 0, cap = 0, line = 0;
     *merges = NULL;
     *lens = NULL;
+    *lines = NULL;
     *n = 0;
     int rc = ic_read_file(path, MAX_FILE, data, &len, err);
     if (rc != IC_OK)
@@ -471,14 +473,17 @@ static int read_merges_txt(const char *path, char **data, char ***merges, size_t
         if (l > 0 && (*data)[pos + l - 1] == '\r')
             l--;
         (*data)[pos + l] = 0;
+        line++;
         if (strncmp(*data + pos, "#version", 8) != 0 && !(l == 0 && end == len)) {
             if (*n == cap) {
                 cap = cap ? 2 * cap : 1024;
                 *merges = ic_xrealloc(*merges, cap * sizeof **merges);
                 *lens = ic_xrealloc(*lens, cap * sizeof **lens);
+                *lines = ic_xrealloc(*lines, cap * sizeof **lines);
             }
             (*merges)[*n] = *data + pos;
             (*lens)[*n] = l;
+            (*lines)[*n] = line;
             (*n)++;
         }
         pos = end + 1;
@@ -558,7 +563,7 @@ int ic__bpe_load_legacy(struct ic_tokenizer *t, const char *dir, long long model
     char *vpath = ic_path_join(dir, "vocab.json"), *mpath = ic_path_join(dir, "merges.txt");
     json_t *vocab = NULL, *cfg = NULL;
     char *mdata = NULL, **merges = NULL;
-    size_t *mlens = NULL, nm = 0;
+    size_t *mlens = NULL, *mlines = NULL, nm = 0;
     struct vocab_list v = {0};
     memset(t, 0, sizeof *t);
     int rc = ic__tok_load_json(vpath, MAX_FILE, 0, &vocab, err);
@@ -567,12 +572,12 @@ int ic__bpe_load_legacy(struct ic_tokenizer *t, const char *dir, long long model
     if (rc == IC_OK)
         rc = vocab_from_object(vocab, NULL, vpath, &v, err);
     if (rc == IC_OK)
-        rc = read_merges_txt(mpath, &mdata, &merges, &mlens, &nm, err);
+        rc = read_merges_txt(mpath, &mdata, &merges, &mlens, &mlines, &nm, err);
     if (rc == IC_OK)
         rc = ic__tok_vocab_build(t, v.toks, v.lens, v.n, 0, vpath, err);
     if (rc == IC_OK) {
         json_t *ap = json_object_get(cfg, "add_prefix_space");
-        struct ic__bpe_opts o = {json_is_true(ap), NULL, 0};
+        struct ic__bpe_opts o = {json_is_true(ap), NULL, 0, mlines};
         rc = ic__bpe_build(t, (const char *const *)merges, mlens, nm, &o, mpath, err);
     }
     if (rc == IC_OK)
@@ -584,6 +589,7 @@ int ic__bpe_load_legacy(struct ic_tokenizer *t, const char *dir, long long model
     vocab_list_free(&v);
     ic_free(merges);
     ic_free(mlens);
+    ic_free(mlines);
     ic_free(mdata);
     json_decref(vocab);
     json_decref(cfg);

@@ -145,6 +145,47 @@ static int read_other_json(struct ic_tokenizer *t, json_t *root, const char *pat
     return rc;
 }
 
+/* A WordPiece tokenizer.json's normaliser (BertNormalizer, or none) and
+ * pre-tokenizer (BertPreTokenizer): any other type would split or normalise
+ * differently from transformers, so it is refused naming the field and type. */
+static int wp_pipeline(json_t *root, struct ic_tokenizer_opts *o, const char *path,
+                       struct ic_err *err)
+{
+    json_t *norm = json_object_get(root, "normalizer");
+    if (!norm || json_is_null(norm)) {
+        o->lowercase = 0;
+        o->strip_accents = 0;
+        o->handle_chinese_chars = 0;
+        o->clean_text = 0;
+    } else {
+        const char *nt = json_string_value(json_object_get(norm, "type"));
+        if (!nt || strcmp(nt, "BertNormalizer") != 0)
+            return ic_errf(err, IC_ERR_UNSUPPORTED,
+                           "%s: normalizer.type \"%.40s\" is not supported with a WordPiece "
+                           "model (supported: BertNormalizer or none)",
+                           path, nt ? nt : "(missing)");
+        int rc = opt_bool(norm, "clean_text", &o->clean_text, -2, path, err);
+        if (rc == IC_OK)
+            rc = opt_bool(norm, "handle_chinese_chars", &o->handle_chinese_chars, -2, path, err);
+        if (rc == IC_OK)
+            rc = opt_bool(norm, "strip_accents", &o->strip_accents, -1, path, err);
+        if (rc == IC_OK)
+            rc = opt_bool(norm, "lowercase", &o->lowercase, -2, path, err);
+        if (rc != IC_OK)
+            return rc;
+    }
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    const char *pt = json_string_value(json_object_get(pre, "type"));
+    if (!pre || json_is_null(pre)) /* lenient: files written by hand */
+        ic_log(IC_LOG_WARN, "%s: no pre_tokenizer; splitting as BertPreTokenizer", path);
+    else if (!pt || strcmp(pt, "BertPreTokenizer") != 0)
+        return ic_errf(err, IC_ERR_UNSUPPORTED,
+                       "%s: pre_tokenizer.type \"%.40s\" is not supported with a WordPiece "
+                       "model (supported: BertPreTokenizer)",
+                       path, pt ? pt : "(missing)");
+    return IC_OK;
+}
+
 static int read_tokenizer_json(struct ic_tokenizer *t, const char *path, const char *cfg_path,
                                struct ic_tokenizer_opts *o, const struct ic_tokenizer_opts *cfg,
                                const int *cfg_has, struct ic_err *err)
@@ -222,33 +263,9 @@ static int read_tokenizer_json(struct ic_tokenizer *t, const char *path, const c
         lens[id] = strlen(key);
     }
 
-    /* normaliser: BertNormalizer, or none */
-    json_t *norm = json_object_get(root, "normalizer");
-    if (!norm || json_is_null(norm)) {
-        o->lowercase = 0;
-        o->strip_accents = 0;
-        o->handle_chinese_chars = 0;
-        o->clean_text = 0;
-    } else {
-        json_t *nt = json_object_get(norm, "type");
-        if (!json_is_string(nt) || strcmp(json_string_value(nt), "BertNormalizer") != 0) {
-            rc = ic_errf(err, IC_ERR_UNSUPPORTED, "%s: normalizer is not a BertNormalizer", path);
-            goto out;
-        }
-        rc = opt_bool(norm, "clean_text", &o->clean_text, -2, path, err);
-        if (rc == IC_OK)
-            rc = opt_bool(norm, "handle_chinese_chars", &o->handle_chinese_chars, -2, path, err);
-        if (rc == IC_OK)
-            rc = opt_bool(norm, "strip_accents", &o->strip_accents, -1, path, err);
-        if (rc == IC_OK)
-            rc = opt_bool(norm, "lowercase", &o->lowercase, -2, path, err);
-        if (rc != IC_OK)
-            goto out;
-    }
-    json_t *pre = json_object_get(root, "pre_tokenizer");
-    json_t *pt = json_object_get(pre, "type");
-    if (!json_is_string(pt) || strcmp(json_string_value(pt), "BertPreTokenizer") != 0)
-        ic_log(IC_LOG_WARN, "%s: pre_tokenizer is not BertPreTokenizer; using it anyway", path);
+    rc = wp_pipeline(root, o, path, err);
+    if (rc != IC_OK)
+        goto out;
     /* tokenizer_config.json options win (transformers rebuilds the
      * normaliser from them) */
     if (cfg_has[0])

@@ -358,6 +358,32 @@ TEST(tok_tiny_bpe_legacy_files)
         FAIL("%d mismatches; first: %s", bad, msg);
 }
 
+/* A legacy merges.txt line whose token is not in vocab.json: refused naming
+ * merges.txt, the line (the "#version" header is line 1) and the token. */
+TEST(tok_legacy_merges_unknown_token)
+{
+    char *src = ic_xasprintf("%s/tok/tiny_bpe", test_golden_dir());
+    const char *dst = test_tmpdir();
+    copy_file(src, dst, "vocab.json");
+    copy_file(src, dst, "merges.txt");
+    ic_free(src);
+    char *mp = ic_path_join(dst, "merges.txt"), *data = NULL;
+    size_t len = 0;
+    IC_ASSERT(ic_read_file(mp, (size_t)1 << 20, &data, &len, NULL) == IC_OK);
+    char *more = ic_xasprintf("%sz z\nzzq qqz\n", data); /* lines 741 and 742 */
+    IC_ASSERT(ic_write_file_atomic(mp, more, strlen(more), NULL) == IC_OK);
+    ic_free(more);
+    ic_free(data);
+    ic_free(mp);
+    struct ic_tokenizer t = {0};
+    struct ic_err err = {0};
+    int rc = ic_tokenizer_load_dir(&t, dst, &err);
+    ic_tokenizer_free(&t);
+    ASSERT_EQ(rc, IC_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "merges.txt: line 742 \"zzq qqz\": token \"zzq\" is not in the "
+                             "vocabulary");
+}
+
 /* Texts of tests/golden/tok/corpus.jsonl. */
 static char **corpus_texts(size_t *n)
 {
@@ -447,6 +473,11 @@ static int load_json_text(const char *json, struct ic_err *err)
     " \"cls\": [\"<s>\", 0]}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"<s>\": 0,"         \
     " \"</s>\": 1, \"a\": 2, \"b\": 3, \"ab\": 4}" model_extra "}}"
 
+#define WP_JSON(norm, pre)                                                                    \
+    "{\"added_tokens\": [], \"normalizer\": " norm ", \"pre_tokenizer\": " pre ","           \
+    " \"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0,"  \
+    " \"[CLS]\": 1, \"[SEP]\": 2, \"a\": 3}}}"
+
 TEST(tok_bad_tokenizer_json)
 {
     static const struct {
@@ -471,6 +502,12 @@ TEST(tok_bad_tokenizer_json)
          "not an array", IC_ERR_FORMAT},
         {BPE_JSON(", \"merges\": [], \"dropout\": 0.1", "null", "{\"type\": \"ByteLevel\"}"),
          "model.dropout", "", IC_ERR_UNSUPPORTED},
+        {WP_JSON("{\"type\": \"BertNormalizer\"}", "{\"type\": \"BertPreTokenizer\"}"), NULL,
+         NULL, IC_OK},
+        {WP_JSON("{\"type\": \"NFKC\"}", "{\"type\": \"BertPreTokenizer\"}"),
+         "normalizer.type \"NFKC\"", "WordPiece", IC_ERR_UNSUPPORTED},
+        {WP_JSON("null", "{\"type\": \"Whitespace\"}"), "pre_tokenizer.type \"Whitespace\"",
+         "BertPreTokenizer", IC_ERR_UNSUPPORTED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct ic_err err = {0};

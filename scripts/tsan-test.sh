@@ -56,7 +56,7 @@ grep '^FAIL' "$LOGD/unit1.out"
 [ $rc -ne 0 ] && { echo "FAIL tsan_unit: intent_test exited $rc"; tail -n 5 "$LOGD/unit1.err"; fail=1; }
 report unit
 export IC_TEST_CLI="$PWD/$B/intent" IC_TEST_GOLDEN=tests/golden
-for t in serve train faults; do
+for t in serve serve_batch train faults; do
     [ -f tests/e2e/$t.sh ] || continue
     echo "== tests/e2e/$t.sh under TSan"
     out=$(bash tests/e2e/$t.sh "$PWD/$B" 2>"$LOGD/$t.err"); rc=$?

@@ -126,6 +126,24 @@ void ic_infer_free(struct ic_infer *c); /* safe on a zeroed struct */
 int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t *lens, int n,
                      int top_k, struct ic_prediction *results, struct ic_err *err) IC_WUR;
 
+/* Tokenizes one text as ic_predict_batch does, for c's model and maximum
+ * length: ids[c->max_length] gets *n_tokens ids (incl. [CLS]/[SEP], at most
+ * c->max_length: longer texts are truncated); *text_tokens is the whole
+ * text's count (> *n_tokens when truncated). tw is the caller's work area
+ * (not c's), so any thread may tokenize while c runs a forward elsewhere.
+ * Errors as ic_tokenizer_encode (IC_ERR_FORMAT for invalid UTF-8). */
+int ic_infer_encode(const struct ic_infer *c, struct ic_tok_work *tw, const char *text,
+                    size_t len, int32_t *ids, int *n_tokens, int *text_tokens,
+                    struct ic_err *err) IC_WUR;
+
+/* ic_predict_batch on texts already tokenized by ic_infer_encode: ids[i]
+ * holds n_tokens[i] ids (1..c->max_length). Sets results[i].n_tokens and
+ * everything ic_predict_batch sets but truncated and text_tokens, which
+ * the caller knows from ic_infer_encode. Same answers as ic_predict_batch
+ * on the texts. */
+int ic_predict_ids(struct ic_infer *c, const int32_t *const *ids, const int *n_tokens, int n,
+                   int top_k, struct ic_prediction *results, struct ic_err *err) IC_WUR;
+
 /* Label name for index i (borrowed from the model), "?" when out of range. */
 const char *ic_infer_label(const struct ic_infer *c, int i);
 

@@ -7,9 +7,12 @@
  * One read-only model is shared by every connection; it sits behind a
  * reference-counted pointer that ic_server_reload swaps under a lock, so
  * requests in flight finish on the model they started with. Inference runs
- * on a fixed pool of contexts (opts.threads); single /classify requests that
- * arrive while the pool is busy are merged into one batched forward (up to
- * opts.coalesce texts). A request that finds the server idle runs at once;
+ * on a fixed pool of contexts (opts.threads); requests are tokenized on
+ * their connection's thread, and those that arrive while the pool is busy
+ * are merged into one batched forward within the budgets (opts.coalesce
+ * texts, opts.max_batch_tokens tokens, opts.max_batch_requests requests), as
+ * text-embeddings-inference does; at most opts.max_concurrent_requests are
+ * admitted at once (429 beyond). A request that finds the server idle runs at once;
  * under concurrent load the leader of the next batch waits up to
  * opts.gather_us for it to fill as far as the last one did.
  *
@@ -34,7 +37,9 @@ struct ic_serve_opts {
     int threads;             /* inference contexts running at once; 0 = half the
                               * cores (at least 1) */
     size_t max_body;         /* request body limit in bytes (1 MiB); over it: 413 */
-    int max_batch;           /* texts per /classify/batch request (256); over it: 422 */
+    int max_batch;           /* texts per /classify/batch or /predict request (256):
+                              * TEI's max_client_batch_size; over it: 422 (FastAPI
+                              * routes) or 413 (/predict) */
     int timeout;             /* idle connection timeout in seconds (30; 0 = none) */
     int max_connections;     /* concurrent connections (256); more are refused */
     int coalesce;            /* texts per merged forward across requests (16; 1 = off) */
@@ -63,6 +68,13 @@ struct ic_serve_opts {
                               * origins allowed to call from a browser */
     int access_log;          /* 1 (default): one line per request on stderr */
     int log_format;          /* access log: 0 = text (default), 1 = JSON lines */
+    /* Batching, as text-embeddings-inference: requests wait in one queue and
+     * the next merged forward takes them in order while it stays within
+     * every budget (always at least one request). */
+    int max_batch_tokens;    /* tokens of one merged batch (16384) */
+    int max_batch_requests;  /* requests of one merged batch (0 = no limit) */
+    int max_concurrent_requests; /* inference requests admitted at once (queued or
+                              * running, 512); beyond it: 429 with Retry-After */
     char *owned_model_path;  /* storage for strings read from a file (internal) */
     char *owned_host;
     char *owned_fallback_intent;
@@ -81,7 +93,9 @@ void ic_serve_opts_free(struct ic_serve_opts *o);
  * serve_coalesce, serve_max_length, serve_event_loop, serve_gather_us,
  * serve_fallback_threshold, serve_ambiguity_threshold, serve_fallback_intent,
  * serve_no_calibration, serve_error_style, serve_api_key, serve_open_health,
- * serve_cors_origin, serve_access_log, serve_log_format. Other keys belong to
+ * serve_cors_origin, serve_access_log, serve_log_format, serve_max_batch_tokens,
+ * serve_max_batch_requests, serve_max_concurrent_requests,
+ * serve_max_client_batch_size (another name of serve_max_batch). Other keys belong to
  * training and are ignored; an unknown serve_* key or a bad value is an
  * error naming the file, line and key. o is unchanged on error. */
 int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
@@ -91,7 +105,8 @@ int ic_serve_opts_from_file(struct ic_serve_opts *o, const char *path,
  * _MAX_BODY, _MAX_BATCH, _TIMEOUT, _MAX_CONNECTIONS, _COALESCE, _MAX_LENGTH,
  * _EVENT_LOOP, _GATHER_US, _FALLBACK_THRESHOLD, _AMBIGUITY_THRESHOLD,
  * _FALLBACK_INTENT, _NO_CALIBRATION, _ERROR_STYLE, _API_KEY, _OPEN_HEALTH,
- * _CORS_ORIGIN, _ACCESS_LOG, _LOG_FORMAT.
+ * _CORS_ORIGIN, _ACCESS_LOG, _LOG_FORMAT, _MAX_BATCH_TOKENS, _MAX_BATCH_REQUESTS,
+ * _MAX_CONCURRENT_REQUESTS, _MAX_CLIENT_BATCH_SIZE (= _MAX_BATCH).
  * String values are borrowed from the environment. Errors name the variable
  * (IC_ERR_INVAL: not a number or out of range); o is unchanged on error. */
 int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err) IC_WUR;

@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "                    [--max-body BYTES] [--max-batch N] [--timeout S]\n"
             "                    [--max-connections N] [--coalesce N] [--max-length N]\n"
             "                    [--gather-us N] [--event-loop]\n"
+            "                    [--max-batch-tokens N] [--max-batch-requests N]\n"
+            "                    [--max-concurrent-requests N] [--max-client-batch-size N]\n"
             "                    [--error-style pydantic2|fastapi-legacy]\n"
             "                    [--api-key KEY [--open-health]] [--cors-origin ORIGINS]\n"
             "                    [--log-format text|json] [--no-access-log]\n\n"
@@ -49,8 +51,10 @@ static void usage(FILE *f)
             "                        (default: 0 = half the cores, at least 1)\n"
             "  --max-body BYTES      request body limit, larger bodies get 413\n"
             "                        [INTENT_SERVE_MAX_BODY] (default: %zu)\n"
-            "  --max-batch N         texts per /classify/batch request, more get 422\n"
-            "                        [INTENT_SERVE_MAX_BATCH] (default: %d)\n"
+            "  --max-batch N         texts per /classify/batch or /predict request, more get\n"
+            "                        422 (/predict: 413) [INTENT_SERVE_MAX_BATCH] (default: %d)\n"
+            "  --max-client-batch-size N  the same (text-embeddings-inference's name)\n"
+            "                        [INTENT_SERVE_MAX_CLIENT_BATCH_SIZE]\n"
             "  --timeout S           close connections idle for S seconds, 0 = never\n"
             "                        [INTENT_SERVE_TIMEOUT] (default: %d)\n"
             "  --max-connections N   concurrent connections; more are refused\n"
@@ -63,6 +67,14 @@ static void usage(FILE *f)
             "  --gather-us N         under concurrent load, let the next merged batch gather\n"
             "                        for up to N microseconds; 0 = never wait\n"
             "                        [INTENT_SERVE_GATHER_US] (default: %d)\n"
+            "  --max-batch-tokens N  tokens of one merged batch: queued requests join the next\n"
+            "                        forward while their tokens fit [INTENT_SERVE_MAX_BATCH_TOKENS]\n"
+            "                        (default: %d)\n"
+            "  --max-batch-requests N  requests of one merged batch, 0 = no limit\n"
+            "                        [INTENT_SERVE_MAX_BATCH_REQUESTS] (default: 0)\n"
+            "  --max-concurrent-requests N  inference requests tokenizing, queued or running\n"
+            "                        at once; more get 429 with Retry-After\n"
+            "                        [INTENT_SERVE_MAX_CONCURRENT_REQUESTS] (default: %d)\n"
             "  --event-loop          serve connections from an epoll loop on --threads threads\n"
             "                        instead of one thread per connection\n"
             "                        [INTENT_SERVE_EVENT_LOOP=1]\n"
@@ -87,7 +99,8 @@ static void usage(FILE *f)
             "refused and the old one keeps serving); SIGTERM and SIGINT finish the requests\n"
             "in flight and exit 0.\n",
             d.model_path, d.host, d.port, d.max_body, d.max_batch, d.timeout,
-            d.max_connections, d.coalesce, d.gather_us);
+            d.max_connections, d.coalesce, d.gather_us, d.max_batch_tokens,
+            d.max_concurrent_requests);
 }
 
 static const char *const value_opts[] = {"--config", "--model",   "--host",      "--port",
@@ -95,7 +108,9 @@ static const char *const value_opts[] = {"--config", "--model",   "--host",     
                                          "--timeout", "--max-connections", "--coalesce",
                                          "--max-length", "--gather-us",
                                          "--error-style", "--api-key", "--cors-origin",
-                                         "--log-format"};
+                                         "--log-format", "--max-batch-tokens",
+                                         "--max-batch-requests", "--max-concurrent-requests",
+                                         "--max-client-batch-size"};
 
 static int serve_main(int argc, char **argv, struct ic_serve_opts *opts);
 
@@ -179,7 +194,7 @@ static int serve_flags(int argc, char **argv, struct ic_serve_opts *o)
             bad = cli_parse_int("serve", name, val, 0, 256, &v), o->threads = (int)v;
         else if (strcmp(name, "--max-body") == 0)
             bad = cli_parse_int("serve", name, val, 1024, 1L << 30, &v), o->max_body = (size_t)v;
-        else if (strcmp(name, "--max-batch") == 0)
+        else if (strcmp(name, "--max-batch") == 0 || strcmp(name, "--max-client-batch-size") == 0)
             bad = cli_parse_int("serve", name, val, 1, 65536, &v), o->max_batch = (int)v;
         else if (strcmp(name, "--timeout") == 0)
             bad = cli_parse_int("serve", name, val, 0, 86400, &v), o->timeout = (int)v;
@@ -191,6 +206,13 @@ static int serve_flags(int argc, char **argv, struct ic_serve_opts *o)
             bad = cli_parse_int("serve", name, val, 0, 1 << 20, &v), o->max_length = (int)v;
         else if (strcmp(name, "--gather-us") == 0)
             bad = cli_parse_int("serve", name, val, 0, 100000, &v), o->gather_us = (int)v;
+        else if (strcmp(name, "--max-batch-tokens") == 0)
+            bad = cli_parse_int("serve", name, val, 1, 1 << 24, &v), o->max_batch_tokens = (int)v;
+        else if (strcmp(name, "--max-batch-requests") == 0)
+            bad = cli_parse_int("serve", name, val, 0, 65536, &v), o->max_batch_requests = (int)v;
+        else if (strcmp(name, "--max-concurrent-requests") == 0)
+            bad = cli_parse_int("serve", name, val, 1, 65536, &v),
+            o->max_concurrent_requests = (int)v;
         else if (strcmp(name, "--api-key") == 0)
             o->api_key = val;
         else if (strcmp(name, "--cors-origin") == 0)

@@ -287,42 +287,29 @@ static void finish_row(struct ic_infer *c, const struct ic_bert_state *st, int r
                                             c->fallback_threshold, c->ambiguity_threshold);
 }
 
-int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t *lens, int n,
-                     int top_k, struct ic_prediction *results, struct ic_err *err)
+int ic_infer_encode(const struct ic_infer *c, struct ic_tok_work *tw, const char *text,
+                    size_t len, int32_t *ids, int *n_tokens, int *text_tokens,
+                    struct ic_err *err)
 {
-    if (n <= 0)
-        return IC_OK;
-    if (!c || !c->model)
-        return ic_errf(err, IC_ERR_INVAL, "inference: context not initialised");
+    int nt = 0;
+    int rc = ic_tokenizer_encode(&c->model->tok, tw, text, len, c->max_length, ids, &nt, err);
+    if (rc)
+        return rc;
+    *n_tokens = nt;
+    *text_tokens = tw->n_ids + 2 > (size_t)nt ? (int)tw->n_ids + 2 : nt;
+    return IC_OK;
+}
+
+/* Runs the texts of c->tok / c->ntok (n rows, already tokenized) in forwards
+ * of the context's shapes, shortest first, into results. */
+static int run_forwards(struct ic_infer *c, int n, int kk, struct ic_prediction *results,
+                        struct ic_err *err)
+{
     const struct ic_model *m = c->model;
     const int L = c->max_length, N = c->num_labels;
-    int kk = top_k > 0 ? (top_k < N ? top_k : N) : 0;
     int rc;
-
-    grow_texts(c, (size_t)n);
-    if (kk)
-        grow_top(c, (size_t)n * (size_t)kk);
-
-    /* --- tokenize every text into its row of the id table */
-    for (int i = 0; i < n; i++) {
-        size_t len = lens ? lens[i] : strlen(texts[i]);
-        int nt = 0;
-        rc = ic_tokenizer_encode(&m->tok, &c->tw, texts[i], len, L, c->tok + (size_t)i * L, &nt,
-                                 err);
-        if (rc)
-            return ic_err_prefix(err, "text %d", i);
-        c->ntok[i] = nt;
-        results[i].n_tokens = nt;
-        results[i].truncated = c->tw.n_ids + 2 > (size_t)nt;
-        results[i].text_tokens = results[i].truncated ? (int)c->tw.n_ids + 2 : nt;
+    for (int i = 0; i < n; i++)
         c->order[i] = i;
-    }
-    /* A huge text grew the tokenizer's work area (code points of the whole
-     * text); give that memory back instead of keeping it for good. */
-    if (c->tw.cps_cap > ((size_t)1 << 16) || c->tw.norm_cap > ((size_t)1 << 16)) {
-        ic_tok_work_free(&c->tw);
-        ic_tok_work_init(&c->tw);
-    }
     if (n > 1)
         order_by_length(c->order, c->ntok, n, c->len_count, L);
 
@@ -383,6 +370,65 @@ int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t 
         s += B;
     }
     return IC_OK;
+}
+
+/* Room for n texts (and their rankings of kk labels). */
+static void reserve(struct ic_infer *c, int n, int kk)
+{
+    grow_texts(c, (size_t)n);
+    if (kk)
+        grow_top(c, (size_t)n * (size_t)kk);
+}
+
+int ic_predict_batch(struct ic_infer *c, const char *const *texts, const size_t *lens, int n,
+                     int top_k, struct ic_prediction *results, struct ic_err *err)
+{
+    if (n <= 0)
+        return IC_OK;
+    if (!c || !c->model)
+        return ic_errf(err, IC_ERR_INVAL, "inference: context not initialised");
+    const int L = c->max_length, N = c->num_labels;
+    int kk = top_k > 0 ? (top_k < N ? top_k : N) : 0;
+    reserve(c, n, kk);
+
+    /* --- tokenize every text into its row of the id table */
+    for (int i = 0; i < n; i++) {
+        size_t len = lens ? lens[i] : strlen(texts[i]);
+        int rc = ic_infer_encode(c, &c->tw, texts[i], len, c->tok + (size_t)i * L, &c->ntok[i],
+                                 &results[i].text_tokens, err);
+        if (rc)
+            return ic_err_prefix(err, "text %d", i);
+        results[i].n_tokens = c->ntok[i];
+        results[i].truncated = results[i].text_tokens > c->ntok[i];
+    }
+    /* A huge text grew the tokenizer's work area (code points of the whole
+     * text); give that memory back instead of keeping it for good. */
+    if (c->tw.cps_cap > ((size_t)1 << 16) || c->tw.norm_cap > ((size_t)1 << 16)) {
+        ic_tok_work_free(&c->tw);
+        ic_tok_work_init(&c->tw);
+    }
+    return run_forwards(c, n, kk, results, err);
+}
+
+int ic_predict_ids(struct ic_infer *c, const int32_t *const *ids, const int *n_tokens, int n,
+                   int top_k, struct ic_prediction *results, struct ic_err *err)
+{
+    if (n <= 0)
+        return IC_OK;
+    if (!c || !c->model)
+        return ic_errf(err, IC_ERR_INVAL, "inference: context not initialised");
+    const int L = c->max_length, N = c->num_labels;
+    int kk = top_k > 0 ? (top_k < N ? top_k : N) : 0;
+    reserve(c, n, kk);
+    for (int i = 0; i < n; i++) {
+        if (n_tokens[i] < 1 || n_tokens[i] > L)
+            return ic_errf(err, IC_ERR_RANGE, "inference: text %d has %d tokens, outside "
+                           "[1, %d]", i, n_tokens[i], L);
+        memcpy(c->tok + (size_t)i * L, ids[i], (size_t)n_tokens[i] * sizeof *c->tok);
+        c->ntok[i] = n_tokens[i];
+        results[i].n_tokens = n_tokens[i];
+    }
+    return run_forwards(c, n, kk, results, err);
 }
 
 /* After "intent": <fallback name>: the fallback's confidence and the

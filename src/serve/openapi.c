@@ -175,7 +175,14 @@ static int add_errors(json_t *responses, const char *spec)
     return 0;
 }
 
-static json_t *operation_obj(const struct ic__api_op *op)
+/* With --api-key: the route needs the key. */
+static int locked(const struct ic__api_op *op, int bearer, int open_health)
+{
+    return bearer && (op->access == IC__ACCESS_KEY ||
+                      (op->access == IC__ACCESS_HEALTH && !open_health));
+}
+
+static json_t *operation_obj(const struct ic__api_op *op, int lock)
 {
     char ref[128];
     json_t *o = json_pack("{s:[s], s:s, s:s, s:s}", "tags", op->tag, "summary", op->summary,
@@ -196,11 +203,18 @@ static json_t *operation_obj(const struct ic__api_op *op)
         json_decref(o);
         return NULL;
     }
+    if (lock) {
+        json_object_set_new(responses, "401",
+                            op->unauth ? response_obj(status_text(401), "application/json",
+                                                      op->unauth)
+                                       : json_pack("{s:s}", "description", status_text(401)));
+        json_object_set_new(o, "security", json_pack("[{s:[]}]", "HTTPBearer"));
+    }
     json_object_set_new(o, "responses", responses);
     return o;
 }
 
-static json_t *components_obj(int legacy_errors, struct ic_err *err)
+static json_t *components_obj(int legacy_errors, int bearer, struct ic_err *err)
 {
     json_error_t je;
     json_t *schemas = json_loads(schemas_json, 0, &je);
@@ -213,10 +227,14 @@ static json_t *components_obj(int legacy_errors, struct ic_err *err)
         return NULL;
     }
     json_object_set_new(schemas, "ValidationError", ve);
+    if (bearer)
+        return json_pack("{s:o, s:{s:{s:s, s:s}}}", "schemas", schemas, "securitySchemes",
+                         "HTTPBearer", "type", "http", "scheme", "bearer");
     return json_pack("{s:o}", "schemas", schemas);
 }
 
-char *ic__openapi_build(int legacy_errors, size_t *len, struct ic_err *err)
+char *ic__openapi_build(int legacy_errors, int bearer, int open_health, size_t *len,
+                        struct ic_err *err)
 {
     json_t *paths = json_object();
     for (int i = 0; ic__server_api_op(i); i++) {
@@ -231,7 +249,7 @@ char *ic__openapi_build(int legacy_errors, size_t *len, struct ic_err *err)
             item = json_object();
             json_object_set_new(paths, op->path, item);
         }
-        json_t *o = operation_obj(op);
+        json_t *o = operation_obj(op, locked(op, bearer, open_health));
         if (!o) {
             json_decref(paths);
             ic_errf(err, IC_ERR_FORMAT, "openapi: route %s %s: bad errors spec \"%s\"",
@@ -240,7 +258,7 @@ char *ic__openapi_build(int legacy_errors, size_t *len, struct ic_err *err)
         }
         json_object_set_new(item, method, o);
     }
-    json_t *comp = components_obj(legacy_errors, err);
+    json_t *comp = components_obj(legacy_errors, bearer, err);
     if (!comp) {
         json_decref(paths);
         return NULL;

@@ -21,16 +21,25 @@ struct ic__api_op {
     const char *response;      /* 200 body schema */
     const char *media;         /* 200 media type: "application/json", "text/plain", ... */
     const char *errors;        /* "413:Detail 422:HTTPValidationError": status:schema */
+    int access;                /* IC__ACCESS_*: who may call it with --api-key */
+    const char *unauth;        /* its 401 body's schema with --api-key (NULL: no body) */
 };
+
+/* With --api-key: key needed / open with --open-health / always open. */
+enum { IC__ACCESS_KEY, IC__ACCESS_HEALTH, IC__ACCESS_OPEN };
 
 /* The route table (server.c): entry i, or NULL past the end. */
 const struct ic__api_op *ic__server_api_op(int i);
 
 /* Builds the OpenAPI 3.1 document of the routes that ic__server_api_op
  * lists. legacy_errors selects FastAPI 0.9x's ValidationError schema
- * instead of pydantic 2's. Returns compact JSON text (ic_free) or NULL on
+ * instead of pydantic 2's. bearer (--api-key set): an HTTP bearer security
+ * scheme ("HTTPBearer", FastAPI's name), required by the routes that need
+ * the key (with open_health, /health, /ready and /metrics do not), which
+ * also document their 401. Returns compact JSON text (ic_free) or NULL on
  * error (err says why). */
-char *ic__openapi_build(int legacy_errors, size_t *len, struct ic_err *err);
+char *ic__openapi_build(int legacy_errors, int bearer, int open_health, size_t *len,
+                        struct ic_err *err);
 
 /* --- operations (ops.c) --- */
 

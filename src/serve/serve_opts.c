@@ -38,6 +38,9 @@ void ic_serve_default_opts(struct ic_serve_opts *o)
     o->fallback_threshold = -1;
     o->ambiguity_threshold = -1;
     o->access_log = 1;
+    o->max_batch_tokens = 16384;
+    o->max_batch_requests = 0;
+    o->max_concurrent_requests = 512;
 }
 
 void ic_serve_opts_free(struct ic_serve_opts *o)
@@ -83,6 +86,10 @@ static const struct opt opts[] = {
     {"cors_origin", K_STR, OPT_OFF(cors_origin), 0, 0},
     {"access_log", K_BOOL, OPT_OFF(access_log), 0, 1},
     {"log_format", K_LOGFMT, OPT_OFF(log_format), 0, 1},
+    {"max_batch_tokens", K_INT, OPT_OFF(max_batch_tokens), 1, 1 << 24},
+    {"max_batch_requests", K_INT, OPT_OFF(max_batch_requests), 0, 65536},
+    {"max_concurrent_requests", K_INT, OPT_OFF(max_concurrent_requests), 1, 65536},
+    {"max_client_batch_size", K_INT, OPT_OFF(max_batch), 1, 65536}, /* TEI's name */
 };
 
 int ic_serve_log_format_parse(const char *name, int *out)

@@ -7,10 +7,14 @@
  *
  * Threads: libmicrohttpd runs one thread per connection (default) or an
  * epoll thread pool; handlers run inference synchronously on a fixed pool of
- * opts.threads contexts. A /classify request queues a job; when a context is
- * free, the first waiting thread becomes the leader, takes every queued job
- * (up to opts.coalesce texts), runs them as one batched forward and wakes
- * their owners. Under no load a request runs alone at once; under load the
+ * opts.threads contexts. An inference request is admitted (at most
+ * opts.max_concurrent_requests at once, else 429), tokenized on its own
+ * thread, and queued as a job; when a context is free, the first waiting
+ * thread becomes the leader, takes queued jobs in order within the budgets
+ * (opts.coalesce texts, opts.max_batch_tokens tokens, opts.max_batch_requests
+ * requests; take_batch), runs them as one batched forward and wakes their
+ * owners. A job's fields are only touched under mref.mu, or by the leader
+ * between taking it and marking it done. Under no load a request runs alone at once; under load the
  * batches grow by themselves, so nobody waits for a timer.
  *
  * Memory: per-connection buffers (body, response, parsed request, results)
@@ -73,6 +77,15 @@ int ic_serve_opts_check(const struct ic_serve_opts *o, struct ic_err *err)
     if (o->error_style < 0 || o->error_style > 1)
         return ic_errf(err, IC_ERR_INVAL, "serve: error style %d out of range [0, 1]",
                        o->error_style);
+    if (o->max_batch_tokens < 1 || o->max_batch_tokens > (1 << 24))
+        return ic_errf(err, IC_ERR_INVAL, "serve: max batch tokens %d out of range [1, %d]",
+                       o->max_batch_tokens, 1 << 24);
+    if (o->max_batch_requests < 0 || o->max_batch_requests > 65536)
+        return ic_errf(err, IC_ERR_INVAL, "serve: max batch requests %d out of range "
+                       "[0, 65536]", o->max_batch_requests);
+    if (o->max_concurrent_requests < 1 || o->max_concurrent_requests > 65536)
+        return ic_errf(err, IC_ERR_INVAL, "serve: max concurrent requests %d out of range "
+                       "[1, 65536]", o->max_concurrent_requests);
     if (o->max_length < 0 || o->max_length == 1)
         return ic_errf(err, IC_ERR_INVAL, "serve: max length %d must be 0 or >= 2",
                        o->max_length);
@@ -84,22 +97,26 @@ int ic_serve_opts_check(const struct ic_serve_opts *o, struct ic_err *err)
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
+struct metrics;
+static void batch_observe(struct metrics *m, int texts, int tokens);
+
 struct job {
     struct job *next;
-    const char *const *texts;
-    const size_t *lens;
-    int n, top_k;
+    const int32_t *const *ids;    /* [n] token ids of each text (ic_infer_encode) */
+    const int *ntok, *text_tok;   /* [n] ids given, tokens of the whole text */
+    int n, top_k, tokens;         /* tokens: sum of ntok */
     struct ic_prediction *preds;  /* [n], owned by the requester */
     struct ic_label_prob *tops;   /* [n * top_k], owned by the requester */
     float *logits;                /* [n * num_labels] raw scores wanted, or NULL */
     int state, rc;
+    double t_queued, t_run, t_done; /* ic_time_now(): queued, forward started, done */
     pthread_cond_t *cond;
 };
 
 struct worker {
     struct ic_infer inf;
-    const char **texts; /* flat arrays for a merged batch */
-    size_t *lens;
+    const int32_t **ids; /* flat arrays for a merged batch */
+    int *ntok;
     struct ic_prediction *preds;
     size_t cap;
     float *logits;      /* [cap_logits] raw scores of a merged batch */
@@ -118,6 +135,9 @@ struct mref {
     struct job *qhead, *qtail;
     int q_texts;            /* texts queued */
     int coalesce;
+    int max_tokens;         /* token budget of a merged batch */
+    int max_requests;       /* requests per merged batch (0 = any) */
+    struct metrics *m;      /* the server's (batch size histograms) */
     int gather_us;          /* wait for a batch to assemble (0 = never) */
     int gathering;          /* a would-be leader is waiting for more jobs */
     int gather_target;      /* ... until this many texts are queued */
@@ -133,8 +153,8 @@ static void worker_reserve(struct worker *w, size_t n)
     size_t cap = w->cap ? w->cap : 64;
     while (cap < n)
         cap *= 2;
-    w->texts = ic_xrealloc(w->texts, cap * sizeof *w->texts);
-    w->lens = ic_xrealloc(w->lens, cap * sizeof *w->lens);
+    w->ids = ic_xrealloc(w->ids, cap * sizeof *w->ids);
+    w->ntok = ic_xrealloc(w->ntok, cap * sizeof *w->ntok);
     w->preds = ic_xrealloc(w->preds, cap * sizeof *w->preds);
     w->cap = cap;
 }
@@ -145,8 +165,8 @@ static void mref_free(struct mref *r)
         return;
     for (int i = 0; i < r->n_workers; i++) {
         ic_infer_free(&r->workers[i].inf);
-        ic_free(r->workers[i].texts);
-        ic_free(r->workers[i].lens);
+        ic_free(r->workers[i].ids);
+        ic_free(r->workers[i].ntok);
         ic_free(r->workers[i].preds);
         ic_free(r->workers[i].logits);
     }
@@ -159,7 +179,7 @@ static void mref_free(struct mref *r)
 }
 
 static int mref_load(const char *path, const struct ic_serve_opts *o, int n_workers,
-                     struct mref **out, struct ic_err *err)
+                     struct metrics *m, struct mref **out, struct ic_err *err)
 {
     double t0 = ic_time_now();
     struct mref *r = ic_xcalloc(1, sizeof *r);
@@ -168,6 +188,9 @@ static int mref_load(const char *path, const struct ic_serve_opts *o, int n_work
     atomic_init(&r->refs, 1);
     r->path = ic_xstrdup(path);
     r->coalesce = o->coalesce;
+    r->max_tokens = o->max_batch_tokens;
+    r->max_requests = o->max_batch_requests;
+    r->m = m;
     r->gather_us = o->gather_us;
     ic_model_init(&r->model);
     rc = ic_model_load(&r->model, path, err);
@@ -257,27 +280,36 @@ static void lead_batch(struct mref *r, struct worker *w, struct job *first)
         }
         w->inf.logits_out = w->logits;
     }
-    int k = 0;
-    for (struct job *j = first; j; j = j->next)
+    int k = 0, tokens = 0;
+    for (struct job *j = first; j; j = j->next) {
         for (int i = 0; i < j->n; i++, k++) {
-            w->texts[k] = j->texts[i];
-            w->lens[k] = j->lens[i];
+            w->ids[k] = j->ids[i];
+            w->ntok[k] = j->ntok[i];
         }
+        tokens += j->tokens;
+    }
     struct ic_err err;
-    int rc = ic_predict_batch(&w->inf, w->texts, w->lens, total, top_k, w->preds, &err);
+    double t_run = ic_time_now();
+    int rc = ic_predict_ids(&w->inf, w->ids, w->ntok, total, top_k, w->preds, &err);
+    double t_done = ic_time_now();
     if (rc)
         ic_log(IC_LOG_ERROR, "serve: inference failed: %s", err.msg);
+    batch_observe(r->m, total, tokens);
     atomic_fetch_add_explicit(&r->n_batches, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->n_batch_texts, (unsigned long long)total,
                               memory_order_relaxed);
     k = 0;
     for (struct job *j = first; j; j = j->next) {
         j->rc = rc;
+        j->t_run = t_run;
+        j->t_done = t_done;
         if (j->logits && !rc)
             memcpy(j->logits, w->logits + (size_t)k * N, (size_t)j->n * N * sizeof *j->logits);
         for (int i = 0; i < j->n && !rc; i++, k++) {
             struct ic_prediction *p = &j->preds[i];
             *p = w->preds[k];
+            p->text_tokens = j->text_tok[i];
+            p->truncated = j->text_tok[i] > j->ntok[i];
             int nt = j->top_k < p->n_top ? j->top_k : p->n_top;
             if (nt > 0) {
                 memcpy(j->tops + (size_t)i * j->top_k, p->top, (size_t)nt * sizeof *p->top);
@@ -290,9 +322,29 @@ static void lead_batch(struct mref *r, struct worker *w, struct job *first)
     }
 }
 
+/* The last queued job of the next merged batch: jobs in arrival order while
+ * the batch stays within coalesce texts, max_tokens tokens and max_requests
+ * requests; always at least the first. (Within the batch ic_predict_ids
+ * orders the texts by length, so each forward pads little.) r->mu held. */
+static struct job *take_batch(const struct mref *r)
+{
+    struct job *last = r->qhead;
+    int texts = last->n, tokens = last->tokens, reqs = 1;
+    while (last->next && texts + last->next->n <= r->coalesce &&
+           tokens + last->next->tokens <= r->max_tokens &&
+           (r->max_requests == 0 || reqs < r->max_requests)) {
+        last = last->next;
+        texts += last->n;
+        tokens += last->tokens;
+        reqs++;
+    }
+    return last;
+}
+
 /* Queues j and returns when it is done (j->rc set). */
 static void run_job(struct mref *r, struct job *j)
 {
+    j->t_queued = ic_time_now();
     pthread_mutex_lock(&r->mu);
     j->next = NULL;
     j->state = JOB_QUEUED;
@@ -332,12 +384,10 @@ static void run_job(struct mref *r, struct job *j)
             /* Lead: take queued jobs in order, up to coalesce texts (always at
              * least one job, however many texts it has). */
             struct worker *w = r->free_w[--r->n_free];
-            struct job *first = r->qhead, *last = first;
-            int total = first->n;
-            while (last->next && total + last->next->n <= r->coalesce) {
-                last = last->next;
-                total += last->n;
-            }
+            struct job *first = r->qhead, *last = take_batch(r);
+            int total = 0;
+            for (struct job *x = first; x != last->next; x = x->next)
+                total += x->n;
             r->qhead = last->next;
             if (!r->qhead)
                 r->qtail = NULL;
@@ -384,73 +434,71 @@ static route_fn do_health, do_classify_one, do_classify_batch, do_intents, do_pr
 
 /* Whose error shapes a route answers, and who may call it with --api-key. */
 enum { ANCHOR_FASTAPI, ANCHOR_TEI, ANCHOR_RASA };
-enum { ACCESS_KEY, ACCESS_HEALTH, ACCESS_OPEN }; /* key needed / open with
-                                                  * --open-health / always open */
 struct route {
     struct ic__api_op op;
     route_fn *fn;
-    int anchor, access;
+    int anchor;
 };
 
-#define FASTAPI_ERRORS "413:Detail 422:HTTPValidationError"
-#define TEI_ERRORS "400:TEIError 413:TEIError 415:TEIError 422:TEIError"
+#define FASTAPI_ERRORS "413:Detail 422:HTTPValidationError 429:Detail"
+#define TEI_ERRORS "400:TEIError 413:TEIError 415:TEIError 422:TEIError 429:TEIError"
 static const struct route routes[] = {
     {{"/health", "GET", "/health", 0, "health", "Health", "intent",
-      "Liveness and the loaded model's facts.", NULL, "Health", "application/json", ""},
-     do_health, ANCHOR_FASTAPI, ACCESS_HEALTH},
+      "Liveness and the loaded model's facts.", NULL, "Health", "application/json", "", IC__ACCESS_HEALTH, "Detail"},
+     do_health, ANCHOR_FASTAPI},
     {{"/ready", "GET", "/ready", 0, "ready", "Ready", "operations",
       "Readiness: 200 while the model serves, 503 while it is being reloaded (a load balancer "
       "should send no new requests then). /health stays 200 (liveness).",
-      NULL, "Ready", "application/json", "503:Ready"},
-     do_ready, ANCHOR_FASTAPI, ACCESS_HEALTH},
+      NULL, "Ready", "application/json", "503:Ready", IC__ACCESS_HEALTH, "Detail"},
+     do_ready, ANCHOR_FASTAPI},
     {{"/classify", "POST", "/classify", 1, "classify", "Classify", "intent",
       "Classifies one text. Texts longer than the model's maximum length are truncated to "
       "their first max_length - 2 word pieces.",
-      "TextIn", "Prediction", "application/json", FASTAPI_ERRORS},
-     do_classify_one, ANCHOR_FASTAPI, ACCESS_KEY},
+      "TextIn", "Prediction", "application/json", FASTAPI_ERRORS, IC__ACCESS_KEY, "Detail"},
+     do_classify_one, ANCHOR_FASTAPI},
     {{"/classify/batch", "POST", "/classify/batch", 1, "classify_batch", "Classify Batch",
       "intent", "Classifies several texts in one batched forward; results in request order.",
-      "BatchIn", "BatchOut", "application/json", FASTAPI_ERRORS},
-     do_classify_batch, ANCHOR_FASTAPI, ACCESS_KEY},
+      "BatchIn", "BatchOut", "application/json", FASTAPI_ERRORS, IC__ACCESS_KEY, "Detail"},
+     do_classify_batch, ANCHOR_FASTAPI},
     {{"/intents", "GET", "/intents", 0, "intents", "Intents", "intent",
       "The labels the model predicts, in index order.", NULL, "Intents", "application/json",
-      ""},
-     do_intents, ANCHOR_FASTAPI, ACCESS_KEY},
+      "", IC__ACCESS_KEY, "Detail"},
+     do_intents, ANCHOR_FASTAPI},
     {{"/predict", "POST", "/predict", 1, "predict", "Predict", "text-embeddings-inference",
       "Hugging Face text-embeddings-inference sequence classification: every label with its "
       "score, most probable first (softmax probabilities, or logits with raw_scores); a batch "
       "[[\"a\"], [\"b\"]] gets one list per text.",
-      "PredictRequest", "PredictResponse", "application/json", TEI_ERRORS},
-     do_predict, ANCHOR_TEI, ACCESS_KEY},
+      "PredictRequest", "PredictResponse", "application/json", TEI_ERRORS, IC__ACCESS_KEY, NULL},
+     do_predict, ANCHOR_TEI},
     {{"/info", "GET", "/info", 0, "get_model_info", "Info", "text-embeddings-inference",
       "text-embeddings-inference's model and router facts.", NULL, "Info", "application/json",
-      ""},
-     do_info, ANCHOR_TEI, ACCESS_KEY},
+      "", IC__ACCESS_KEY, NULL},
+     do_info, ANCHOR_TEI},
     {{"/model/parse", "POST", "/model/parse", 1, "parseModelMessage", "Parse", "Rasa",
       "Rasa NLU parse: the intent, the ranking (at most 10) and entities (always empty).",
-      "ParseRequest", "ParseResult", "application/json", "400:RasaError"},
-     do_parse, ANCHOR_RASA, ACCESS_KEY},
+      "ParseRequest", "ParseResult", "application/json", "400:RasaError 413:RasaError 429:RasaError", IC__ACCESS_KEY, "RasaError"},
+     do_parse, ANCHOR_RASA},
     {{"/status", "GET", "/status", 0, "getStatus", "Status", "Rasa",
       "Rasa's status: the model loaded and training jobs (none: this server only serves).",
-      NULL, "Status", "application/json", ""},
-     do_status, ANCHOR_RASA, ACCESS_KEY},
+      NULL, "Status", "application/json", "", IC__ACCESS_KEY, "RasaError"},
+     do_status, ANCHOR_RASA},
     {{"/metrics", "GET", "/metrics", 0, "metrics", "Metrics", "operations",
       "Prometheus text format: requests by route and status, a latency histogram per route, "
       "inference batches, model facts.",
-      NULL, "PlainText", "text/plain", ""},
-     do_metrics, ANCHOR_FASTAPI, ACCESS_HEALTH},
+      NULL, "PlainText", "text/plain", "", IC__ACCESS_HEALTH, "Detail"},
+     do_metrics, ANCHOR_FASTAPI},
     {{"/openapi.json", "GET", "/openapi.json", 0, "openapi", "OpenAPI", "operations",
       "This document, generated from the server's route table.", NULL, "OpenAPIDocument",
-      "application/json", ""},
-     do_openapi, ANCHOR_FASTAPI, ACCESS_OPEN},
+      "application/json", "", IC__ACCESS_OPEN, "Detail"},
+     do_openapi, ANCHOR_FASTAPI},
     {{"/docs", "GET", "/docs", 0, "docs", "Docs", "operations",
       "A page to try every route (self-contained: no external scripts or styles).", NULL,
-      "HtmlPage", "text/html", ""},
-     do_docs, ANCHOR_FASTAPI, ACCESS_OPEN},
+      "HtmlPage", "text/html", "", IC__ACCESS_OPEN, "Detail"},
+     do_docs, ANCHOR_FASTAPI},
     {{"/redoc", "GET", "/redoc", 0, "redoc", "Reference", "operations",
       "A reference page of every route and schema, generated from this document.", NULL,
-      "HtmlPage", "text/html", ""},
-     do_redoc, ANCHOR_FASTAPI, ACCESS_OPEN},
+      "HtmlPage", "text/html", "", IC__ACCESS_OPEN, "Detail"},
+     do_redoc, ANCHOR_FASTAPI},
 };
 #define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
 #define R_OTHER N_ROUTES      /* unknown paths */
@@ -472,11 +520,83 @@ static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
                                  0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5};
 #define N_BUCKET ((int)(sizeof buckets / sizeof buckets[0]))
 
+/* A Prometheus histogram: counts per bucket (not cumulative; the last is
+ * +Inf) and the sum of the values observed, in 1/scale units. */
+#define HB_MAX 16
+struct hist {
+    atomic_ullong b[HB_MAX + 1];
+    atomic_ullong sum;
+};
+struct hspec {
+    const char *name, *help;
+    const double *le;
+    int n;
+    double scale; /* sum unit: 1e6 = microseconds of a value in seconds */
+};
+static const double size_le[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+static const double token_le[] = {16, 64, 256, 1024, 4096, 16384, 65536, 262144};
+enum { H_REQUEST, H_TOKENIZE, H_QUEUE, H_INFER, H_BATCH_SIZE, H_BATCH_TOKENS, N_HIST };
+/* text-embeddings-inference's names and meanings (seconds; texts; tokens) */
+static const struct hspec hspecs[N_HIST] = {
+    {"te_request_duration", "Inference request time, from the headers to the answer (2xx).",
+     buckets, N_BUCKET, 1e6},
+    {"te_tokenization_duration", "Tokenization time of a request.", buckets, N_BUCKET, 1e6},
+    {"te_queue_duration", "Time a request waited for its merged batch to start.", buckets,
+     N_BUCKET, 1e6},
+    {"te_inference_duration", "Forward time of the merged batch a request ran in.", buckets,
+     N_BUCKET, 1e6},
+    {"te_batch_next_size", "Texts per merged batch.", size_le,
+     (int)(sizeof size_le / sizeof size_le[0]), 1},
+    {"te_batch_next_tokens", "Tokens per merged batch.", token_le,
+     (int)(sizeof token_le / sizeof token_le[0]), 1},
+};
+/* te_request_failure's err label, by status class */
+enum { F_OVERLOADED, F_VALIDATION, F_BACKEND, N_FAIL };
+static const char *const fail_names[N_FAIL] = {"overloaded", "validation", "backend"};
+
 struct metrics {
     atomic_ullong count[R_COUNT][N_STATUS + 1]; /* last: any other status */
     atomic_ullong hist[R_COUNT][N_BUCKET + 1];  /* last: +Inf */
     atomic_ullong sum_us[R_COUNT];
+    struct hist h[N_HIST];
+    atomic_ullong infer_count, infer_success, infer_fail[N_FAIL];
 };
+
+static void hist_observe(struct metrics *m, int which, double v)
+{
+    const struct hspec *sp = &hspecs[which];
+    int k = 0;
+    while (k < sp->n && v > sp->le[k])
+        k++;
+    atomic_fetch_add_explicit(&m->h[which].b[k], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->h[which].sum, (unsigned long long)(v * sp->scale + 0.5),
+                              memory_order_relaxed);
+}
+
+static void batch_observe(struct metrics *m, int texts, int tokens)
+{
+    hist_observe(m, H_BATCH_SIZE, texts);
+    hist_observe(m, H_BATCH_TOKENS, tokens);
+}
+
+/* name_bucket{le=...} (cumulative), name_sum, name_count of one histogram. */
+static int put_hist(struct ic_buf *b, const struct metrics *m, int which)
+{
+    const struct hspec *sp = &hspecs[which];
+    unsigned long long cum = 0;
+    int rc = ic_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", sp->name, sp->help,
+                           sp->name);
+    for (int k = 0; k <= sp->n; k++) {
+        cum += atomic_load_explicit(&m->h[which].b[k], memory_order_relaxed);
+        if (k < sp->n)
+            rc |= ic_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", sp->name, sp->le[k], cum);
+        else
+            rc |= ic_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", sp->name, cum);
+    }
+    double sum = (double)atomic_load_explicit(&m->h[which].sum, memory_order_relaxed);
+    return rc | ic_buf_printf(b, "%s_sum %.6f\n%s_count %llu\n", sp->name, sum / sp->scale,
+                              sp->name, cum);
+}
 
 /* --------------------------------------------------------------------------
  * The server. */
@@ -498,6 +618,7 @@ struct ic_server {
     char *api_key, *cors_origin;
     char *openapi;             /* /openapi.json, generated from routes[] */
     size_t openapi_len;
+    atomic_int admitted;       /* inference requests tokenizing, queued or running */
 };
 
 struct conn {
@@ -508,6 +629,14 @@ struct conn {
     struct ic_label_prob *tops;
     float *logits;
     size_t cap_preds, cap_tops, cap_logits;
+    struct ic_tok_work tw;       /* tokenization happens on the connection's thread */
+    int32_t *ids;                /* the texts' ids, packed */
+    size_t cap_ids;
+    const int32_t **idp;         /* [cap_preds] each text's ids in ids */
+    int *ntok, *text_tok;        /* [cap_preds] */
+    int timed;                   /* the x-*-time headers below go out */
+    double tok_s, queue_s, infer_s;
+    long long chars, tokens;
     pthread_cond_t cond;
     int route, status, too_big, active;
     size_t discarded;
@@ -535,6 +664,26 @@ static int route_of(const char *url)
     return R_OTHER;
 }
 
+/* text-embeddings-inference's timing headers: whole milliseconds. */
+static void add_time_headers(const struct conn *c, struct MHD_Response *resp)
+{
+    char v[32];
+    static const char *const names[] = {"x-compute-time", "x-tokenization-time",
+                                        "x-queue-time", "x-inference-time",
+                                        "x-total-time"};
+    double t[5] = {c->tok_s + c->queue_s + c->infer_s, c->tok_s, c->queue_s, c->infer_s,
+                   ic_time_now() - c->t0};
+    for (int i = 0; i < 5; i++) {
+        snprintf(v, sizeof v, "%lld", (long long)(t[i] * 1e3));
+        MHD_add_response_header(resp, names[i], v);
+    }
+    snprintf(v, sizeof v, "%lld", c->chars);
+    MHD_add_response_header(resp, "x-compute-characters", v);
+    snprintf(v, sizeof v, "%lld", c->tokens);
+    MHD_add_response_header(resp, "x-compute-tokens", v);
+    MHD_add_response_header(resp, "x-compute-type", "cpu");
+}
+
 static enum MHD_Result reply(struct conn *c, struct MHD_Connection *mc, int status,
                              const char *ctype, const char *data, size_t len, int persistent,
                              const char *allow)
@@ -555,6 +704,10 @@ static enum MHD_Result reply(struct conn *c, struct MHD_Connection *mc, int stat
     }
     if (status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (status == 429)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (c->timed)
+        add_time_headers(c, resp);
     if (status == 204) {
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow ? allow : "GET");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
@@ -590,6 +743,9 @@ static void conn_reserve(struct conn *c, size_t n, int top_k)
         while (cap < n)
             cap *= 2;
         c->preds = ic_xrealloc(c->preds, cap * sizeof *c->preds);
+        c->idp = ic_xrealloc(c->idp, cap * sizeof *c->idp);
+        c->ntok = ic_xrealloc(c->ntok, cap * sizeof *c->ntok);
+        c->text_tok = ic_xrealloc(c->text_tok, cap * sizeof *c->text_tok);
         c->cap_preds = cap;
     }
     size_t nt = n * (size_t)top_k;
@@ -602,13 +758,60 @@ static void conn_reserve(struct conn *c, size_t n, int top_k)
     }
 }
 
+/* Tokenizes c->req's texts for r's model into c->ids / c->ntok /
+ * c->text_tok (and the preds' token counts). Returns 0 or the encoder's
+ * status. */
+static int tokenize_req(struct conn *c, const struct mref *r, struct ic_err *err)
+{
+    const struct ic_infer *inf = &r->workers[0].inf;
+    size_t L = (size_t)inf->max_length, used = 0;
+    c->tokens = 0;
+    c->chars = 0;
+    for (int i = 0; i < c->req.n; i++) {
+        if (used + L > c->cap_ids) {
+            size_t cap = c->cap_ids ? c->cap_ids : 1024;
+            while (cap < used + L)
+                cap *= 2;
+            c->ids = ic_xrealloc(c->ids, cap * sizeof *c->ids);
+            c->cap_ids = cap;
+        }
+        int rc = ic_infer_encode(inf, &c->tw, c->req.texts[i], c->req.lens[i], c->ids + used,
+                                 &c->ntok[i], &c->text_tok[i], err);
+        if (rc)
+            return rc;
+        used += (size_t)c->ntok[i];
+        c->tokens += c->ntok[i];
+        c->chars += (long long)c->req.lens[i];
+        c->preds[i].n_tokens = c->ntok[i];
+        c->preds[i].text_tokens = c->text_tok[i];
+        c->preds[i].truncated = c->text_tok[i] > c->ntok[i];
+    }
+    /* the pointers last: c->ids may have moved as it grew */
+    used = 0;
+    for (int i = 0; i < c->req.n; i++) {
+        c->idp[i] = c->ids + used;
+        used += (size_t)c->ntok[i];
+    }
+    return 0;
+}
+
+/* What classify_req says. */
+enum { CR_OK, CR_BUSY, CR_LONG, CR_FAIL };
+
 /* Classifies c->req's texts on the current model: fills c->preds (and
- * c->tops with top_k entries each, c->logits when logits). *rp holds the
- * model used (release it). Returns 0, or the inference status. */
+ * c->tops with top_k entries each, c->logits when logits). CR_BUSY: more
+ * than --max-concurrent-requests are in; CR_LONG: reject_long and a text
+ * is over the token limit (its preds say so), nothing run. *rp holds the
+ * model used (release it). */
 static int classify_req(struct ic_server *s, struct conn *c, int top_k, int logits,
-                        struct mref **rp)
+                        int reject_long, struct mref **rp)
 {
     struct mref *r = acquire(s);
+    *rp = r;
+    if (atomic_fetch_add(&s->admitted, 1) >= s->o.max_concurrent_requests) {
+        atomic_fetch_sub(&s->admitted, 1);
+        return CR_BUSY;
+    }
     int n_labels = r->model.bert.cfg.num_labels;
     if (top_k > n_labels)
         top_k = n_labels;
@@ -620,14 +823,35 @@ static int classify_req(struct ic_server *s, struct conn *c, int top_k, int logi
             c->cap_logits = need;
         }
     }
-    struct job j = {.texts = c->req.texts, .lens = c->req.lens, .n = c->req.n, .top_k = top_k,
-                    .preds = c->preds, .tops = c->tops, .logits = logits ? c->logits : NULL,
-                    .cond = &c->cond};
-    if (j.n > 0)
+    struct ic_err err;
+    double t0 = ic_time_now();
+    int st = tokenize_req(c, r, &err) ? CR_FAIL : CR_OK;
+    for (int i = 0; st == CR_OK && reject_long && i < c->req.n; i++)
+        if (c->preds[i].truncated)
+            st = CR_LONG;
+    struct job j = {.ids = c->idp, .ntok = c->ntok, .text_tok = c->text_tok, .n = c->req.n,
+                    .top_k = top_k, .tokens = (int)c->tokens, .preds = c->preds,
+                    .tops = c->tops, .logits = logits ? c->logits : NULL, .cond = &c->cond};
+    j.t_queued = j.t_run = j.t_done = ic_time_now();
+    if (st == CR_OK && j.n > 0) {
         run_job(r, &j);
-    *rp = r;
-    return j.rc;
+        st = j.rc ? CR_FAIL : CR_OK;
+    }
+    atomic_fetch_sub(&s->admitted, 1);
+    if (st == CR_OK) {
+        c->timed = 1;
+        c->tok_s = j.t_queued - t0;
+        c->queue_s = j.t_run - j.t_queued;
+        c->infer_s = j.t_done - j.t_run;
+        hist_observe(&s->m, H_TOKENIZE, c->tok_s);
+        hist_observe(&s->m, H_QUEUE, c->queue_s);
+        hist_observe(&s->m, H_INFER, c->infer_s);
+    }
+    return st;
 }
+
+/* 429 in the route's anchor's shape, with Retry-After. */
+static enum MHD_Result reply_busy(struct conn *c, struct MHD_Connection *mc);
 
 static const char *content_type_of(struct MHD_Connection *mc)
 {
@@ -646,8 +870,10 @@ static enum MHD_Result do_classify(struct ic_server *s, struct conn *c,
 
     struct mref *r;
     enum MHD_Result ret;
-    if (classify_req(s, c, c->req.top_k, 0, &r)) {
-        ret = reply_detail(c, mc, 500, "Internal Server Error", NULL);
+    int st = classify_req(s, c, c->req.top_k, 0, 0, &r);
+    if (st != CR_OK) {
+        ret = st == CR_BUSY ? reply_busy(c, mc)
+                            : reply_detail(c, mc, 500, "Internal Server Error", NULL);
         goto out;
     }
     ic_buf_reset(&c->out);
@@ -788,11 +1014,13 @@ static enum MHD_Result do_predict(struct ic_server *s, struct conn *c, struct MH
         return reply_json(c, mc, status);
     struct mref *r;
     enum MHD_Result ret;
-        if (classify_req(s, c, 1 << 20, c->req.raw_scores, &r)) {
-        ret = reply_tei_error(c, mc, 424, "Inference failed", "backend");
+    int st = classify_req(s, c, 1 << 20, c->req.raw_scores, !c->req.truncate, &r);
+    if (st == CR_BUSY || st == CR_FAIL) {
+        ret = st == CR_BUSY ? reply_busy(c, mc)
+                            : reply_tei_error(c, mc, 424, "Inference failed", "backend");
         goto out;
     }
-    int bad = c->req.truncate ? -1 : first_too_long(c);
+    int bad = st == CR_LONG ? first_too_long(c) : -1;
     if (bad >= 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "`inputs` must have less than %d tokens. Given: %d",
@@ -838,7 +1066,12 @@ static enum MHD_Result do_parse(struct ic_server *s, struct conn *c, struct MHD_
         return reply_json(c, mc, status);
     struct mref *r;
     enum MHD_Result ret;
-    if (classify_req(s, c, 10, 0, &r)) {
+    int st = classify_req(s, c, 10, 0, 0, &r);
+    if (st == CR_BUSY) {
+        ret = reply_busy(c, mc);
+        goto out;
+    }
+    if (st != CR_OK) {
         ic_buf_reset(&c->out);
         ret = ic__rasa_error(&c->out, 500, "ParsingError", "An unexpected error occurred.")
                   ? MHD_NO
@@ -907,6 +1140,9 @@ static enum MHD_Result do_info(struct ic_server *s, struct conn *c, struct MHD_C
     struct mref *r = acquire(s);
     struct ic_buf *b = &c->out;
     int N = r->model.bert.cfg.num_labels;
+    char max_req[16] = "null";
+    if (s->o.max_batch_requests > 0)
+        snprintf(max_req, sizeof max_req, "%d", s->o.max_batch_requests);
     ic_buf_reset(b);
     int rc = buf_lit(b, "{\"model_id\":");
     rc |= ic_buf_json_str(b, r->path, strlen(r->path));
@@ -925,14 +1161,14 @@ static enum MHD_Result do_info(struct ic_server *s, struct conn *c, struct MHD_C
         rc |= ic_buf_json_str(b, l, strlen(l));
         rc |= ic_buf_printf(b, ":%d", i);
     }
-    /* The token budget of one forward: coalesce rows of 16 tokens (infer.h). */
     rc |= ic_buf_printf(b, "}}},\"max_concurrent_requests\":%d,\"max_input_length\":%d,"
-                           "\"max_batch_tokens\":%d,\"max_batch_requests\":null,"
+                           "\"max_batch_tokens\":%d,\"max_batch_requests\":%s,"
                            "\"max_client_batch_size\":%d,\"auto_truncate\":false,"
                            "\"tokenization_workers\":%d,\"version\":\"%s\",\"sha\":null,"
                            "\"docker_label\":null}",
-                        s->o.max_connections, r->workers[0].inf.max_length, s->o.coalesce * 16,
-                        s->o.max_batch, s->n_workers, IC_VERSION);
+                        s->o.max_concurrent_requests, r->workers[0].inf.max_length,
+                        s->o.max_batch_tokens, max_req, s->o.max_batch, s->n_workers,
+                        IC_VERSION);
     mref_release(r);
     return rc ? MHD_NO : reply_json(c, mc, 200);
 }
@@ -1036,6 +1272,33 @@ static int prom_label(struct ic_buf *b, const char *v)
     return rc;
 }
 
+/* text-embeddings-inference's series: request counters, the time
+ * histograms and the merged batches' sizes. */
+static int put_te_metrics(struct ic_buf *b, struct ic_server *s)
+{
+    struct metrics *m = &s->m;
+    int rc = ic_buf_printf(
+        b, "# HELP te_request_count Inference requests (the body routes).\n"
+           "# TYPE te_request_count counter\nte_request_count %llu\n"
+           "# HELP te_request_success Inference requests answered 2xx.\n"
+           "# TYPE te_request_success counter\nte_request_success %llu\n"
+           "# HELP te_request_failure Inference requests refused or failed, by reason.\n"
+           "# TYPE te_request_failure counter\n",
+        (unsigned long long)atomic_load_explicit(&m->infer_count, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&m->infer_success, memory_order_relaxed));
+    for (int f = 0; f < N_FAIL; f++)
+        rc |= ic_buf_printf(b, "te_request_failure{err=\"%s\"} %llu\n", fail_names[f],
+                            (unsigned long long)atomic_load_explicit(&m->infer_fail[f],
+                                                                     memory_order_relaxed));
+    rc |= ic_buf_printf(b, "# HELP te_request_admitted Inference requests being tokenized, "
+                           "queued or run (at most --max-concurrent-requests).\n"
+                           "# TYPE te_request_admitted gauge\nte_request_admitted %d\n",
+                        atomic_load(&s->admitted));
+    for (int h = 0; h < N_HIST; h++)
+        rc |= put_hist(b, m, h);
+    return rc;
+}
+
 static enum MHD_Result do_metrics(struct ic_server *s, struct conn *c, struct MHD_Connection *mc)
 {
     struct ic_buf *b = &c->out;
@@ -1079,6 +1342,7 @@ static enum MHD_Result do_metrics(struct ic_server *s, struct conn *c, struct MH
         rc |= ic_buf_printf(b, "intent_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
                             route_label(r), cum);
     }
+    rc |= put_te_metrics(b, s);
     struct mref *r = acquire(s);
     const struct ic_bert_config *cfg = &r->model.bert.cfg;
     rc |= ic_buf_printf(b, "# HELP intent_inference_batches_total Forward batches run "
@@ -1151,8 +1415,8 @@ static void request_start(struct ic_server *s, struct conn *c, struct MHD_Connec
 static int authorized(const struct ic_server *s, const struct conn *c, struct MHD_Connection *mc)
 {
     const struct route *r = &routes[c->route];
-    if (!s->api_key || r->access == ACCESS_OPEN ||
-        (r->access == ACCESS_HEALTH && s->o.open_health))
+    if (!s->api_key || r->op.access == IC__ACCESS_OPEN ||
+        (r->op.access == IC__ACCESS_HEALTH && s->o.open_health))
         return 1;
     const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
     if (ic__bearer_ok(auth, s->api_key))
@@ -1183,6 +1447,43 @@ static enum MHD_Result reply_unauthorized(struct conn *c, struct MHD_Connection 
     default:
         return reply_detail(c, mc, 401, "Not authenticated", NULL);
     }
+}
+
+/* A body over --max-body: 413 in the route's anchor's shape. */
+static enum MHD_Result reply_too_big(struct conn *c, struct MHD_Connection *mc)
+{
+    ic_buf_reset(&c->out);
+    int rc;
+    switch (c->route < N_ROUTES ? routes[c->route].anchor : ANCHOR_FASTAPI) {
+    case ANCHOR_TEI:
+        rc = ic__tei_error(&c->out, "Failed to buffer the request body: length limit exceeded",
+                           "validation");
+        break;
+    case ANCHOR_RASA:
+        rc = ic__rasa_error(&c->out, 413, "PayloadTooLarge", "Request body too large");
+        break;
+    default:
+        rc = ic__json_detail(&c->out, "Request body too large");
+    }
+    return rc ? MHD_NO : reply_json(c, mc, 413);
+}
+
+static enum MHD_Result reply_busy(struct conn *c, struct MHD_Connection *mc)
+{
+    ic_buf_reset(&c->out);
+    int rc;
+    switch (routes[c->route].anchor) {
+    case ANCHOR_TEI:
+        rc = ic__tei_error(&c->out, "Model is overloaded", "overloaded");
+        break;
+    case ANCHOR_RASA:
+        rc = ic__rasa_error(&c->out, 429, "TooManyRequests",
+                            "The server is at its limit of concurrent requests; retry later.");
+        break;
+    default:
+        rc = ic__json_detail(&c->out, "Too Many Requests");
+    }
+    return rc ? MHD_NO : reply_json(c, mc, 429);
 }
 
 static void access_log(const struct ic_server *s, const struct conn *c,
@@ -1235,6 +1536,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
         request_start(s, c, mc, url, method);
         c->route = route_of(url);
         c->status = 0;
+        c->timed = 0;
         c->too_big = 0;
         c->discarded = 0;
         c->active = 1;
@@ -1249,7 +1551,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
             unsigned long long v = strtoull(cl, &end, 10);
             if (errno == ERANGE || v > s->o.max_body) {
                 c->too_big = 1;
-                return reply_detail(c, mc, 413, "Request body too large", NULL);
+                return reply_too_big(c, mc);
             }
         }
         return MHD_YES;
@@ -1275,7 +1577,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
     if (c->status)
         return MHD_YES;
     if (c->too_big)
-        return reply_detail(c, mc, 413, "Request body too large", NULL);
+        return reply_too_big(c, mc);
     if (c->route == R_OTHER)
         return reply_detail(c, mc, 404, "Not Found", NULL);
     /* A CORS preflight: browsers send it without credentials. */
@@ -1287,6 +1589,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
     if (strcmp(method, routes[c->route].op.method) != 0)
         return reply_detail(c, mc, 405, "Method Not Allowed", routes[c->route].op.method);
     return routes[c->route].fn(s, c, mc);
+}
+
+/* te_request_count / _success / _failure and te_request_duration of an
+ * inference route's answer. */
+static void infer_count(struct metrics *m, int status, double dt)
+{
+    atomic_fetch_add_explicit(&m->infer_count, 1, memory_order_relaxed);
+    if (status < 300) {
+        atomic_fetch_add_explicit(&m->infer_success, 1, memory_order_relaxed);
+        hist_observe(m, H_REQUEST, dt);
+        return;
+    }
+    int f = status == 429 ? F_OVERLOADED : status < 500 ? F_VALIDATION : F_BACKEND;
+    atomic_fetch_add_explicit(&m->infer_fail[f], 1, memory_order_relaxed);
 }
 
 static void completed(void *cls, struct MHD_Connection *mc, void **req_cls,
@@ -1313,6 +1629,8 @@ static void completed(void *cls, struct MHD_Connection *mc, void **req_cls,
         atomic_fetch_add_explicit(&s->m.hist[c->route][bk], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->m.sum_us[c->route], (unsigned long long)(dt * 1e6),
                                   memory_order_relaxed);
+        if (c->route < N_ROUTES && routes[c->route].op.body)
+            infer_count(&s->m, c->status, dt);
     }
     /* Keep the connection's memory flat: drop the JSON tree and any body
      * buffer that grew past 64 KiB. */
@@ -1324,6 +1642,11 @@ static void completed(void *cls, struct MHD_Connection *mc, void **req_cls,
     if (c->out.cap > (64u << 10)) {
         ic_buf_free(&c->out);
         ic_buf_init(&c->out, 0);
+    }
+    if (c->cap_ids > (16u << 10)) {
+        ic_free(c->ids);
+        c->ids = NULL;
+        c->cap_ids = 0;
     }
     atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -1339,6 +1662,7 @@ static void conn_notify(void *cls, struct MHD_Connection *mc, void **socket_cont
         ic_buf_init(&c->body, s->o.max_body);
         ic_buf_init(&c->out, 0);
         ic__req_init(&c->req);
+        ic_tok_work_init(&c->tw);
         pthread_cond_init(&c->cond, NULL);
         *socket_context = c;
         atomic_fetch_add(&s->open_conns, 1);
@@ -1352,6 +1676,11 @@ static void conn_notify(void *cls, struct MHD_Connection *mc, void **socket_cont
         ic_free(c->preds);
         ic_free(c->tops);
         ic_free(c->logits);
+        ic_free(c->ids);
+        ic_free(c->idp);
+        ic_free(c->ntok);
+        ic_free(c->text_tok);
+        ic_tok_work_free(&c->tw);
         pthread_cond_destroy(&c->cond);
         ic_free(c);
         *socket_context = NULL;
@@ -1403,7 +1732,7 @@ int ic_server_reload(struct ic_server *s, const char *path, struct ic_err *err)
     }
     char *p = ic_xstrdup(path); /* s->cur->path dies with the old model */
     atomic_store(&s->reloading, 1);
-    int rc = mref_load(p, &s->o, s->n_workers, &r, err);
+    int rc = mref_load(p, &s->o, s->n_workers, &s->m, &r, err);
     atomic_store(&s->reloading, 0);
     if (rc) {
         atomic_fetch_add(&s->reload_failures, 1);
@@ -1473,12 +1802,13 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
     rc = resolve_host(s->host, o->port, &ss, &v6, err);
     if (rc)
         goto fail;
-    s->openapi = ic__openapi_build(o->error_style == IC__ERRS_LEGACY, &s->openapi_len, err);
+    s->openapi = ic__openapi_build(o->error_style == IC__ERRS_LEGACY, o->api_key != NULL,
+                                   o->open_health, &s->openapi_len, err);
     if (!s->openapi) {
         rc = IC_ERR_FORMAT;
         goto fail;
     }
-    rc = mref_load(s->model_path, &s->o, s->n_workers, &s->cur, err);
+    rc = mref_load(s->model_path, &s->o, s->n_workers, &s->m, &s->cur, err);
     if (rc)
         goto fail;
 
@@ -1515,8 +1845,6 @@ int ic_server_start(struct ic_server **out, const struct ic_serve_opts *o, struc
 fail:
     mref_release(s->cur);
     ic_free(s->openapi);
-    ic_free(s->api_key);
-    ic_free(s->cors_origin);
     ic_free(s->api_key);
     ic_free(s->cors_origin);
     pthread_mutex_destroy(&s->mu);

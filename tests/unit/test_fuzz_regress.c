@@ -82,6 +82,10 @@
 #include "../fuzz/fuzz_http.c"
 #define HAVE_FUZZ_HTTP 1
 #endif
+#if __has_include("../fuzz/fuzz_predict.c")
+#include "../fuzz/fuzz_predict.c"
+#define HAVE_FUZZ_PREDICT 1
+#endif
 #if __has_include("../fuzz/fuzz_hub.c")
 #include "../fuzz/fuzz_hub.c"
 #define HAVE_FUZZ_HUB 1
@@ -147,6 +151,9 @@ static const struct fuzz_entry fuzz_entries[] = {
 #endif
 #ifdef HAVE_FUZZ_HTTP
     {"http", ic_fuzz_http},
+#endif
+#ifdef HAVE_FUZZ_PREDICT
+    {"predict", ic_fuzz_predict},
 #endif
 #ifdef HAVE_FUZZ_HUB
     {"hub", ic_fuzz_hub},

@@ -276,3 +276,54 @@ TEST(infer_shapes_match_single)
     ASSERT_EQ(ntok4, 122);
     ASSERT(n_forwards >= 3 && n_forwards <= 5);
 }
+
+/* Tokenizing apart (ic_infer_encode, as the server does on its connection
+ * threads) and running the ids (ic_predict_ids) gives ic_predict_batch's
+ * answers bit for bit, truncation counts included. */
+TEST(infer_ids_match_texts)
+{
+    char dir[512];
+    struct ic_model m;
+    struct ic_infer c;
+    struct ic_err err;
+    struct ic_prediction pt[N_TEXTS], pi[N_TEXTS];
+    ASSERT_OK(make_model_dir(dir, sizeof dir));
+    ic_model_init(&m);
+    ASSERT_OK_ERR(ic_model_load(&m, dir, &err), err);
+    struct ic_infer_opts o;
+    ic_infer_default_opts(&o);
+    o.max_batch = 3;
+    o.max_length = 6; /* some texts are truncated */
+    ASSERT_OK_ERR(ic_infer_init(&c, &m, &o, &err), err);
+    ASSERT_OK_ERR(ic_predict_batch(&c, texts, NULL, N_TEXTS, 4, pt, &err), err);
+    struct ic_label_prob top_t[N_TEXTS][4];
+    for (int i = 0; i < N_TEXTS; i++)
+        memcpy(top_t[i], pt[i].top, sizeof top_t[i]);
+    struct ic_tok_work tw;
+    ic_tok_work_init(&tw);
+    int32_t ids[N_TEXTS][6];
+    const int32_t *idp[N_TEXTS];
+    int nt[N_TEXTS], whole[N_TEXTS], truncated = 0, bad = -1;
+    for (int i = 0; i < N_TEXTS; i++) {
+        ASSERT_OK_ERR(ic_infer_encode(&c, &tw, texts[i], strlen(texts[i]), ids[i], &nt[i],
+                                      &whole[i], &err), err);
+        idp[i] = ids[i];
+        truncated += whole[i] > nt[i];
+    }
+    ic_tok_work_free(&tw);
+    int rc = ic_predict_ids(&c, idp, nt, N_TEXTS, 4, pi, &err);
+    for (int i = 0; rc == IC_OK && i < N_TEXTS; i++)
+        if (pi[i].label != pt[i].label || pi[i].confidence != pt[i].confidence ||
+            pi[i].n_tokens != pt[i].n_tokens || whole[i] != pt[i].text_tokens ||
+            memcmp(pi[i].top, top_t[i], sizeof top_t[i]) != 0)
+            bad = i;
+    nt[0] = 7; /* more than max_length: refused */
+    int rc_long = ic_predict_ids(&c, idp, nt, 1, 0, pi, &err);
+    ic_infer_free(&c);
+    ic_model_free(&m);
+    ASSERT_OK(rc);
+    if (bad >= 0)
+        FAIL("text %d: ids and text predictions differ", bad);
+    ASSERT(truncated > 0);
+    ASSERT_EQ(rc_long, IC_ERR_RANGE);
+}

@@ -283,3 +283,43 @@ TEST(serve_opts_from_file)
     ASSERT(ic_serve_opts_from_file(&o, path, &err) != IC_OK);
     ASSERT_CONTAINS(err.msg, "missing.yaml");
 }
+
+/* The batching keys: file, environment (TEI's names) and range checks. */
+TEST(serve_opts_batching)
+{
+    struct ic_serve_opts o;
+    struct ic_err err;
+    char path[600];
+    ic_serve_default_opts(&o);
+    ASSERT_EQ(o.max_batch_tokens, 16384);
+    ASSERT_EQ(o.max_batch_requests, 0);
+    ASSERT_EQ(o.max_concurrent_requests, 512);
+    snprintf(path, sizeof path, "%s/batching.yaml", test_tmpdir());
+    const char *good = "serve_max_batch_tokens: 4096\nserve_max_batch_requests: 8\n"
+                       "serve_max_concurrent_requests: 64\nserve_max_client_batch_size: 32\n";
+    ASSERT_OK(ic_write_file_atomic(path, good, strlen(good), NULL));
+    ASSERT_OK_ERR(ic_serve_opts_from_file(&o, path, &err), err);
+    ASSERT_EQ(o.max_batch_tokens, 4096);
+    ASSERT_EQ(o.max_batch_requests, 8);
+    ASSERT_EQ(o.max_concurrent_requests, 64);
+    ASSERT_EQ(o.max_batch, 32); /* max_client_batch_size is max_batch */
+    ASSERT_OK(ic_serve_opts_check(&o, &err));
+    setenv("INTENT_SERVE_MAX_CONCURRENT_REQUESTS", "0", 1);
+    int rc = ic_serve_opts_from_env(&o, &err);
+    unsetenv("INTENT_SERVE_MAX_CONCURRENT_REQUESTS");
+    ASSERT_EQ(rc, IC_ERR_INVAL);
+    ASSERT_CONTAINS(err.msg, "INTENT_SERVE_MAX_CONCURRENT_REQUESTS");
+    const char *bad = "serve_max_batch_tokens: -5\n";
+    ASSERT_OK(ic_write_file_atomic(path, bad, strlen(bad), NULL));
+    ASSERT(ic_serve_opts_from_file(&o, path, &err) != IC_OK);
+    ASSERT_CONTAINS(err.msg, "batching.yaml:1: serve_max_batch_tokens");
+    o.max_batch_tokens = 0;
+    ASSERT_EQ(ic_serve_opts_check(&o, &err), IC_ERR_INVAL);
+    ASSERT_CONTAINS(err.msg, "max batch tokens");
+    o.max_batch_tokens = 16;
+    o.max_batch_requests = -1;
+    ASSERT_EQ(ic_serve_opts_check(&o, &err), IC_ERR_INVAL);
+    ASSERT_CONTAINS(err.msg, "max batch requests");
+    ic_serve_opts_free(&o);
+}
+

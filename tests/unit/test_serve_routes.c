@@ -443,7 +443,7 @@ TEST(serve_routes_openapi_from_table)
     struct ic_err err;
     for (int legacy = 0; legacy <= 1; legacy++) {
         size_t len = 0;
-        char *text = ic__openapi_build(legacy, &len, &err);
+        char *text = ic__openapi_build(legacy, 0, 0, &len, &err);
         if (!text)
             FAIL("build: %s", err.msg);
         json_error_t je;

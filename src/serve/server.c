@@ -1290,9 +1290,10 @@ static int put_te_metrics(struct ic_buf *b, struct ic_server *s)
         rc |= ic_buf_printf(b, "te_request_failure{err=\"%s\"} %llu\n", fail_names[f],
                             (unsigned long long)atomic_load_explicit(&m->infer_fail[f],
                                                                      memory_order_relaxed));
-    rc |= ic_buf_printf(b, "# HELP te_request_admitted Inference requests being tokenized, "
-                           "queued or run (at most --max-concurrent-requests).\n"
-                           "# TYPE te_request_admitted gauge\nte_request_admitted %d\n",
+    rc |= ic_buf_printf(b, "# HELP intent_inference_admitted Inference requests being "
+                           "tokenized, queued or run (at most --max-concurrent-requests).\n"
+                           "# TYPE intent_inference_admitted gauge\n"
+                           "intent_inference_admitted %d\n",
                         atomic_load(&s->admitted));
     for (int h = 0; h < N_HIST; h++)
         rc |= put_hist(b, m, h);

@@ -12,8 +12,8 @@
  * are merged into one batched forward within the budgets (opts.coalesce
  * texts, opts.max_batch_tokens tokens, opts.max_batch_requests requests), as
  * text-embeddings-inference does; at most opts.max_concurrent_requests are
- * admitted at once (429 beyond). A request that finds the server idle runs at once;
- * under concurrent load the leader of the next batch waits up to
+ * admitted at once (429 beyond). A request that finds the server idle runs
+ * at once; under concurrent load the leader of the next batch waits up to
  * opts.gather_us for it to fill as far as the last one did.
  *
  * The library does not install signal handlers; the caller decides when to

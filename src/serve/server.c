@@ -14,8 +14,9 @@
  * (opts.coalesce texts, opts.max_batch_tokens tokens, opts.max_batch_requests
  * requests; take_batch), runs them as one batched forward and wakes their
  * owners. A job's fields are only touched under mref.mu, or by the leader
- * between taking it and marking it done. Under no load a request runs alone at once; under load the
- * batches grow by themselves, so nobody waits for a timer.
+ * between taking it and marking it done. Under no load a request runs alone
+ * at once; under load the batches grow by themselves, so nobody waits for a
+ * timer.
  *
  * Memory: per-connection buffers (body, response, parsed request, results)
  * are reused by every request on that connection and freed when it closes;
@@ -381,8 +382,8 @@ static void run_job(struct mref *r, struct job *j)
                     break;
                 continue;
             }
-            /* Lead: take queued jobs in order, up to coalesce texts (always at
-             * least one job, however many texts it has). */
+            /* Lead: take queued jobs in order within the budgets (always at
+             * least one job, however large). */
             struct worker *w = r->free_w[--r->n_free];
             struct job *first = r->qhead, *last = take_batch(r);
             int total = 0;
@@ -444,7 +445,8 @@ struct route {
 #define TEI_ERRORS "400:TEIError 413:TEIError 415:TEIError 422:TEIError 429:TEIError"
 static const struct route routes[] = {
     {{"/health", "GET", "/health", 0, "health", "Health", "intent",
-      "Liveness and the loaded model's facts.", NULL, "Health", "application/json", "", IC__ACCESS_HEALTH, "Detail"},
+      "Liveness and the loaded model's facts.", NULL, "Health", "application/json", "",
+      IC__ACCESS_HEALTH, "Detail"},
      do_health, ANCHOR_FASTAPI},
     {{"/ready", "GET", "/ready", 0, "ready", "Ready", "operations",
       "Readiness: 200 while the model serves, 503 while it is being reloaded (a load balancer "
@@ -476,7 +478,9 @@ static const struct route routes[] = {
      do_info, ANCHOR_TEI},
     {{"/model/parse", "POST", "/model/parse", 1, "parseModelMessage", "Parse", "Rasa",
       "Rasa NLU parse: the intent, the ranking (at most 10) and entities (always empty).",
-      "ParseRequest", "ParseResult", "application/json", "400:RasaError 413:RasaError 429:RasaError", IC__ACCESS_KEY, "RasaError"},
+      "ParseRequest", "ParseResult", "application/json",
+      "400:RasaError 413:RasaError 429:RasaError",
+      IC__ACCESS_KEY, "RasaError"},
      do_parse, ANCHOR_RASA},
     {{"/status", "GET", "/status", 0, "getStatus", "Status", "Rasa",
       "Rasa's status: the model loaded and training jobs (none: this server only serves).",

@@ -18,7 +18,9 @@
 #                                      runtime, libomp + the pthread OpenBLAS
 #                                      (ThreadSanitizer with Archer), valgrind,
 #                                      groff (man page check), chromium + node
-#                                      (the /docs page in a real browser)
+#                                      (the /docs page in a real browser),
+#                                      haproxy + wrk (replicas behind a load
+#                                      balancer under load, tests/e2e/lb.sh)
 #   scripts/install-deps.sh --bench    build + what bench/ runs: wrk (HTTP
 #                                      load), GNU time (peak memory),
 #                                      python3-torch, FastAPI and uvicorn for
@@ -36,7 +38,7 @@ build_pkgs=(build-essential pkg-config
             libopenblas-openmp-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
             libutf8proc-dev libyaml-dev zlib1g-dev libssl-dev ca-certificates)
 test_pkgs=(python3 python3-torch python3-numpy curl clang libclang-rt-14-dev libomp-dev
-           libopenblas-pthread-dev valgrind groff-base chromium nodejs)
+           libopenblas-pthread-dev valgrind groff-base chromium nodejs haproxy wrk)
 bench_pkgs=(python3 python3-torch python3-numpy wrk time python3-fastapi python3-uvicorn
             python3-uvloop python3-httptools libopenblas0-openmp)
 

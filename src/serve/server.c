@@ -619,6 +619,7 @@ struct ic_server {
     double t_start;
     struct metrics m;
     atomic_int reloading;      /* a reload is loading a model: /ready answers 503 */
+    atomic_int draining;       /* stopping: each answer closes its connection */
     char *api_key, *cors_origin;
     char *openapi;             /* /openapi.json, generated from routes[] */
     size_t openapi_len;
@@ -712,6 +713,11 @@ static enum MHD_Result reply(struct conn *c, struct MHD_Connection *mc, int stat
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (c->timed)
         add_time_headers(c, resp);
+    /* While draining, a kept-alive connection must not take one request
+     * after another until the grace period cuts it mid-request: it closes
+     * after this answer and the client reconnects elsewhere. */
+    if (atomic_load(&c->s->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == 204) {
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow ? allow : "GET");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
@@ -1860,19 +1866,43 @@ fail:
     return rc;
 }
 
+/* Waits until every connection has closed (each closes after its next
+ * answer), or no request has been in flight for DRAIN_QUIET_S (what is left
+ * are idle connections; a request already sent on one would have been read
+ * by then), or grace_s has passed. */
+#define DRAIN_QUIET_S 1.0
+static void drain(struct ic_server *s, double grace_s)
+{
+    double t0 = ic_time_now(), quiet0 = t0;
+    for (;;) {
+        double now = ic_time_now();
+        if (atomic_load(&s->in_flight) > 0)
+            quiet0 = now;
+        if (atomic_load(&s->open_conns) == 0 || now - quiet0 >= DRAIN_QUIET_S ||
+            now - t0 >= grace_s)
+            return;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void ic_server_stop(struct ic_server *s, double grace_s)
 {
     if (!s)
         return;
     if (s->d) {
+        /* The socket stops listening before answers start closing their
+         * connections, so a client that reconnects is refused instead of
+         * being reset later from the backlog. shutdown() stops it at once;
+         * close() alone waits until the daemon's thread, still polling the
+         * socket, lets go of it, and keeps accepting handshakes meanwhile. */
         MHD_socket fd = MHD_quiesce_daemon(s->d);
-        if (fd != MHD_INVALID_SOCKET)
+        if (fd != MHD_INVALID_SOCKET) {
+            shutdown(fd, SHUT_RDWR);
             close(fd);
-        double t0 = ic_time_now();
-        while (atomic_load(&s->in_flight) > 0 && ic_time_now() - t0 < grace_s) {
-            struct timespec ts = {0, 2000000};
-            nanosleep(&ts, NULL);
         }
+        atomic_store(&s->draining, 1);
+        drain(s, grace_s);
         MHD_stop_daemon(s->d);
     }
     mref_release(s->cur);

@@ -124,19 +124,26 @@ static double row_loss(const float *logits, int N, int label, int *argmax)
     return log(s) + mx - (double)logits[label];
 }
 
-int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
-                struct ic_bert_state *s, struct ic_metrics *out, struct ic_err *err)
+/* Called by for_each_batch after the forward of rows first..first+B of e:
+ * s holds their logits and features, labels their labels. */
+typedef int (*batch_fn)(const struct ic_bert_state *s, size_t first, int B,
+                        const int32_t *labels, void *ud);
+
+/* Runs m over e in order, batch_size rows at a time (no dropout), calling fn
+ * after every forward. s may be NULL (a state is allocated for the pass);
+ * with_labels hands the labels to the forward (it then computes the loss);
+ * what names the pass in an error message. Stops at the first failure. */
+static int for_each_batch(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
+                          struct ic_bert_state *s, int with_labels, const char *what,
+                          batch_fn fn, void *ud, struct ic_err *err)
 {
-    const struct ic_bert_config *cfg = &m->bert.cfg;
-    ic_metrics_init(out, cfg->num_labels);
     if (e->n == 0)
         return IC_OK;
     struct ic_bert_state own;
     memset(&own, 0, sizeof own);
-    int T = e->max_len < 2 ? 2 : e->max_len;
-    int rc;
+    int T = e->max_len < 2 ? 2 : e->max_len, rc;
     if (!s) {
-        rc = ic_bert_state_init(&own, cfg, batch_size, T, 0, err);
+        rc = ic_bert_state_init(&own, &m->bert.cfg, batch_size, T, 0, err);
         if (rc != IC_OK)
             return rc;
         s = &own;
@@ -150,74 +157,17 @@ int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_
     uint32_t *sel = ic_xmalloc((size_t)batch_size * sizeof *sel);
     int pad = m->tok.pad_id >= 0 ? m->tok.pad_id : 0;
     rc = IC_OK;
-    for (size_t i = 0; i < e->n; i += (size_t)batch_size) {
-        int B = (int)(e->n - i < (size_t)batch_size ? e->n - i : (size_t)batch_size);
-        for (int b = 0; b < B; b++)
-            sel[b] = (uint32_t)(i + (size_t)b);
-        int Tb = pack_batch(e, sel, B, pad, ids, mask, labels);
-        struct ic_batch batch = {B, Tb, ids, NULL, mask, labels, NULL};
-        rc = ic_bert_forward(&m->bert, s, &batch, NULL);
-        if (rc != IC_OK) {
-            ic_errf(err, rc, "evaluation forward failed: %s", ic_status_str(rc));
-            break;
-        }
-        for (int b = 0; b < B; b++) {
-            int am;
-            double l = row_loss(s->logits + (size_t)b * cfg->num_labels, cfg->num_labels,
-                                labels[b], &am);
-            ic_metrics_add(out, labels[b], am, l);
-        }
-    }
-    ic_free(ids);
-    ic_free(mask);
-    ic_free(labels);
-    ic_free(sel);
-    if (s == &own)
-        ic_bert_state_free(&own);
-    ic_metrics_finish(out);
-    return rc;
-}
-
-int ic_forward_collect(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
-                       struct ic_bert_state *s, float *logits, float *feats, struct ic_err *err)
-{
-    const struct ic_bert_config *cfg = &m->bert.cfg;
-    if (e->n == 0)
-        return IC_OK;
-    struct ic_bert_state own;
-    memset(&own, 0, sizeof own);
-    int T = e->max_len < 2 ? 2 : e->max_len, rc;
-    if (!s) {
-        rc = ic_bert_state_init(&own, cfg, batch_size, T, 0, err);
-        if (rc != IC_OK)
-            return rc;
-        s = &own;
-    }
-    IC_ASSERT(s->max_batch >= 1 && s->max_seq >= T);
-    if (batch_size > s->max_batch)
-        batch_size = s->max_batch;
-    size_t cap = (size_t)batch_size * (size_t)T, N = (size_t)cfg->num_labels;
-    size_t H = (size_t)cfg->hidden_size;
-    int32_t *ids = ic_xmalloc(cap * sizeof *ids), *mask = ic_xmalloc(cap * sizeof *mask);
-    int32_t *labels = ic_xmalloc((size_t)batch_size * sizeof *labels);
-    uint32_t *sel = ic_xmalloc((size_t)batch_size * sizeof *sel);
-    int pad = m->tok.pad_id >= 0 ? m->tok.pad_id : 0;
-    rc = IC_OK;
     for (size_t i = 0; i < e->n && rc == IC_OK; i += (size_t)batch_size) {
         int B = (int)(e->n - i < (size_t)batch_size ? e->n - i : (size_t)batch_size);
         for (int b = 0; b < B; b++)
             sel[b] = (uint32_t)(i + (size_t)b);
         int Tb = pack_batch(e, sel, B, pad, ids, mask, labels);
-        struct ic_batch batch = {B, Tb, ids, NULL, mask, NULL, NULL};
+        struct ic_batch batch = {B, Tb, ids, NULL, mask, with_labels ? labels : NULL, NULL};
         rc = ic_bert_forward(&m->bert, s, &batch, NULL);
-        if (rc != IC_OK) {
-            ic_errf(err, rc, "forward pass failed: %s", ic_status_str(rc));
-            break;
-        }
-        if (logits)
-            memcpy(logits + i * N, s->logits, (size_t)B * N * sizeof *logits);
-        if (feats)
-            memcpy(feats + i * H, s->features, (size_t)B * H * sizeof *feats);
+        if (rc != IC_OK)
+            ic_errf(err, rc, "%s failed: %s", what, ic_status_str(rc));
+        else
+            rc = fn(s, i, B, labels, ud);
     }
     ic_free(ids);
     ic_free(mask);
@@ -226,6 +176,59 @@ int ic_forward_collect(const struct ic_model *m, const struct ic_encoded *e, int
     if (s == &own)
         ic_bert_state_free(&own);
     return rc;
+}
+
+/* ic_evaluate's batch: each row's loss and prediction into the metrics. */
+static int add_batch_metrics(const struct ic_bert_state *s, size_t first, int B,
+                             const int32_t *labels, void *ud)
+{
+    struct ic_metrics *out = ud;
+    int N = out->n_labels;
+    (void)first;
+    for (int b = 0; b < B; b++) {
+        int am;
+        double l = row_loss(s->logits + (size_t)b * N, N, labels[b], &am);
+        ic_metrics_add(out, labels[b], am, l);
+    }
+    return IC_OK;
+}
+
+int ic_evaluate(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
+                struct ic_bert_state *s, struct ic_metrics *out, struct ic_err *err)
+{
+    ic_metrics_init(out, m->bert.cfg.num_labels);
+    if (e->n == 0)
+        return IC_OK;
+    int rc = for_each_batch(m, e, batch_size, s, 1, "evaluation forward", add_batch_metrics, out,
+                            err);
+    ic_metrics_finish(out);
+    return rc;
+}
+
+struct collect {
+    float *logits, *feats; /* (n, N), (n, H) or NULL */
+    size_t N, H;
+};
+
+/* ic_forward_collect's batch: copies the logits and features out. */
+static int copy_batch(const struct ic_bert_state *s, size_t first, int B, const int32_t *labels,
+                      void *ud)
+{
+    const struct collect *c = ud;
+    (void)labels;
+    if (c->logits)
+        memcpy(c->logits + first * c->N, s->logits, (size_t)B * c->N * sizeof *c->logits);
+    if (c->feats)
+        memcpy(c->feats + first * c->H, s->features, (size_t)B * c->H * sizeof *c->feats);
+    return IC_OK;
+}
+
+int ic_forward_collect(const struct ic_model *m, const struct ic_encoded *e, int batch_size,
+                       struct ic_bert_state *s, float *logits, float *feats, struct ic_err *err)
+{
+    struct collect c = {logits, feats, (size_t)m->bert.cfg.num_labels,
+                        (size_t)m->bert.cfg.hidden_size};
+    return for_each_batch(m, e, batch_size, s, 0, "forward pass", copy_batch, &c, err);
 }
 
 // --- the job ----------------------------------------------------------------

@@ -4,12 +4,15 @@
  * golden BERT (tests/golden/model, 5 labels, max_position 16) with a small
  * vocabulary written by the test: batches agree with one-at-a-time runs
  * (dynamic padding, length sorting), truncation, top-k, errors, and the .pt
- * bundle gives the same answers as the directory.
+ * bundle gives the same answers as the directory; ic_evaluate and
+ * ic_forward_collect (one batch iterator) agree with the predictor and with
+ * each other at any batch size.
  */
 #include <stdlib.h>
 
 #include "intent/infer.h"
 #include "intent/model.h"
+#include "intent/train.h"
 #include "test.h"
 
 static const char *const vocab[] = {
@@ -326,4 +329,70 @@ TEST(infer_ids_match_texts)
         FAIL("text %d: ids and text predictions differ", bad);
     ASSERT(truncated > 0);
     ASSERT_EQ(rc_long, IC_ERR_RANGE);
+}
+
+/* The texts with labels (cycling over the model's five intents). */
+static int load_texts(struct ic_dataset *d, const struct ic_model *m)
+{
+    struct ic_buf b;
+    struct ic_err err;
+    ic_buf_init(&b, 0);
+    int rc = ic_buf_printf(&b, "text,intent\n");
+    for (int i = 0; rc == IC_OK && i < N_TEXTS; i++)
+        rc = ic_buf_printf(&b, "\"%s\",%s\n", texts[i], m->labels[i % 5]);
+    if (rc == IC_OK)
+        rc = ic_dataset_parse(d, "texts.csv", b.data, b.len, (const char *const *)m->labels, 5, 0,
+                              &err);
+    ic_buf_free(&b);
+    return rc;
+}
+
+TEST(evaluate_and_collect_share_one_pass)
+{
+    char dir[512];
+    struct ic_model m;
+    struct ic_dataset d;
+    struct ic_encoded e;
+    struct ic_metrics met;
+    struct ic_infer c;
+    struct ic_err err;
+    struct ic_prediction p[N_TEXTS];
+    float lg1[N_TEXTS * 5], lg4[N_TEXTS * 5], fe[N_TEXTS * 32];
+    ASSERT_OK(make_model_dir(dir, sizeof dir));
+    ic_model_init(&m);
+    memset(&d, 0, sizeof d);
+    ASSERT_OK_ERR(ic_model_load(&m, dir, &err), err);
+    ASSERT_OK(load_texts(&d, &m));
+    ASSERT_OK_ERR(ic_encode(&m, &d, NULL, 0, 16, &e, &err), err);
+    ASSERT_OK_ERR(ic_forward_collect(&m, &e, 1, NULL, lg1, NULL, &err), err);
+    ASSERT_OK_ERR(ic_forward_collect(&m, &e, 4, NULL, lg4, fe, &err), err);
+    ASSERT_OK_ERR(ic_evaluate(&m, &e, 4, NULL, &met, &err), err);
+    ASSERT_OK_ERR(ic_infer_init(&c, &m, NULL, &err), err);
+    ASSERT_OK_ERR(ic_predict_batch(&c, texts, NULL, N_TEXTS, 0, p, &err), err);
+    double loss = 0, maxdiff = 0;
+    int64_t conf[25] = {0};
+    for (int i = 0; i < N_TEXTS; i++) {
+        int am = 0;
+        double s = 0;
+        for (int j = 0; j < 5; j++) {
+            maxdiff = fmax(maxdiff, fabs(lg1[i * 5 + j] - lg4[i * 5 + j]));
+            am = lg4[i * 5 + j] > lg4[i * 5 + am] ? j : am;
+        }
+        for (int j = 0; j < 5; j++)
+            s += exp(lg4[i * 5 + j] - lg4[i * 5 + am]);
+        loss += log(s) + lg4[i * 5 + am] - lg4[i * 5 + e.label[i]];
+        conf[e.label[i] * 5 + am]++;
+        if (am != p[i].label)
+            FAIL("text %d: collected argmax %d, predictor %d", i, am, p[i].label);
+    }
+    int same = !memcmp(conf, met.confusion, sizeof conf) && met.n == N_TEXTS;
+    double mloss = met.loss;
+    ic_infer_free(&c);
+    ic_metrics_free(&met);
+    ic_encoded_free(&e);
+    ic_dataset_free(&d);
+    ic_model_free(&m);
+    ASSERT(maxdiff < 1e-5);
+    ASSERT(same);
+    ASSERT_NEAR(mloss, loss / N_TEXTS, 1e-5);
 }

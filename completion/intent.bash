@@ -39,7 +39,7 @@ _intent() {
         return 0
     fi
     case $prev in
-        --config|--data|--eval-data|--model|--model-name|--output|--vocab|--cache-dir)
+        --config|--data|--eval-data|--model|--model-name|--output|--vocab|--cache-dir|--report)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null
             return 0 ;;

@@ -67,6 +67,7 @@ struct ic_config {
     double dropout;          /* hidden dropout; < 0 = the base model's own */
     double attention_dropout;/* < 0 = the base model's own */
     int calibrate;           /* fit temperature and out-of-scope scores after training */
+    int report;              /* write report.html and the PNG images into output */
     char *oos_label;         /* out-of-scope class of the data ("" = none) */
     char *oos_score;         /* auto, softmax, energy, mahalanobis */
     double ambiguity_threshold; /* stored with the model */

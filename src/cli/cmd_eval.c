@@ -17,6 +17,7 @@
 #include "intent/data.h"
 #include "intent/infer.h"
 #include "intent/model.h"
+#include "intent/report.h"
 #include "intent/train.h"
 
 static void usage(FILE *f)
@@ -33,6 +34,9 @@ static void usage(FILE *f)
                "  --max-length N     tokens per text (default: the model's)\n"
                "  --threads N        compute threads (default: all cores)\n"
                "  --output FILE      also write the report to FILE\n"
+               "  --report DIR       also write DIR/report.html (confusion heat map, per-intent\n"
+               "                     table, reliability diagram, threshold curve, most confused\n"
+               "                     pairs) and PNG images of the matrix and the training curves\n"
                "  --oos-label NAME   intent marking out-of-scope examples in FILE (default: the\n"
                "                     model's oos_label); it need not be an intent of the model\n"
                "  --sweep            add the threshold sweep (in-scope accuracy, OOS recall\n"
@@ -70,7 +74,8 @@ static int load_data(struct ic_dataset *d, const char *path, const struct ic_mod
  * calibration / out-of-scope report over all. */
 static int evaluate_all(const struct ic_model *m, const struct ic_encoded *e, int batch,
                         const char *oos_label, const struct ic_infer_opts *io, int sweep,
-                        struct ic_metrics *met, char **oos_report, struct ic_err *err)
+                        struct ic_metrics *met, char **oos_report, int32_t *pred,
+                        struct ic_err *err)
 {
     int N = m->bert.cfg.num_labels, H = m->bert.cfg.hidden_size, oos_class = -1;
     for (int i = 0; oos_label && i < N; i++)
@@ -84,8 +89,6 @@ static int evaluate_all(const struct ic_model *m, const struct ic_encoded *e, in
                                    err);
     ic_metrics_init(met, N);
     for (size_t i = 0; rc == IC_OK && i < e->n; i++) {
-        if (e->label[i] >= N)
-            continue;
         const float *z = lg + i * (size_t)N;
         int am = 0;
         double mx = z[0], s = 0;
@@ -94,6 +97,9 @@ static int evaluate_all(const struct ic_model *m, const struct ic_encoded *e, in
                 mx = z[j];
                 am = j;
             }
+        pred[i] = am;
+        if (e->label[i] >= N)
+            continue;
         for (int j = 0; j < N; j++)
             s += exp((double)z[j] - mx);
         ic_metrics_add(met, e->label[i], am, log(s) + mx - (double)z[e->label[i]]);
@@ -125,82 +131,186 @@ static void print_sweep(const char *oos_report)
     json_decref(o);
 }
 
-int cmd_eval(int argc, char **argv)
-{
-    const char *model_path = "final_model", *data = NULL, *output = NULL, *oos_label = NULL;
-    long batch = 32, max_len = 0, threads = 0;
-    int sweep = 0;
+struct eval_args {
+    const char *model_path, *data, *output, *oos_label, *report_dir;
+    long batch, max_len, threads;
+    int sweep;
     struct ic_infer_opts io;
-    ic_infer_default_opts(&io);
-    if (cli_fallback_env("eval", &io))
+};
+
+/* A fallback option or --oos-label at argv[*i]: 1 taken, 0 not one, 2 error. */
+static int parse_fallback(int argc, char **argv, int *i, struct eval_args *a)
+{
+    const char *o = argv[*i];
+    int fb_value = 0;
+    if (!cli_fallback_option(o, &fb_value) && strcmp(o, "--oos-label"))
+        return 0;
+    if (strcmp(o, "--no-calibration") && *i + 1 >= argc) {
+        cli_error("eval", "%s needs a value", o);
         return 2;
+    }
+    if (!strcmp(o, "--oos-label"))
+        a->oos_label = argv[++*i];
+    else if (cli_fallback_set("eval", o, fb_value ? argv[++*i] : NULL, &a->io))
+        return 2;
+    return 1;
+}
+
+/* Sets option `which` (the names[] of parse_args) to v; 2 on a bad value. */
+static int set_option(struct eval_args *a, int which, const char *v)
+{
+    switch (which) {
+    case 0: a->model_path = v; break;
+    case 1: a->data = v; break;
+    case 2: return cli_parse_int("eval", "--batch-size", v, 1, 4096, &a->batch) ? 2 : 0;
+    case 3: return cli_parse_int("eval", "--max-length", v, 2, 512, &a->max_len) ? 2 : 0;
+    case 4: return cli_parse_int("eval", "--threads", v, 0, 1024, &a->threads) ? 2 : 0;
+    case 5: a->output = v; break;
+    case 6: a->report_dir = v; break;
+    }
+    return 0;
+}
+
+/* -1: run; 0: --help was printed; 2: usage error (printed). */
+static int parse_args(int argc, char **argv, struct eval_args *a)
+{
+    static const char *const names[] = {"--model", "--data", "--batch-size", "--max-length",
+                                        "--threads", "--output", "--report"};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        const char *o = argv[i], *v = NULL;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--sweep")) {
-            sweep = 1;
+        if (!strcmp(o, "--sweep")) {
+            a->sweep = 1;
             continue;
         }
-        int fb_value = 0;
-        if (cli_fallback_option(a, &fb_value) || !strcmp(a, "--oos-label")) {
-            if (strcmp(a, "--no-calibration") && i + 1 >= argc) {
-                cli_error("eval", "%s needs a value", a);
-                return 2;
-            }
-            if (!strcmp(a, "--oos-label"))
-                oos_label = argv[++i];
-            else if (cli_fallback_set("eval", a, fb_value ? argv[++i] : NULL, &io))
-                return 2;
+        int fb = parse_fallback(argc, argv, &i, a);
+        if (fb == 2)
+            return 2;
+        if (fb == 1)
             continue;
-        }
-        const char *v = NULL;
-        const char *names[] = {"--model", "--data", "--batch-size", "--max-length", "--threads",
-                               "--output"};
         int which = -1;
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < 7; k++) {
             size_t n = strlen(names[k]);
-            if (!strncmp(a, names[k], n) && (a[n] == 0 || a[n] == '=')) {
+            if (!strncmp(o, names[k], n) && (o[n] == 0 || o[n] == '=')) {
                 which = k;
-                v = a[n] == '=' ? a + n + 1 : NULL;
+                v = o[n] == '=' ? o + n + 1 : NULL;
             }
         }
         if (which < 0) {
-            cli_error("eval", "unknown option \"%s\" (see intent eval --help)", a);
+            cli_error("eval", "unknown option \"%s\" (see intent eval --help)", o);
             return 2;
         }
-        if (!v) {
-            if (i + 1 >= argc) {
-                cli_error("eval", "%s needs a value", names[which]);
-                return 2;
-            }
-            v = argv[++i];
+        if (!v && i + 1 >= argc) {
+            cli_error("eval", "%s needs a value", names[which]);
+            return 2;
         }
-        switch (which) {
-        case 0: model_path = v; break;
-        case 1: data = v; break;
-        case 2:
-            if (cli_parse_int("eval", "--batch-size", v, 1, 4096, &batch))
-                return 2;
-            break;
-        case 3:
-            if (cli_parse_int("eval", "--max-length", v, 2, 512, &max_len))
-                return 2;
-            break;
-        case 4:
-            if (cli_parse_int("eval", "--threads", v, 0, 1024, &threads))
-                return 2;
-            break;
-        case 5: output = v; break;
-        }
+        if (set_option(a, which, v ? v : argv[++i]))
+            return 2;
     }
-    if (!data) {
+    if (!a->data) {
         cli_error("eval", "--data FILE is required (see intent eval --help)");
         return 2;
     }
-    ic_set_threads((int)threads);
+    if (a->report_dir && !*a->report_dir) {
+        cli_error("eval", "--report needs a directory");
+        return 2;
+    }
+    return -1;
+}
+
+/* The report JSON: where it came from, the classic metrics and the
+ * calibration members (NULL on failure). */
+static char *report_text(const struct eval_args *a, const struct ic_model *m,
+                         const struct ic_metrics *met, const char *oos_report, int L, double dt,
+                         size_t n)
+{
+    struct ic_buf x;
+    ic_buf_init(&x, 0);
+    int rc = ic_buf_printf(&x, "{\"model\": ");
+    if (rc == IC_OK)
+        rc = ic_buf_json_str(&x, a->model_path, strlen(a->model_path));
+    if (rc == IC_OK)
+        rc = ic_buf_printf(&x, ", \"data\": ");
+    if (rc == IC_OK)
+        rc = ic_buf_json_str(&x, a->data, strlen(a->data));
+    if (rc == IC_OK)
+        rc = ic_buf_printf(&x, ", \"max_length\": %d, \"eval_runtime\": %.4f, "
+                           "\"eval_samples_per_second\": %.3f}", L, dt,
+                           dt > 0 ? (double)n / dt : 0.0);
+    if (rc == IC_OK && oos_report && strlen(oos_report) > 2) {
+        x.len--; /* drop the closing brace, add the calibration members */
+        rc = ic_buf_printf(&x, ", %s", oos_report + 1);
+    }
+    char *report = ic_metrics_report_json(met, (const char *const *)m->labels,
+                                          rc == IC_OK ? x.data : NULL);
+    ic_buf_free(&x);
+    return report;
+}
+
+/* The training history saved with a model directory, if any. */
+static void model_history(const char *model_path, struct ic_epoch_stat **e, int *n)
+{
+    char *path = ic_path_join(model_path, "eval_report.json"), *text = NULL;
+    size_t len = 0;
+    *e = NULL;
+    *n = 0;
+    if (ic_is_dir(model_path) && ic_read_file(path, 64u << 20, &text, &len, NULL) == IC_OK)
+        ic_report_history_parse(text, e, n);
+    ic_free(text);
+    ic_free(path);
+}
+
+/* --report DIR: the HTML page and the images. */
+static int write_report(const struct eval_args *a, const struct ic_dataset *d,
+                        const struct ic_encoded *e, const int32_t *pred, const char *report,
+                        struct ic_err *err)
+{
+    const char **texts = ic_xcalloc(e->n ? e->n : 1, sizeof *texts);
+    for (size_t i = 0; i < e->n; i++)
+        texts[i] = d->ex[i].text;
+    struct ic_report_input in = {a->model_path, report, texts, e->label, pred, e->n, NULL, 0};
+    struct ic_epoch_stat *hist;
+    model_history(a->model_path, &hist, &in.n_epochs);
+    in.epochs = hist;
+    int rc = ic_report_write(a->report_dir, &in, err);
+    ic_free(hist);
+    ic_free(texts);
+    if (rc == IC_OK)
+        fprintf(stderr, "intent eval: report written to %s/%s\n", a->report_dir, IC_REPORT_HTML);
+    return rc;
+}
+
+/* Loads the model and the data and tokenises it; *L receives the length. */
+static int load_inputs(struct eval_args *a, struct ic_model *m, struct ic_dataset *d,
+                       struct ic_encoded *e, int *L, struct ic_err *err)
+{
+    if (ic_model_load(m, a->model_path, err) != IC_OK)
+        return 1;
+    if (!a->oos_label)
+        a->oos_label = m->calib.oos_label;
+    if (load_data(d, a->data, m, a->oos_label, err) != IC_OK)
+        return 1;
+    *L = a->max_len > 0 ? (int)a->max_len : m->max_length;
+    if (*L <= 0)
+        *L = IC_MODEL_DEFAULT_MAX_LENGTH;
+    if (*L > ic_bert_max_seq(&m->bert.cfg))
+        *L = ic_bert_max_seq(&m->bert.cfg);
+    return ic_encode(m, d, NULL, 0, *L, e, err) != IC_OK;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    struct eval_args a = {"final_model", NULL, NULL, NULL, NULL, 32, 0, 0, 0, {0}};
+    ic_infer_default_opts(&a.io);
+    if (cli_fallback_env("eval", &a.io))
+        return 2;
+    int pr = parse_args(argc, argv, &a);
+    if (pr >= 0)
+        return pr;
+    ic_set_threads((int)a.threads);
     struct ic_model m;
     struct ic_dataset d;
     struct ic_encoded e;
@@ -210,65 +320,33 @@ int cmd_eval(int argc, char **argv)
     memset(&d, 0, sizeof d);
     memset(&e, 0, sizeof e);
     memset(&met, 0, sizeof met);
-    int code = 1;
+    int code = 1, L = 0;
     char *report = NULL, *oos_report = NULL;
-    if (ic_model_load(&m, model_path, &err) != IC_OK) {
+    int32_t *pred = NULL;
+    if (load_inputs(&a, &m, &d, &e, &L, &err)) {
         cli_error("eval", "%s", err.msg);
         goto out;
     }
-    if (!oos_label)
-        oos_label = m.calib.oos_label;
-    if (load_data(&d, data, &m, oos_label, &err) != IC_OK) {
-        cli_error("eval", "%s", err.msg);
-        goto out;
-    }
-    int L = max_len > 0 ? (int)max_len : m.max_length;
-    if (L <= 0)
-        L = IC_MODEL_DEFAULT_MAX_LENGTH;
-    if (L > ic_bert_max_seq(&m.bert.cfg))
-        L = ic_bert_max_seq(&m.bert.cfg);
-    if (ic_encode(&m, &d, NULL, 0, L, &e, &err) != IC_OK) {
-        cli_error("eval", "%s", err.msg);
-        goto out;
-    }
+    pred = ic_xcalloc(e.n ? e.n : 1, sizeof *pred);
     double t0 = ic_time_now();
-    if (evaluate_all(&m, &e, (int)batch, oos_label, &io, sweep, &met, &oos_report, &err)) {
+    if (evaluate_all(&m, &e, (int)a.batch, a.oos_label, &a.io, a.sweep || a.report_dir, &met,
+                     &oos_report, pred, &err)) {
         cli_error("eval", "%s", err.msg);
         goto out;
     }
-    double dt = ic_time_now() - t0;
-    {
-        struct ic_buf x;
-        ic_buf_init(&x, 0);
-        int rc = ic_buf_printf(&x, "{\"model\": ");
-        if (rc == IC_OK)
-            rc = ic_buf_json_str(&x, model_path, strlen(model_path));
-        if (rc == IC_OK)
-            rc = ic_buf_printf(&x, ", \"data\": ");
-        if (rc == IC_OK)
-            rc = ic_buf_json_str(&x, data, strlen(data));
-        if (rc == IC_OK)
-            rc = ic_buf_printf(&x, ", \"max_length\": %d, \"eval_runtime\": %.4f, "
-                               "\"eval_samples_per_second\": %.3f}", L, dt,
-                               dt > 0 ? (double)e.n / dt : 0.0);
-        if (rc == IC_OK && oos_report && strlen(oos_report) > 2) {
-            x.len--; /* drop the closing brace, add the calibration members */
-            rc = ic_buf_printf(&x, ", %s", oos_report + 1);
-        }
-        report = ic_metrics_report_json(&met, (const char *const *)m.labels,
-                                        rc == IC_OK ? x.data : NULL);
-        ic_buf_free(&x);
-    }
+    report = report_text(&a, &m, &met, oos_report, L, ic_time_now() - t0, e.n);
     fputs(report, stdout);
     fflush(stdout);
-    if (sweep)
+    if (a.sweep)
         print_sweep(oos_report);
-    if (output && ic_write_file_atomic(output, report, strlen(report), &err) != IC_OK) {
+    if ((a.output && ic_write_file_atomic(a.output, report, strlen(report), &err) != IC_OK) ||
+        (a.report_dir && write_report(&a, &d, &e, pred, report, &err) != IC_OK)) {
         cli_error("eval", "%s", err.msg);
         goto out;
     }
     code = 0;
 out:
+    ic_free(pred);
     ic_free(report);
     ic_free(oos_report);
     ic_metrics_free(&met);

@@ -501,6 +501,9 @@ int ic_calibrate_model(struct ic_model *m, const struct ic_encoded *train,
     json_object_set_new(r, "out_of_scope", oos_json(cal, &s, eval->label, oos_class,
                                                     cal->ambiguity_threshold, cal->threshold,
                                                     cal->score));
+    json_object_set_new(json_object_get(r, "out_of_scope"), "threshold_sweep",
+                        sweep_json(&s, eval->label, cal->score, cal->ambiguity_threshold,
+                                   oos_class));
     *report = dump(r);
     json_decref(r);
 out:

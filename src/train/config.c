@@ -82,6 +82,9 @@ static const struct ic_config_key keys[] = {
      "default out-of-scope score saved with the model: auto, softmax, energy or mahalanobis"},
     {"ambiguity_threshold", F, OFF(ambiguity_threshold), "0.1", 0, 1, NULL,
      "fallback when the top two calibrated probabilities differ by less (saved with the model); 0 = off"},
+    {"report", B, OFF(report), "true", 0, 1, NULL,
+     "write report.html, confusion_matrix.png and training_curves.png into the output directory "
+     "(docs/calibration.md; --no-report turns it off)"},
     /* from-scratch shape */
     {"scratch_hidden_size", I, OFF(scratch_hidden_size), "128", 8, 4096, NULL,
      "from scratch: hidden size"},

@@ -21,6 +21,7 @@
 #include "intent/hub.h"
 #include "intent/model.h"
 #include "intent/optim.h"
+#include "intent/report.h"
 #include "intent/tokenizer.h"
 #include "intent/track.h"
 #include "intent/train.h"
@@ -301,6 +302,10 @@ struct train_run {
     /* evaluate_select, final_metrics, calibrate */
     struct ic_metrics cur, best;   /* this epoch's evaluation; the best one */
     char *calib_report;            /* JSON members for eval_report.json, or NULL */
+    struct ic_epoch_stat *hist;    /* (epochs) one row per epoch trained, for the report */
+    int n_hist;
+    double ep_loss;                /* training loss summed over this epoch's steps */
+    int64_t ep_steps;
     int have_best, bad_evals;
     double best_val;
     const char *split;             /* what best was measured on */
@@ -575,6 +580,7 @@ static int allocate(struct train_run *r)
     r->bmask = ic_xmalloc((size_t)B * Tmax * sizeof *r->bmask);
     r->blab = ic_xmalloc((size_t)B * sizeof *r->blab);
     r->order = ic_xmalloc(r->ntr * sizeof *r->order);
+    r->hist = ic_xcalloc((size_t)r->c->epochs, sizeof *r->hist);
     r->best_params = ic_alloc_aligned(r->model.bert.num_params * sizeof(float));
     ic_metrics_init(&r->best, r->d.n_labels);
 
@@ -766,6 +772,8 @@ static int train_step(struct train_run *r, int epoch, int64_t sidx)
     ic_adamw_step_scaled(&r->opt, &r->model.bert, st->grads, lr, coef);
     r->step++;
     r->loss_acc += st->loss;
+    r->ep_loss += st->loss;
+    r->ep_steps++;
     r->steps_log++;
     r->ex_log += nb;
     r->ex_total += nb;
@@ -796,6 +804,12 @@ static int train_epoch(struct train_run *r, int epoch)
             return rc;
     }
     r->res->epochs_done = (double)r->step / (double)r->steps_per_epoch;
+    if (r->ep_steps > 0 && r->n_hist < r->c->epochs) {
+        struct ic_epoch_stat *h = &r->hist[r->n_hist++];
+        *h = (struct ic_epoch_stat){epoch, r->ep_loss / (double)r->ep_steps, NAN, NAN, NAN};
+    }
+    r->ep_loss = 0;
+    r->ep_steps = 0;
     return IC_OK;
 }
 
@@ -841,6 +855,12 @@ static int evaluate_select(struct train_run *r, int epoch)
         r->bad_evals++;
     }
     log_eval_metrics(r, ev_s, epoch);
+    if (r->n_hist > 0 && r->hist[r->n_hist - 1].epoch == epoch) {
+        struct ic_epoch_stat *h = &r->hist[r->n_hist - 1];
+        h->eval_loss = r->cur.loss;
+        h->eval_accuracy = r->cur.accuracy;
+        h->eval_f1_macro = r->cur.f1_macro;
+    }
     r->evt.kind = IC_TRAIN_EV_EVAL;
     r->evt.step = r->step;
     r->evt.epoch = epoch;
@@ -988,12 +1008,63 @@ static char *report_json(const struct train_run *r)
         ic_free(extra);
         extra = both;
     }
-    char *report = ic_metrics_report_json(&r->best, (const char *const *)r->model.labels, extra);
+    char *hist = ic_report_history_json(r->hist, r->n_hist);
+    char *all = ic_xasprintf("%.*s, \"history\": %s}", (int)(strlen(extra) - 1), extra, hist);
+    char *report = ic_metrics_report_json(&r->best, (const char *const *)r->model.labels, all);
+    ic_free(all);
+    ic_free(hist);
     ic_free(extra);
     ic_free(jd);
     ic_free(je);
     ic_free(origin);
     return report;
+}
+
+/* The evaluation split's predictions (argmax) into pred (nev). */
+static int eval_predictions(struct train_run *r, int32_t *pred)
+{
+    int N = r->model.bert.cfg.num_labels;
+    float *lg = ic_xmalloc(r->nev * (size_t)N * sizeof *lg);
+    int rc = ic_forward_collect(&r->model, &r->eev, r->B, &r->st, lg, NULL, r->err);
+    for (size_t i = 0; rc == IC_OK && i < r->nev; i++) {
+        const float *z = lg + i * (size_t)N;
+        int am = 0;
+        for (int j = 1; j < N; j++)
+            am = z[j] > z[am] ? j : am;
+        pred[i] = am;
+    }
+    ic_free(lg);
+    return rc;
+}
+
+/* report.html and the images in the output directory (intent/report.h),
+ * logged to the run under report/. A failure is a warning: the model is
+ * saved already. */
+static void write_report(struct train_run *r, const char *report)
+{
+    const struct ic_config *c = r->c;
+    size_t n = r->split && !strcmp(r->split, "train") ? 0 : r->nev;
+    const char **texts = ic_xcalloc(n ? n : 1, sizeof *texts);
+    int32_t *pred = ic_xcalloc(n ? n : 1, sizeof *pred);
+    for (size_t i = 0; i < n; i++)
+        texts[i] = r->evd->ex[r->ev[i]].text;
+    struct ic_report_input in = {c->output, report, texts, r->eev.label, pred, n, r->hist,
+                                 r->n_hist};
+    int rc = n ? eval_predictions(r, pred) : IC_OK;
+    if (rc == IC_OK)
+        rc = ic_report_write(c->output, &in, r->err);
+    ic_free(texts);
+    ic_free(pred);
+    if (rc != IC_OK) {
+        ic_log(IC_LOG_WARN, "no report: %s", r->err ? r->err->msg : ic_status_str(rc));
+        return;
+    }
+    const char *files[] = {IC_REPORT_HTML, IC_REPORT_CONFUSION_PNG, IC_REPORT_CURVES_PNG};
+    for (int i = 0; r->trk && i < (r->n_hist > 0 ? 3 : 2); i++) {
+        char *p = ic_path_join(c->output, files[i]);
+        ic_tracker_log_artifact(r->trk, p, "report");
+        ic_free(p);
+    }
 }
 
 /* Writes the model directory with eval_report.json (atomically: an old
@@ -1012,6 +1083,8 @@ static int save_model(struct train_run *r)
     ic_log(IC_LOG_INFO, "saved %s (best epoch %d, eval %s %.4f, accuracy %.4f)", c->output,
            r->res->best_epoch, r->best_name, r->have_best ? r->best_val : 0.0,
            r->best.accuracy);
+    if (c->report)
+        write_report(r, report);
     if (r->trk) {
         ic_tracker_log_metric(r->trk, "final_eval_accuracy", r->best.accuracy, r->step);
         ic_tracker_log_metric(r->trk, "final_eval_f1_macro", r->best.f1_macro, r->step);
@@ -1067,6 +1140,7 @@ static void run_end(struct train_run *r, int rc)
     ic_metrics_free(&r->cur);
     ic_metrics_free(&r->best);
     ic_free(r->calib_report);
+    ic_free(r->hist);
     ic_adamw_free(&r->opt);
     ic_bert_state_free(&r->st);
     ic_encoded_free(&r->etr);

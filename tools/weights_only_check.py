@@ -37,6 +37,7 @@ The rules implemented (torch/_weights_only_unpickler.py):
 import collections
 import io
 import json
+import os
 import pickle
 import pickletools
 import struct
@@ -255,6 +256,17 @@ def check_model(d):
         isinstance(sd[k], Tensor) and sd[k].kind == "Float" and st[k][0] == "F32" and
         list(sd[k].shape) == st[k][1] and sd[k].raw == st[k][2] for k in sd)
     check("pt_state_dict_eq_safetensors", same, "names, shapes or bytes differ")
+    # the Mahalanobis statistics travel in a dict of their own (the state dict
+    # stays loadable by load_state_dict(strict=True)), equal to the
+    # intent_oos.safetensors of the directory
+    if os.path.exists(d + "/intent_oos.safetensors"):
+        so = read_safetensors(d + "/intent_oos.safetensors")
+        oo = ck.get("intent_oos")
+        same = isinstance(oo, dict) and set(oo) == set(so) == {
+            "intent_oos.class_means", "intent_oos.precision"} and all(
+            isinstance(oo[k], Tensor) and oo[k].kind == "Float" and so[k][0] == "F32" and
+            list(oo[k].shape) == so[k][1] and oo[k].raw == so[k][2] for k in oo)
+        check("pt_intent_oos_eq_safetensors", same, "missing, or names, shapes or bytes differ")
 
 
 def archive(pkl):

@@ -244,6 +244,16 @@ char *ic_calibration_to_json(const struct ic_calibration *c);
  * an error (the Mahalanobis score is then unavailable: warned once). */
 int ic_calibration_load_stats(struct ic_calibration *c, const char *dir, int num_labels,
                               int hidden, struct ic_err *err) IC_WUR;
+struct ic_tensors;
+/* Takes the Mahalanobis statistics from ts (tensors IC_OOS_MEANS_TENSOR
+ * (num_labels, hidden) and IC_OOS_PRECISION_TENSOR (hidden, hidden), F32):
+ * the safetensors file's or the .pt's "intent_oos" dict. IC_ERR_FORMAT
+ * naming `name` and the tensor when one is missing or misshapen. */
+int ic_calibration_stats_from(struct ic_calibration *c, const struct ic_tensors *ts,
+                              int num_labels, int hidden, const char *name,
+                              struct ic_err *err) IC_WUR;
+/* Adds those two tensors to ts (borrowing c's arrays) when c holds them. */
+void ic_calibration_stats_to(const struct ic_calibration *c, struct ic_tensors *ts);
 /* Writes dir/intent_oos.safetensors when c holds Mahalanobis statistics. */
 int ic_calibration_save_stats(const struct ic_calibration *c, const char *dir,
                               struct ic_err *err) IC_WUR;

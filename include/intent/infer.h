@@ -114,6 +114,11 @@ struct ic_infer {
 /* Creates a context for model m (which must outlive it). o = NULL means the
  * defaults. Errors: IC_ERR_INVAL (bad options), whatever ic_bert_state_init
  * returns. On failure c is left freed. */
+/* IC_ERR_INVAL when the fallback intent name (NULL or "": the default
+ * nlu_fallback) is one of m's intents: its answers could not be told apart. */
+int ic_fallback_intent_check(const struct ic_model *m, const char *name,
+                             struct ic_err *err) IC_WUR;
+
 int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_infer_opts *o,
                   struct ic_err *err) IC_WUR;
 void ic_infer_free(struct ic_infer *c); /* safe on a zeroed struct */

@@ -113,6 +113,11 @@ static int run(const struct calib_args *a, struct ic_model *m, struct ic_err *er
     int rc = ic_dataset_load_with_labels(&dt, a->data, labels, n, err);
     if (rc == IC_OK)
         rc = ic_dataset_load_with_labels(&de, a->eval_data, labels, n, err);
+    if (rc == IC_OK && n > m->bert.cfg.num_labels &&
+        dt.label_counts[n - 1] + de.label_counts[n - 1] == 0)
+        rc = ic_errf(err, IC_ERR_INVAL, "--oos-label \"%s\": no example of %s or %s has that "
+                     "intent, and the model has no such class", a->oos_label, a->data,
+                     a->eval_data);
     if (rc == IC_OK)
         rc = ic_encode(m, &dt, NULL, 0, m->max_length, &et, err);
     if (rc == IC_OK)

@@ -287,7 +287,8 @@ static int write_report(const struct eval_args *a, const struct ic_dataset *d,
 static int load_inputs(struct eval_args *a, struct ic_model *m, struct ic_dataset *d,
                        struct ic_encoded *e, int *L, struct ic_err *err)
 {
-    if (ic_model_load(m, a->model_path, err) != IC_OK)
+    if (ic_model_load(m, a->model_path, err) != IC_OK ||
+        ic_fallback_intent_check(m, a->io.fallback_intent, err) != IC_OK)
         return 1;
     if (!a->oos_label)
         a->oos_label = m->calib.oos_label;

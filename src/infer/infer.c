@@ -97,11 +97,18 @@ static int resolve_fallback(struct ic_infer *c, const struct ic_model *m,
                              : cal->has_oos ? cal->ambiguity_threshold : 0;
     c->fallback_intent = o->fallback_intent && *o->fallback_intent ? o->fallback_intent
                          : IC_FALLBACK_INTENT_DEFAULT;
+    return ic_fallback_intent_check(m, c->fallback_intent, err);
+}
+
+int ic_fallback_intent_check(const struct ic_model *m, const char *name, struct ic_err *err)
+{
+    if (!name || !*name)
+        name = IC_FALLBACK_INTENT_DEFAULT;
     for (int i = 0; i < m->bert.cfg.num_labels; i++)
-        if (m->labels && m->labels[i] && !strcmp(m->labels[i], c->fallback_intent))
+        if (m->labels && m->labels[i] && !strcmp(m->labels[i], name))
             return ic_errf(err, IC_ERR_INVAL, "fallback intent \"%s\" is one of the model's "
                            "intents (label %d); choose another name with --fallback-intent",
-                           c->fallback_intent, i);
+                           name, i);
     return IC_OK;
 }
 

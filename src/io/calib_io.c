@@ -248,20 +248,36 @@ int ic_calibration_load_stats(struct ic_calibration *c, const char *dir, int num
     }
     struct ic_tensors ts;
     ic_tensors_init(&ts);
-    float *means = NULL, *prec = NULL;
     int rc = ic_safetensors_load(path, &ts, NULL, NULL, err);
     if (rc == IC_OK)
-        rc = stats_tensor(&ts, IC_OOS_MEANS_TENSOR, num_labels, hidden, path, &means, err);
-    if (rc == IC_OK)
-        rc = stats_tensor(&ts, IC_OOS_PRECISION_TENSOR, hidden, hidden, path, &prec, err);
-    if (rc == IC_OK) {
-        rc = ic_maha_set(&c->maha, means, prec, num_labels, hidden, err);
-        if (rc != IC_OK)
-            ic_err_prefix(err, "%s", path);
-    }
+        rc = ic_calibration_stats_from(c, &ts, num_labels, hidden, path, err);
     ic_tensors_free(&ts);
     ic_free(path);
     return rc;
+}
+
+int ic_calibration_stats_from(struct ic_calibration *c, const struct ic_tensors *ts,
+                              int num_labels, int hidden, const char *name, struct ic_err *err)
+{
+    float *means = NULL, *prec = NULL;
+    int rc = stats_tensor(ts, IC_OOS_MEANS_TENSOR, num_labels, hidden, name, &means, err);
+    if (rc == IC_OK)
+        rc = stats_tensor(ts, IC_OOS_PRECISION_TENSOR, hidden, hidden, name, &prec, err);
+    if (rc == IC_OK) {
+        rc = ic_maha_set(&c->maha, means, prec, num_labels, hidden, err);
+        if (rc != IC_OK)
+            ic_err_prefix(err, "%s", name);
+    }
+    return rc;
+}
+
+void ic_calibration_stats_to(const struct ic_calibration *c, struct ic_tensors *ts)
+{
+    if (c->maha.dim <= 0)
+        return;
+    int64_t ms[2] = {c->maha.n_classes, c->maha.dim}, ps[2] = {c->maha.dim, c->maha.dim};
+    ic_tensors_add(ts, IC_OOS_MEANS_TENSOR, IC_DTYPE_F32, 2, ms, c->maha.means, 0);
+    ic_tensors_add(ts, IC_OOS_PRECISION_TENSOR, IC_DTYPE_F32, 2, ps, c->maha.precision, 0);
 }
 
 int ic_calibration_save_stats(const struct ic_calibration *c, const char *dir, struct ic_err *err)
@@ -270,9 +286,7 @@ int ic_calibration_save_stats(const struct ic_calibration *c, const char *dir, s
         return IC_OK;
     struct ic_tensors ts;
     ic_tensors_init(&ts);
-    int64_t ms[2] = {c->maha.n_classes, c->maha.dim}, ps[2] = {c->maha.dim, c->maha.dim};
-    ic_tensors_add(&ts, IC_OOS_MEANS_TENSOR, IC_DTYPE_F32, 2, ms, c->maha.means, 0);
-    ic_tensors_add(&ts, IC_OOS_PRECISION_TENSOR, IC_DTYPE_F32, 2, ps, c->maha.precision, 0);
+    ic_calibration_stats_to(c, &ts);
     char *path = ic_path_join(dir, IC_OOS_STATS_FILE);
     int rc = ic_safetensors_save(path, &ts, NULL, 0, err);
     ic_free(path);

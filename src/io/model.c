@@ -199,6 +199,38 @@ static int load_calibration(struct ic_model *m, const char *json, const char *na
     return rc;
 }
 
+/* A .pt's calibration: config's keys, and the Mahalanobis statistics from
+ * its "intent_oos" dict of tensors, or (a .pt written before they travelled
+ * in it) from intent_oos.safetensors next to it. */
+static int load_pt_calibration(struct ic_model *m, const struct ic_py *root, const char *json,
+                               const char *path, struct ic_err *err)
+{
+    const struct ic_py *od = ic_py_get(root, "intent_oos");
+    char *pdir = ic_xstrdup(path), *slash = strrchr(pdir, '/');
+    if (slash)
+        *slash = 0;
+    int rc = load_calibration(m, json, path, od ? NULL : slash ? pdir : ".", err);
+    ic_free(pdir);
+    struct ic_calibration *c = &m->calib;
+    if (rc != IC_OK || !od || !c->has_oos || !c->has_quantiles[IC_OOS_MAHALANOBIS])
+        return rc;
+    if (od->type != IC_PY_DICT)
+        return ic_errf(err, IC_ERR_FORMAT, "%s: \"intent_oos\" is not a dict of tensors", path);
+    struct ic_tensors ts;
+    ic_tensors_init(&ts);
+    for (size_t k = 0; k < od->n / 2; k++) {
+        const struct ic_py *kk = od->items[2 * k], *vv = od->items[2 * k + 1];
+        if (kk->type == IC_PY_STR && vv->type == IC_PY_TENSOR) /* borrowed from the arena */
+            ic_tensors_add(&ts, kk->s, vv->t.dtype, vv->t.ndim, vv->t.shape, vv->t.data, 0);
+    }
+    char *name = ic_xasprintf("%s: intent_oos", path);
+    rc = ic_calibration_stats_from(c, &ts, m->bert.cfg.num_labels, m->bert.cfg.hidden_size, name,
+                                   err);
+    ic_free(name);
+    ic_tensors_free(&ts);
+    return rc;
+}
+
 static int load_hf_dir(struct ic_model *m, const char *dir, struct ic_err *err)
 {
     struct ic_hfconfig hc;
@@ -534,11 +566,7 @@ tokenizer_done:
     if (m->base_model == hc.base_model)
         hc.base_model = NULL;
     m->from_scratch = get_bool(root, "from_scratch", hc.from_scratch);
-    char *pdir = ic_xstrdup(path), *slash = strrchr(pdir, '/');
-    if (slash)
-        *slash = 0;
-    rc = load_calibration(m, hc.intent_calib, path, slash ? pdir : ".", err);
-    ic_free(pdir);
+    rc = load_pt_calibration(m, root, hc.intent_calib, path, err);
 out:
     ic_free(cfg_text);
     ic_buf_free(&vocab);
@@ -711,12 +739,13 @@ static int pt_tokenizer_files(struct ic_py_arena *a, struct ic_py *tk, const str
 int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *err)
 {
     struct ic_py_arena a;
-    struct ic_tensors ts;
+    struct ic_tensors ts, oos; /* the state dict; the Mahalanobis statistics */
     struct ic_hfconfig hc;
     char *cfg_text = NULL;
     json_t *jc = NULL;
     ic_py_arena_init(&a);
     ic_tensors_init(&ts);
+    ic_tensors_init(&oos);
     model_hfconfig(m, &hc);
     int rc = ic_hfconfig_to_json(&hc, &cfg_text, err);
     if (rc)
@@ -736,6 +765,12 @@ int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *
     for (size_t i = 0; i < ts.n; i++)
         ic_py_set_str(&a, sd, ts.v[i].name, ic_py_tensor(&a, &ts.v[i]));
     ic_py_set_str(&a, root, "state_dict", sd);
+    ic_calibration_stats_to(&m->calib, &oos);
+    struct ic_py *od = oos.n ? ic_py_dict(&a, 0) : NULL;
+    for (size_t i = 0; i < oos.n; i++)
+        ic_py_set_str(&a, od, oos.v[i].name, ic_py_tensor(&a, &oos.v[i]));
+    if (od)
+        ic_py_set_str(&a, root, "intent_oos", od);
     ic_py_set_str(&a, root, "config", json_to_py(&a, jc, 0));
     struct ic_py *i2l = ic_py_dict(&a, 0), *l2i = ic_py_dict(&a, 0);
     for (int i = 0; i < n; i++) {
@@ -783,6 +818,7 @@ out:
     json_decref(jc);
     ic_free(cfg_text);
     ic_tensors_free(&ts);
+    ic_tensors_free(&oos);
     ic_py_arena_free(&a);
     return rc;
 }

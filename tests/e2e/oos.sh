@@ -130,6 +130,37 @@ else
     fail oos_eval_sweep "$(tail -3 "$T/eval.err")"
 fi
 
+# --- the lone .pt carries the Mahalanobis statistics ------------------------------
+mkdir -p "$T/lone"
+cp "$M/intent_classifier.pt" "$T/lone/model.pt"
+if "$BIN" eval --model "$T/lone/model.pt" --data "$T/data.json" --oos-score mahalanobis \
+        >"$T/lone.json" 2>"$T/lone.err" &&
+   "$BIN" eval --model "$M" --data "$T/data.json" --oos-score mahalanobis >"$T/dir.json" 2>/dev/null &&
+   "$PY" - "$T/lone.json" "$T/dir.json" "$T/lone.err" <<'PY'
+import json, sys
+a, b = (json.load(open(f))["out_of_scope"] for f in sys.argv[1:3])
+assert a["score"] == "mahalanobis" and a["methods"]["mahalanobis"] == b["methods"]["mahalanobis"], (a, b)
+err = open(sys.argv[3]).read()
+assert "missing" not in err and "softmax score" not in err, err
+PY
+then ok oos_pt_mahalanobis; else fail oos_pt_mahalanobis "$(tail -3 "$T/lone.err")"; fi
+if "$PY" -c 'import torch' 2>/dev/null; then
+    if out=$("$PY" - "$T/lone/model.pt" "$M" 2>&1 <<'PY'
+import json, sys, torch
+# torch >= 2.0 takes weights_only (1.13's unpickler lacks BINFLOAT; the
+# rules themselves are checked by tools/weights_only_check.py)
+ck = torch.load(sys.argv[1], weights_only=int(torch.__version__.split(".")[0]) >= 2)
+o = ck["intent_oos"]
+H, C = ck["config"]["hidden_size"], len(ck["id_to_intent"])
+m, p = o["intent_oos.class_means"], o["intent_oos.precision"]
+assert tuple(m.shape) == (C, H) and tuple(p.shape) == (H, H), (m.shape, p.shape)
+assert torch.allclose(p, p.T) and not any(k.startswith("intent_oos") for k in ck["state_dict"])
+PY
+    ); then ok oos_pt_torch_weights_only; else fail oos_pt_torch_weights_only "$out"; fi
+else
+    echo "skip oos_pt_torch_weights_only: no torch"
+fi
+
 # --- bad input ------------------------------------------------------------------------
 check_bad() { # name expected_rc needle cmd...
     local name=$1 want=$2 needle=$3; shift 3
@@ -151,6 +182,19 @@ check_bad oos_bad_oos_label 1 "oos_label: \"nosuch\" is not an intent of" \
 [ ! -e "$T/never" ] && ok oos_bad_oos_label_nothing_written || fail oos_bad_oos_label_nothing_written "output created"
 check_bad oos_bad_eval_oos_label 1 "no example has that intent" \
     "$BIN" eval --model "$O" --data "$T/data.json" --oos-label zzz
+check_bad oos_bad_threshold_nan 2 "nan is outside [0, 1]" \
+    "$BIN" predict --model "$M" --fallback-threshold nan hola
+printf 'serve_fallback_threshold: 7\n' >"$T/bad.yaml"
+check_bad oos_bad_threshold_yaml 2 "bad.yaml:1: serve_fallback_threshold: 7 is outside [0, 1]" \
+    "$BIN" serve --model "$M" --config "$T/bad.yaml" --port 0
+check_bad oos_bad_train_ambiguity_nan 2 "ambiguity_threshold: expected a number" \
+    "$BIN" train --data "$T/data.json" --output "$T/never" --ambiguity-threshold nan "${TINY[@]}"
+check_bad oos_bad_eval_fallback_collides 1 "fallback intent \"get_news\" is one of the model's intents" \
+    "$BIN" eval --model "$M" --data "$T/data.json" --fallback-intent get_news
+check_bad oos_bad_calibrate_oos_label 1 "--oos-label \"nosuch\": no example of" \
+    "$BIN" calibrate --model "$M" --data "$T/data.json" --eval-data "$T/data.json" \
+    --oos-label nosuch --output "$T/never2"
+[ ! -e "$T/never2" ] && ok oos_bad_calibrate_nothing_written || fail oos_bad_calibrate_nothing_written "output created"
 cp -r "$M" "$T/bad"
 sed -i 's/"intent_temperature": *[0-9.e+-]*/"intent_temperature": "warm"/' "$T/bad/config.json"
 check_bad oos_bad_temperature_field 1 "field \"intent_temperature\" must be a number" \

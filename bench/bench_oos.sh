@@ -13,7 +13,8 @@
 #   OOS  trained on all of train.json with --oos-label oos (CLINC150's
 #        oos-train): row oos-train (the oos class alone)
 # Environment: CLINC, FB_MTOD (dataset dirs, default ../shared/datasets/...),
-# THREADS (2), EPOCHS (empty = the training default), KEEP (directory that
+# THREADS (2), EPOCHS and LR (empty = the training defaults: 30 epochs with
+# early stopping, learning rate 5e-4), NICE (nice level, 0), KEEP (directory that
 # keeps the models), MODEL_IN, MODEL_OOS, MODEL_FB (reuse trained models:
 # they are calibrated again here, so models saved before calibration work).
 set -u
@@ -32,6 +33,7 @@ mkdir -p "$K"
 export HF_HOME="$T/hf" HF_HUB_OFFLINE=1
 unset HF_HUB_CACHE HUGGINGFACE_HUB_CACHE
 EP=(); [ -n "${EPOCHS:-}" ] && EP=(--epochs "$EPOCHS")
+[ -n "${LR:-}" ] && EP+=(--learning-rate "$LR")
 
 "$PY" - "$C" "$T" <<'PYEOF'
 import json, sys
@@ -44,7 +46,7 @@ PYEOF
 train() { # out log args...
     local out=$1 log=$2; shift 2
     echo "training $out ..." >&2
-    "$BIN" train --output "$out" --no-tracking --threads "$THREADS" "${EP[@]}" "$@" >"$log" 2>&1 ||
+    nice -n "${NICE:-0}" "$BIN" train --output "$out" --no-tracking --threads "$THREADS" "${EP[@]}" "$@" >"$log" 2>&1 ||
         { echo "training failed:"; tail -5 "$log"; exit 1; }
 }
 

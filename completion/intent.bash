@@ -39,6 +39,9 @@ _intent() {
         return 0
     fi
     case $prev in
+        --precision)
+            mapfile -t COMPREPLY < <(compgen -W 'fp32 bf16 int8' -- "$cur")
+            return 0 ;;
         --config|--data|--eval-data|--model|--model-name|--output|--vocab|--cache-dir|--report)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null

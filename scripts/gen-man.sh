@@ -15,7 +15,7 @@ bin=$1
 cmd=${2:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 datadir=${INTENT_DATADIR:-/usr/local/share/intent}
-version=$("$bin" --version | awk '{print $NF}')
+version=$("$bin" --version | awk 'NR == 1 {print $NF}')
 if [ -n "$cmd" ]; then
     page=intent-$cmd
     help=$("$bin" "$cmd" --help)

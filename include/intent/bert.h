@@ -183,6 +183,47 @@ int ic_bert_load_tensors(struct ic_bert *m, const struct ic_tensors *ts, const c
 void ic_bert_export_tensors(const struct ic_bert *m, const float *block, struct ic_tensors *ts);
 
 /* --------------------------------------------------------------------------
+ * Low precision (docs/performance.md, src/nn/lowp.c). A prepared copy of
+ * every Linear weight (Q/K/V, attention output, FFN up and down, ELECTRA's
+ * embedding projection, the head dense and the classifier) is built once
+ * from the fp32 weights, which stay as they are:
+ *   int8  per-output-channel symmetric int8 weights and scales; activations
+ *         quantised per row on the fly, int32 accumulation (AVX512-VNNI,
+ *         AVX2, or plain C);
+ *   bf16  weights rounded to bf16 once, activations rounded per product,
+ *         fp32 accumulation (AVX512-BF16, or an AVX2 / plain C emulation
+ *         with the same rounding).
+ * Embeddings, LayerNorm, attention, softmax, GELU and residuals stay fp32. */
+enum ic_precision { IC_PRECISION_FP32, IC_PRECISION_BF16, IC_PRECISION_INT8 };
+
+/* "fp32", "bf16", "int8" -> precision; IC_ERR_INVAL for anything else. */
+int ic_precision_parse(const char *name, enum ic_precision *out);
+const char *ic_precision_name(enum ic_precision p);
+
+/* Opaque: the prepared weights of one model at one precision. */
+struct ic_bert_prepared;
+
+/* Builds m's prepared weights at precision p (IC_PRECISION_FP32 gives *out
+ * = NULL: the fp32 path needs none). Refuses (IC_ERR_RANGE) a model with a
+ * NaN or infinite value, naming the tensor and the index. The result reads
+ * nothing of m afterwards; free it with ic_bert_prepared_free (NULL is
+ * fine). Any number of states may share one. */
+int ic_bert_prepare(struct ic_bert_prepared **out, const struct ic_bert *m, enum ic_precision p,
+                    struct ic_err *err) IC_WUR;
+void ic_bert_prepared_free(struct ic_bert_prepared *p);
+enum ic_precision ic_bert_prepared_precision(const struct ic_bert_prepared *p);
+/* Bytes the prepared weights hold. */
+size_t ic_bert_prepared_bytes(const struct ic_bert_prepared *p);
+
+/* The kernels in use for precision p on this CPU: "avx512-vnni", "avx2",
+ * "portable" (int8), "avx512-bf16", "avx2", "portable" (bf16), "openblas"
+ * (fp32). INTENT_KERNELS=portable|avx2|avx512 caps the choice (read once). */
+const char *ic_kernels_name(enum ic_precision p);
+/* 1 when p runs on this CPU's native low-precision instructions (VNNI for
+ * int8, AVX512-BF16 for bf16; always 1 for fp32). */
+int ic_kernels_native(enum ic_precision p);
+
+/* --------------------------------------------------------------------------
  * Forward / backward. */
 
 struct ic_batch {
@@ -211,6 +252,9 @@ struct ic_bert_state {
     int mlm_count;      /* masked-LM head: positions predicted in the last forward */
     float *grads;       /* parameter layout, num_params floats (with_grads) */
     struct ic_bert_weights g; /* named pointers into grads */
+    const struct ic_bert_prepared *prep; /* borrowed, set by the caller: NULL
+                         * runs the Linear layers in fp32, else at its precision
+                         * (inference; the model must be the one it came from) */
     void *impl;         /* activations and scratch, owned */
 };
 

@@ -35,6 +35,8 @@ struct ic_model {
     struct ic_calibration calib; /* temperature and out-of-scope settings (config.json
                               * intent_temperature / intent_oos, intent_oos.safetensors);
                               * has_temperature = 0 for a model saved before them */
+    struct ic_bert_prepared *prep; /* low-precision Linear weights for inference
+                              * (ic_model_set_precision), owned; NULL = fp32 */
 };
 
 #define IC_MODEL_DEFAULT_MAX_LENGTH 128
@@ -81,6 +83,14 @@ int ic_model_save(const struct ic_model *m, const char *out_dir, const char *con
 
 /* Writes only intent_classifier.pt (atomically) to path. */
 int ic_model_save_pt(const struct ic_model *m, const char *path, struct ic_err *err) IC_WUR;
+
+/* Prepares m for inference at precision p (int8, bf16; fp32 drops any
+ * prepared weights): builds m->prep once from the fp32 weights, which stay.
+ * Contexts created afterwards (ic_infer_init) run at that precision.
+ * IC_ERR_RANGE naming the tensor when a weight is NaN or infinite. */
+int ic_model_set_precision(struct ic_model *m, enum ic_precision p, struct ic_err *err) IC_WUR;
+/* The precision contexts of m run at. */
+enum ic_precision ic_model_precision(const struct ic_model *m);
 
 /* Sets m->labels to a copy of labels[n] (n must equal bert.cfg.num_labels). */
 void ic_model_set_labels(struct ic_model *m, const char *const *labels, int n);

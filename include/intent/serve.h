@@ -75,6 +75,8 @@ struct ic_serve_opts {
     int max_batch_requests;  /* requests of one merged batch (0 = no limit) */
     int max_concurrent_requests; /* inference requests admitted at once (queued or
                               * running, 512); beyond it: 429 with Retry-After */
+    int precision;           /* enum ic_precision of the Linear layers: fp32
+                              * (default), bf16, int8 (docs/performance.md) */
     char *owned_model_path;  /* storage for strings read from a file (internal) */
     char *owned_host;
     char *owned_fallback_intent;

@@ -36,6 +36,23 @@ struct ic_infer_opts;
 int cli_fallback_option(const char *name, int *takes_value);
 int cli_fallback_set(const char *cmd, const char *name, const char *val, struct ic_infer_opts *io);
 int cli_fallback_env(const char *cmd, struct ic_infer_opts *io);
+/* --precision fp32|bf16|int8 of predict, eval and serve (cli_precision.c).
+ * cli_precision_parse: 0 ok, 2 usage error naming opt (printed).
+ * cli_precision_env: INTENT_PRECISION into *p when set (0, or 2 printed).
+ * cli_precision_apply: prepares m at p (ic_model_set_precision); for int8 or
+ * bf16 prints one line on stderr when the CPU lacks the native instructions
+ * (VNNI, AVX512-BF16) and the portable/AVX2 kernels run instead. 0 ok,
+ * 1 error (printed, naming the tensor for non-finite weights). */
+struct ic_model;
+int cli_precision_parse(const char *cmd, const char *opt, const char *val, int *p);
+int cli_precision_env(const char *cmd, int *p);
+int cli_precision_apply(const char *cmd, struct ic_model *m, int p);
+/* The stderr line of cli_precision_apply alone (the model already prepared). */
+void cli_precision_note(const char *cmd, int p);
+#define CLI_PRECISION_HELP                                                                   \
+    "  --precision P      fp32 (default), bf16 or int8 products in the Linear layers\n"      \
+    "                     (env INTENT_PRECISION; docs/performance.md)\n"
+
 #define CLI_FALLBACK_HELP                                                                    \
     "  --no-calibration   raw softmax confidences (no temperature), as before calibration\n"  \
     "  --fallback-threshold X   answer the fallback intent when the in-scope score is\n"     \

@@ -23,7 +23,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: intent eval --model PATH --data FILE [--batch-size N] [--max-length N]\n"
-               "                   [--threads N] [--output FILE]\n\n"
+               "                   [--threads N] [--output FILE] [--precision P]\n\n"
                "Evaluates a saved model on a labelled file (JSON array, JSON Lines, CSV or TSV\n"
                "of text/intent) and prints the report as JSON: accuracy, macro-F1, per-intent\n"
                "precision/recall/F1/support and the confusion matrix.\n\n"
@@ -37,6 +37,7 @@ static void usage(FILE *f)
                "  --report DIR       also write DIR/report.html (confusion heat map, per-intent\n"
                "                     table, reliability diagram, threshold curve, most confused\n"
                "                     pairs) and PNG images of the matrix and the training curves\n"
+               CLI_PRECISION_HELP
                "  --oos-label NAME   intent marking out-of-scope examples in FILE (default: the\n"
                "                     model's oos_label); it need not be an intent of the model\n"
                "  --sweep            add the threshold sweep (in-scope accuracy, OOS recall\n"
@@ -136,6 +137,7 @@ struct eval_args {
     long batch, max_len, threads;
     int sweep;
     struct ic_infer_opts io;
+    int precision; /* enum ic_precision */
 };
 
 /* A fallback option or --oos-label at argv[*i]: 1 taken, 0 not one, 2 error. */
@@ -167,6 +169,7 @@ static int set_option(struct eval_args *a, int which, const char *v)
     case 4: return cli_parse_int("eval", "--threads", v, 0, 1024, &a->threads) ? 2 : 0;
     case 5: a->output = v; break;
     case 6: a->report_dir = v; break;
+    case 7: return cli_precision_parse("eval", "--precision", v, &a->precision);
     }
     return 0;
 }
@@ -175,7 +178,7 @@ static int set_option(struct eval_args *a, int which, const char *v)
 static int parse_args(int argc, char **argv, struct eval_args *a)
 {
     static const char *const names[] = {"--model", "--data", "--batch-size", "--max-length",
-                                        "--threads", "--output", "--report"};
+                                        "--threads", "--output", "--report", "--precision"};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = NULL;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
@@ -192,7 +195,7 @@ static int parse_args(int argc, char **argv, struct eval_args *a)
         if (fb == 1)
             continue;
         int which = -1;
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < 8; k++) {
             size_t n = strlen(names[k]);
             if (!strncmp(o, names[k], n) && (o[n] == 0 || o[n] == '=')) {
                 which = k;
@@ -237,8 +240,9 @@ static char *report_text(const struct eval_args *a, const struct ic_model *m,
     if (rc == IC_OK)
         rc = ic_buf_json_str(&x, a->data, strlen(a->data));
     if (rc == IC_OK)
-        rc = ic_buf_printf(&x, ", \"max_length\": %d, \"eval_runtime\": %.4f, "
-                           "\"eval_samples_per_second\": %.3f}", L, dt,
+        rc = ic_buf_printf(&x, ", \"max_length\": %d, \"precision\": \"%s\", "
+                           "\"eval_runtime\": %.4f, \"eval_samples_per_second\": %.3f}", L,
+                           ic_precision_name(ic_model_precision(m)), dt,
                            dt > 0 ? (double)n / dt : 0.0);
     if (rc == IC_OK && oos_report && strlen(oos_report) > 2) {
         x.len--; /* drop the closing brace, add the calibration members */
@@ -288,8 +292,10 @@ static int load_inputs(struct eval_args *a, struct ic_model *m, struct ic_datase
                        struct ic_encoded *e, int *L, struct ic_err *err)
 {
     if (ic_model_load(m, a->model_path, err) != IC_OK ||
-        ic_fallback_intent_check(m, a->io.fallback_intent, err) != IC_OK)
+        ic_fallback_intent_check(m, a->io.fallback_intent, err) != IC_OK ||
+        ic_model_set_precision(m, (enum ic_precision)a->precision, err) != IC_OK)
         return 1;
+    cli_precision_note("eval", a->precision);
     if (!a->oos_label)
         a->oos_label = m->calib.oos_label;
     if (load_data(d, a->data, m, a->oos_label, err) != IC_OK)
@@ -304,9 +310,9 @@ static int load_inputs(struct eval_args *a, struct ic_model *m, struct ic_datase
 
 int cmd_eval(int argc, char **argv)
 {
-    struct eval_args a = {"final_model", NULL, NULL, NULL, NULL, 32, 0, 0, 0, {0}};
+    struct eval_args a = {"final_model", NULL, NULL, NULL, NULL, 32, 0, 0, 0, {0}, 0};
     ic_infer_default_opts(&a.io);
-    if (cli_fallback_env("eval", &a.io))
+    if (cli_fallback_env("eval", &a.io) || cli_precision_env("eval", &a.precision))
         return 2;
     int pr = parse_args(argc, argv, &a);
     if (pr >= 0)

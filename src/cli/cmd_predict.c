@@ -22,7 +22,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: intent predict [--model PATH] [--top-k K] [--batch-size N] [--threads N]\n"
-            "                      [--max-length N] [TEXT...]\n\n"
+            "                      [--max-length N] [--precision P] [TEXT...]\n\n"
             "Classifies each TEXT, or each line of stdin when no TEXT is given, and prints one\n"
             "JSON object per text and line:\n"
             "  {\"text\": ..., \"intent\": ..., \"confidence\": ..., \"top_k\": [{\"intent\": ...,"
@@ -37,6 +37,7 @@ static void usage(FILE *f)
             "  --threads N        compute threads (default: 0 = all cores)\n"
             "  --max-length N     tokens per text incl. [CLS]/[SEP] (default: the model's);\n"
             "                     longer texts are truncated to their first N - 2 word pieces\n"
+            CLI_PRECISION_HELP
             CLI_FALLBACK_HELP
             "  -h, --help         this help\n\n"
             "A fallback answer has \"intent\": the fallback, \"confidence\": the threshold,\n"
@@ -212,7 +213,7 @@ int cmd_predict(int argc, char **argv)
 {
     const char *model_path = DEFAULT_MODEL;
     long top_k = 0, batch = 32, threads = 0, max_length = 0;
-    int n_texts = 0, status = 1;
+    int n_texts = 0, status = 1, precision = 0;
     char **texts = ic_xcalloc((size_t)argc + 1, sizeof *texts);
     struct predictor p;
     memset(&p, 0, sizeof p);
@@ -220,7 +221,7 @@ int cmd_predict(int argc, char **argv)
     ic_buf_init(&p.out, 0);
     struct ic_infer_opts io;
     ic_infer_default_opts(&io);
-    if (cli_fallback_env("predict", &io)) {
+    if (cli_fallback_env("predict", &io) || cli_precision_env("predict", &precision)) {
         status = 2;
         goto out;
     }
@@ -273,7 +274,8 @@ int cmd_predict(int argc, char **argv)
             continue;
         }
         if (strcmp(name, "--model") && strcmp(name, "--top-k") && strcmp(name, "--batch-size") &&
-            strcmp(name, "--threads") && strcmp(name, "--max-length")) {
+            strcmp(name, "--threads") && strcmp(name, "--max-length") &&
+            strcmp(name, "--precision")) {
             cli_error("predict", "unknown option %s (see --help)", a);
             status = 2;
             goto out;
@@ -296,6 +298,8 @@ int cmd_predict(int argc, char **argv)
             bad = cli_parse_int("predict", name, val, 1, 4096, &batch);
         else if (strcmp(name, "--threads") == 0)
             bad = cli_parse_int("predict", name, val, 0, 1024, &threads);
+        else if (strcmp(name, "--precision") == 0)
+            bad = cli_precision_parse("predict", name, val, &precision);
         else
             bad = cli_parse_int("predict", name, val, 0, 1 << 20, &max_length);
         if (bad || (strcmp(name, "--max-length") == 0 && max_length == 1)) {
@@ -319,6 +323,8 @@ int cmd_predict(int argc, char **argv)
         cli_error("predict", "%s", err.msg);
         goto out;
     }
+    if (cli_precision_apply("predict", &p.model, precision))
+        goto out;
     io.max_batch = (int)batch;
     io.max_length = (int)max_length;
     if (ic_infer_init(&p.inf, &p.model, &io, &err)) {

@@ -30,7 +30,8 @@ static void usage(FILE *f)
             "                    [--max-concurrent-requests N] [--max-client-batch-size N]\n"
             "                    [--error-style pydantic2|fastapi-legacy]\n"
             "                    [--api-key KEY [--open-health]] [--cors-origin ORIGINS]\n"
-            "                    [--log-format text|json] [--no-access-log]\n\n"
+            "                    [--log-format text|json] [--no-access-log]\n"
+            "                    [--precision fp32|bf16|int8]\n\n"
             "Serves a model over a JSON HTTP API compatible with the original FastAPI service:\n"
             "GET /health, POST /classify, POST /classify/batch, GET /intents, POST /predict and\n"
             "GET /info (text-embeddings-inference), POST /model/parse and GET /status (Rasa),\n"
@@ -94,6 +95,8 @@ static void usage(FILE *f)
             "  --log-format FORMAT   access log lines: text (default) or json\n"
             "                        [INTENT_SERVE_LOG_FORMAT]\n"
             "  --no-access-log       no line per request on stderr [INTENT_SERVE_ACCESS_LOG=0]\n"
+            "  --precision P         fp32 (default), bf16 or int8 products in the Linear layers\n"
+            "                        [INTENT_SERVE_PRECISION, INTENT_PRECISION]\n"
             "  -h, --help            this help\n\n"
             "signals: SIGHUP reloads the model from --model (a model that fails to load is\n"
             "refused and the old one keeps serving); SIGTERM and SIGINT finish the requests\n"
@@ -110,7 +113,7 @@ static const char *const value_opts[] = {"--config", "--model",   "--host",     
                                          "--error-style", "--api-key", "--cors-origin",
                                          "--log-format", "--max-batch-tokens",
                                          "--max-batch-requests", "--max-concurrent-requests",
-                                         "--max-client-batch-size"};
+                                         "--max-client-batch-size", "--precision"};
 
 static int serve_main(int argc, char **argv, struct ic_serve_opts *opts);
 
@@ -217,6 +220,8 @@ static int serve_flags(int argc, char **argv, struct ic_serve_opts *o)
             o->api_key = val;
         else if (strcmp(name, "--cors-origin") == 0)
             o->cors_origin = val;
+        else if (strcmp(name, "--precision") == 0)
+            bad = cli_precision_parse("serve", name, val, &o->precision);
         else if (strcmp(name, "--log-format") == 0 && ic_serve_log_format_parse(val, &o->log_format)) {
             cli_error("serve", "--log-format: \"%s\" is not text or json", val);
             return 2;
@@ -280,6 +285,13 @@ static int serve_run(const struct ic_serve_opts *o)
         strcmp(o->host, "::1") != 0)
         fprintf(stderr, "intent serve: warning: listening on %s without --api-key: anyone who "
                         "can reach this port can use the API (see docs/deploy.md)\n", o->host);
+    enum ic_precision pr = (enum ic_precision)o->precision;
+    if (pr != IC_PRECISION_FP32)
+        fprintf(stderr, "intent serve: precision %s on the %s kernels%s\n",
+                ic_precision_name(pr), ic_kernels_name(pr),
+                ic_kernels_native(pr) ? "" : pr == IC_PRECISION_INT8
+                                                 ? " (this CPU has no AVX512-VNNI; slower)"
+                                                 : " (this CPU has no AVX512-BF16; slower)");
     fflush(stderr);
     ic_free(facts);
 

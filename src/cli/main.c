@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "intent/bert.h"
 #include "intent/ic.h"
 
 struct command {
@@ -37,7 +38,8 @@ static void usage(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n`intent <command> --help` describes each command's options.\n"
-               "`intent --version` prints the version.\n");
+               "`intent --version` prints the version and the kernels chosen for this CPU\n"
+               "(INTENT_KERNELS=portable|avx2|avx512 caps them).\n");
 }
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -98,6 +100,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("intent %s\n", IC_VERSION);
+        /* the kernels --precision would run on this CPU (INTENT_KERNELS caps them) */
+        printf("kernels: fp32 %s, bf16 %s, int8 %s\n", ic_kernels_name(IC_PRECISION_FP32),
+               ic_kernels_name(IC_PRECISION_BF16), ic_kernels_name(IC_PRECISION_INT8));
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {

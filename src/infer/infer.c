@@ -159,6 +159,7 @@ int ic_infer_init(struct ic_infer *c, const struct ic_model *m, const struct ic_
                             c->shapes[0].max_seq, 0, err);
     if (rc)
         goto out;
+    c->shapes[0].st.prep = m->prep;
     c->shapes[0].ready = 1;
     ic_tok_work_init(&c->tw);
     c->ids = ic_xmalloc(c->cells * sizeof *c->ids);
@@ -344,6 +345,7 @@ static int run_forwards(struct ic_infer *c, int n, int kk, struct ic_prediction 
             rc = ic_bert_state_init(&sh->st, &m->bert.cfg, sh->max_batch, sh->max_seq, 0, err);
             if (rc)
                 return rc;
+            sh->st.prep = m->prep;
             sh->ready = 1;
         }
         int B = best_cnt;

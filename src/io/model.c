@@ -61,7 +61,24 @@ void ic_model_free(struct ic_model *m)
     ic_tokenizer_free(&m->tok);
     ic_free(m->base_model);
     ic_calibration_free(&m->calib);
+    ic_bert_prepared_free(m->prep);
     memset(m, 0, sizeof *m);
+}
+
+int ic_model_set_precision(struct ic_model *m, enum ic_precision p, struct ic_err *err)
+{
+    struct ic_bert_prepared *pp = NULL;
+    int rc = ic_bert_prepare(&pp, &m->bert, p, err);
+    if (rc)
+        return rc;
+    ic_bert_prepared_free(m->prep);
+    m->prep = pp;
+    return IC_OK;
+}
+
+enum ic_precision ic_model_precision(const struct ic_model *m)
+{
+    return ic_bert_prepared_precision(m->prep);
 }
 
 void ic_model_set_labels(struct ic_model *m, const char *const *labels, int n)

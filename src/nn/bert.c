@@ -30,6 +30,7 @@
 
 #include "intent/optim.h"
 #include "nn/arch.h"
+#include "nn/lowp.h"
 #include "nn/mlm.h"
 #include "nn/ops.h"
 
@@ -68,6 +69,7 @@ struct shard {
     const float *last;    /* (B,T,H) the encoder's output (masked-LM models) */
     float *ones;          /* (B*T) of 1.0, for bias gradients */
     float *scratch;       /* nthr * max(2*T*T, 2*FI, 2*H) */
+    float *lowp;          /* int8/bf16 Linear inputs (ic__lowp_scratch_bytes) */
     /* activation gradients (with_grads) */
     float *dacts;
     float *d0, *d1, *d2;  /* (B,T,H) each; d1 ends as d(emb_sum) */
@@ -181,6 +183,8 @@ static void carve_acts(struct shard *sh, struct carve *cv, const struct ic_bert_
     if (per < 2 * E)
         per = 2 * E;
     sh->scratch = take(cv, (size_t)nthr * per);
+    size_t kmax = FI > H ? FI : H;
+    sh->lowp = take(cv, ic__lowp_scratch_bytes(BT, kmax > E ? kmax : E) / sizeof(float));
 }
 
 static void carve_grads(struct shard *sh, struct carve *cv, const struct ic_bert_config *c,
@@ -424,6 +428,8 @@ static int check_batch(const struct ic_bert *m, const struct ic_bert_state *s,
     const struct ic_bert_config *c = &m->cfg;
     if (!s->impl || !same_shape(c, &s->cfg))
         return IC_ERR_INVAL;
+    if (s->prep && (s->prep->L != c->num_layers || s->prep->cls.N != (size_t)c->num_labels))
+        return IC_ERR_INVAL;
     if (b->B < 1 || b->B > s->max_batch || b->T < 1 || b->T > s->max_seq || !b->ids ||
         !b->mask)
         return IC_ERR_INVAL;
@@ -455,9 +461,14 @@ static void shard_rows(int B, int n, int k, int *b0, int *nb)
     *nb = base + (k < extra ? 1 : 0);
 }
 
+/* The prepared weight of a Linear (layer l of an encoder one) when the
+ * state runs at low precision, else NULL (fp32). */
+#define PW(s, field, l) ((s)->prep ? &(s)->prep->field[(l)] : NULL)
+#define PW1(s, field) ((s)->prep ? &(s)->prep->field : NULL)
+
 /* embeddings -> LayerNorm -> dropout (-> ELECTRA projection) into sh->h0 */
-static void embed_forward(const struct ic_bert *m, struct impl *im, struct shard *sh,
-                          const struct ic_batch *b)
+static void embed_forward(const struct ic_bert *m, const struct ic_bert_state *s,
+                          struct impl *im, struct shard *sh, const struct ic_batch *b)
 {
     const struct ic_bert_config *c = &m->cfg;
     const struct ic_bert_weights *w = &m->w;
@@ -475,7 +486,8 @@ static void embed_forward(const struct ic_bert *m, struct impl *im, struct shard
     struct ic__dropout d = site(im, c->hidden_dropout, 0, b0 * T * E);
     dropout_forward(sh->h_emb, sh->h_emb, BT * E, &d);
     if (sh->h_emb != sh->h0)
-        matmul_forward(sh->h0, sh->h_emb, w->emb_proj_w, w->emb_proj_b, BT, H, E);
+        ic__linear_forward(sh->h0, sh->h_emb, w->emb_proj_w, PW1(s, emb_proj), w->emb_proj_b,
+                           BT, H, E, sh->lowp);
 }
 
 /* first token -> [dropout] -> dense -> act -> dropout -> classifier -> softmax/CE */
@@ -494,14 +506,16 @@ static void head_forward(const struct ic_bert *m, struct ic_bert_state *s, struc
         struct ic__dropout di = site(im, cls_dropout(c), 2 + 3 * (uint32_t)L, b0 * H);
         dropout_forward(sh->cls_d, sh->cls, B * H, &di);
     }
-    matmul_forward(sh->head_pre, sh->cls_d, w->pooler_w, w->pooler_b, B, H, H);
+    ic__linear_forward(sh->head_pre, sh->cls_d, w->pooler_w, PW1(s, pooler), w->pooler_b, B, H,
+                       H, sh->lowp);
     bias_act_forward(sh->pooled, sh->head_pre, sh->head_dact, NULL, B, H, ai->head_act);
     /* the classifier layer's input, kept for out-of-scope scores (Mahalanobis) */
     memcpy(s->features + b0 * H, sh->pooled, B * H * sizeof(float));
     struct ic__dropout dc = site(im, cls_dropout(c), 1 + 3 * (uint32_t)L, b0 * H);
     dropout_forward(sh->pooled_d, sh->pooled, B * H, &dc);
     float *logits = s->logits + b0 * N, *probs = s->probs + b0 * N;
-    matmul_forward(logits, sh->pooled_d, w->cls_w, w->cls_b, B, N, H);
+    ic__linear_forward(logits, sh->pooled_d, w->cls_w, PW1(s, cls), w->cls_b, B, N, H,
+                       sh->lowp);
     float mean = softmax_ce_forward(probs, logits, labels, B, N, &sh->count);
     sh->loss_sum = (double)mean * sh->count;
 }
@@ -517,7 +531,7 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
     float eps = c->layer_norm_eps;
     const int32_t *mask = b->mask + b0 * T;
 
-    embed_forward(m, im, sh, b);
+    embed_forward(m, s, im, sh, b);
     const float *x = sh->h0;
     for (size_t l = 0; l < L; l++) {
         struct layer_acts *la = &sh->layers[l];
@@ -527,17 +541,17 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
         const float *dn_w = w->ffn_down_w + l * H * FI, *dn_b = w->ffn_down_b + l * H;
         uint32_t st = 1 + 3 * (uint32_t)l;
 
-        matmul_forward(la->qkv, x, qkv_w, qkv_b, BT, 3 * H, H);
+        ic__linear_forward(la->qkv, x, qkv_w, PW(s, qkv, l), qkv_b, BT, 3 * H, H, sh->lowp);
         struct ic__dropout da = site(im, c->attention_dropout, st, b0 * NH * T * T);
         attention_forward(la->ctx, la->att, la->qkv, mask, B, T, H, NH, &da, sh->scratch, nthr);
-        matmul_forward(la->r1, la->ctx, ao_w, ao_b, BT, H, H);
+        ic__linear_forward(la->r1, la->ctx, ao_w, PW(s, attn_out, l), ao_b, BT, H, H, sh->lowp);
         struct ic__dropout d1 = site(im, attn_out_dropout(c), st + 1, b0 * T * H);
         residual_layernorm_forward(la->a, la->r1, la->mean1, la->rstd1, la->r1, x,
                                    w->attn_ln_w + l * H, w->attn_ln_b + l * H, BT, H, eps, &d1);
-        matmul_forward(la->u, la->a, up_w, NULL, BT, FI, H);
+        ic__linear_forward(la->u, la->a, up_w, PW(s, ffn_up, l), NULL, BT, FI, H, sh->lowp);
         /* training keeps act'(u) in u's place: the backward is then one multiply */
         bias_act_forward(la->g, la->u, s->with_grads ? la->u : NULL, up_b, BT, FI, c->act);
-        matmul_forward(la->r2, la->g, dn_w, dn_b, BT, H, FI);
+        ic__linear_forward(la->r2, la->g, dn_w, PW(s, ffn_down, l), dn_b, BT, H, FI, sh->lowp);
         struct ic__dropout d2 = site(im, c->hidden_dropout, st + 2, b0 * T * H);
         residual_layernorm_forward(la->out, la->r2, la->mean2, la->rstd2, la->r2, la->a,
                                    w->ffn_ln_w + l * H, w->ffn_ln_b + l * H, BT, H, eps, &d2);

@@ -17,6 +17,7 @@
 
 #include "core/yamlflat.h"
 #include "intent/calib.h"
+#include "intent/bert.h"
 #include "intent/serve.h"
 
 void ic_serve_default_opts(struct ic_serve_opts *o)
@@ -54,7 +55,7 @@ void ic_serve_opts_free(struct ic_serve_opts *o)
     o->owned_api_key = o->owned_cors_origin = NULL;
 }
 
-enum { K_STR, K_INT, K_SIZE, K_BOOL, K_UNIT, K_STYLE, K_LOGFMT };
+enum { K_STR, K_INT, K_SIZE, K_BOOL, K_UNIT, K_STYLE, K_LOGFMT, K_PREC };
 struct opt {
     const char *name; /* "max_body": key serve_max_body, INTENT_SERVE_MAX_BODY */
     int kind;
@@ -90,6 +91,7 @@ static const struct opt opts[] = {
     {"max_batch_requests", K_INT, OPT_OFF(max_batch_requests), 0, 65536},
     {"max_concurrent_requests", K_INT, OPT_OFF(max_concurrent_requests), 1, 65536},
     {"max_client_batch_size", K_INT, OPT_OFF(max_batch), 1, 65536}, /* TEI's name */
+    {"precision", K_PREC, OPT_OFF(precision), 0, 2},
 };
 
 int ic_serve_log_format_parse(const char *name, int *out)
@@ -128,6 +130,14 @@ static int set_value(struct ic_serve_opts *o, const struct opt *e, const char *v
             return ic_errf(err, IC_ERR_INVAL,
                            "%s: \"%s\" is not an error style (pydantic2, fastapi-legacy)", where,
                            v);
+        return IC_OK;
+    }
+    if (e->kind == K_PREC) {
+        enum ic_precision pr;
+        if (ic_precision_parse(v, &pr))
+            return ic_errf(err, IC_ERR_INVAL, "%s: \"%s\" is not a precision (fp32, bf16, int8)",
+                           where, v);
+        *(int *)p = (int)pr;
         return IC_OK;
     }
     if (e->kind == K_LOGFMT) {
@@ -173,6 +183,10 @@ int ic_serve_opts_from_env(struct ic_serve_opts *o, struct ic_err *err)
             var[k++] = (char)toupper((unsigned char)*c);
         var[k] = 0;
         const char *v = getenv(var);
+        if (!v && e->kind == K_PREC) { /* shared with predict and eval */
+            v = getenv("INTENT_PRECISION");
+            snprintf(var, sizeof var, "INTENT_PRECISION");
+        }
         if (!v)
             continue;
         if (e->kind == K_STR) {

@@ -201,6 +201,11 @@ static int mref_load(const char *path, const struct ic_serve_opts *o, int n_work
         rc = ic_errf(err, IC_ERR_FORMAT, "%s: model has no label names", path);
         goto out;
     }
+    rc = ic_model_set_precision(&r->model, (enum ic_precision)o->precision, err);
+    if (rc) {
+        ic_err_prefix(err, "%s", path);
+        goto out;
+    }
     r->workers = ic_xcalloc((size_t)n_workers, sizeof *r->workers);
     r->free_w = ic_xcalloc((size_t)n_workers, sizeof *r->free_w);
     struct ic_infer_opts io;

@@ -147,6 +147,7 @@ static int for_each_batch(const struct ic_model *m, const struct ic_encoded *e, 
         rc = ic_bert_state_init(&own, &m->bert.cfg, batch_size, T, 0, err);
         if (rc != IC_OK)
             return rc;
+        own.prep = m->prep; /* the model's precision (ic_model_set_precision) */
         s = &own;
     }
     IC_ASSERT(s->max_batch >= 1 && s->max_seq >= T);

@@ -172,7 +172,7 @@ void ic__pw_init(struct ic__pw *pw, const float *W, size_t N, size_t K, enum ic_
     pw->prec = p;
     pw->N = N;
     pw->K = K;
-    pw->Np = round_up(N, 16);
+    pw->Np = round_up(N, 64); /* whole groups of 4 blocks (the AVX-512 tiles) */
     pw->Kp = round_up(K, p == IC_PRECISION_INT8 ? 4 : 2);
     size_t es = p == IC_PRECISION_INT8 ? 1 : 2;
     pw->w = ic_alloc_aligned(pw->Np * pw->Kp * es); /* zeroed: the padding is 0 */

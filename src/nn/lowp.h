@@ -10,7 +10,8 @@
  *   bf16  G = 2: the same with 2-element groups (32-bit lanes either way)
  * so one 64-byte load is one k-group of 16 channels, what vpdpbusd and
  * vdpbf16ps take against a broadcast group of the activation row. N is
- * padded to a multiple of 16 and K to one of G with zeros.
+ * padded to a multiple of 64 (whole AVX-512 register tiles of 4 blocks) and K
+ * to one of G, with zeros.
  *
  * int8 math: W[n,k] ~ ws[n] * q[n,k] (q in [-127, 127], ws = max|W[n,:]| /
  * 127); x[m,k] ~ xs[m] * a[m,k] likewise per row; out[m,n] = xs[m] * ws[n]
@@ -37,7 +38,7 @@ enum ic__kern { IC__KERN_PORTABLE, IC__KERN_AVX2, IC__KERN_AVX512, IC__KERN_COUN
 struct ic__pw {
     enum ic_precision prec; /* IC_PRECISION_INT8 or IC_PRECISION_BF16 */
     size_t N, K;            /* the fp32 weight's shape */
-    size_t Np, Kp;          /* N rounded up to 16; K rounded up to 4 (int8) or 2 (bf16) */
+    size_t Np, Kp;          /* N rounded up to 64; K rounded up to 4 (int8) or 2 (bf16) */
     void *w;                /* packed (see above), 64-byte aligned */
     float *scale;           /* int8: (Np) per output channel */
     int32_t *colsum;        /* int8: (Np) 128 * sum_k q[n,k] */

@@ -8,9 +8,10 @@
  * calls one only when the CPU has its instructions.
  *
  * Register tiles: up to 4 rows x 4 blocks of 16 channels (AVX-512, 16
- * accumulators) or 4 rows x 1 block (AVX2, 8 accumulators). The tile
- * functions are inlined with constant sizes (one copy per remainder shape),
- * which keeps the accumulators in registers.
+ * accumulators; the weights are padded to whole groups of 4 blocks) or 4
+ * rows x 1 block (AVX2, 8 accumulators). The tile functions are inlined with
+ * a constant row count (one copy per remainder), which keeps the
+ * accumulators in registers.
  */
 #include "nn/lowp.h"
 
@@ -37,18 +38,28 @@ static inline size_t min_sz(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* Store mask of the channels of block nb that exist (N may end mid-block). */
+#define ROW_CASES(fn, ...)                                                                      \
+    switch (mr) {                                                                               \
+    case 1: fn(__VA_ARGS__, 1); break;                                                          \
+    case 2: fn(__VA_ARGS__, 2); break;                                                          \
+    case 3: fn(__VA_ARGS__, 3); break;                                                          \
+    default: fn(__VA_ARGS__, 4); break;                                                         \
+    }
+
+/* Store mask of the channels of block nb that exist (N may end mid-block;
+ * the padding blocks up to Np have none). */
 static inline unsigned valid_mask(size_t N, size_t nb)
 {
-    size_t left = N - nb * 16;
+    size_t left = N > nb * 16 ? N - nb * 16 : 0;
     return left >= 16 ? 0xffffu : (1u << left) - 1u;
 }
 
 /* --- int8, AVX512-VNNI ----------------------------------------------------- */
 
 T_VNNI INLINE void i8v_tile(float *out, const void *a, const float *xs, const struct ic__pw *pw,
-                            const float *bias, size_t m, size_t nb, const int mr, const int nr)
+                            const float *bias, size_t m, size_t nb, const int mr)
 {
+    const int nr = 4;
     const size_t G = pw->Kp / 4, lda = pw->Kp;
     const unsigned char *w = (const unsigned char *)pw->w + nb * G * 64;
     __m512i acc[4][4];
@@ -81,43 +92,22 @@ T_VNNI INLINE void i8v_tile(float *out, const void *a, const float *xs, const st
     }
 }
 
-#define TILE_CASES(fn, ...)                                                                     \
-    switch ((mr - 1) * 4 + (nr - 1)) {                                                          \
-    case 0: fn(__VA_ARGS__, 1, 1); break;                                                       \
-    case 1: fn(__VA_ARGS__, 1, 2); break;                                                       \
-    case 2: fn(__VA_ARGS__, 1, 3); break;                                                       \
-    case 3: fn(__VA_ARGS__, 1, 4); break;                                                       \
-    case 4: fn(__VA_ARGS__, 2, 1); break;                                                       \
-    case 5: fn(__VA_ARGS__, 2, 2); break;                                                       \
-    case 6: fn(__VA_ARGS__, 2, 3); break;                                                       \
-    case 7: fn(__VA_ARGS__, 2, 4); break;                                                       \
-    case 8: fn(__VA_ARGS__, 3, 1); break;                                                       \
-    case 9: fn(__VA_ARGS__, 3, 2); break;                                                       \
-    case 10: fn(__VA_ARGS__, 3, 3); break;                                                      \
-    case 11: fn(__VA_ARGS__, 3, 4); break;                                                      \
-    case 12: fn(__VA_ARGS__, 4, 1); break;                                                      \
-    case 13: fn(__VA_ARGS__, 4, 2); break;                                                      \
-    case 14: fn(__VA_ARGS__, 4, 3); break;                                                      \
-    default: fn(__VA_ARGS__, 4, 4); break;                                                      \
-    }
-
 T_VNNI void ic__i8_avx512(float *out, const void *a, const float *xs, const struct ic__pw *pw,
                           const float *bias, size_t m0, size_t m1, size_t nb0, size_t nb1)
 {
-    for (size_t nb = nb0; nb < nb1; nb += 4) {
-        int nr = (int)min_sz(4, nb1 - nb);
+    for (size_t nb = nb0; nb < nb1; nb += 4) /* Np is a multiple of 64: whole groups */
         for (size_t m = m0; m < m1; m += 4) {
             int mr = (int)min_sz(4, m1 - m);
-            TILE_CASES(i8v_tile, out, a, xs, pw, bias, m, nb)
+            ROW_CASES(i8v_tile, out, a, xs, pw, bias, m, nb)
         }
-    }
 }
 
 /* --- bf16, AVX512-BF16 ----------------------------------------------------- */
 
 T_BF16 INLINE void bfv_tile(float *out, const void *a, const struct ic__pw *pw, const float *bias,
-                            size_t m, size_t nb, const int mr, const int nr)
+                            size_t m, size_t nb, const int mr)
 {
+    const int nr = 4;
     const size_t G = pw->Kp / 2, lda = pw->Kp * 2;
     const unsigned char *w = (const unsigned char *)pw->w + nb * G * 64;
     __m512 acc[4][4];
@@ -147,13 +137,11 @@ T_BF16 void ic__bf_avx512(float *out, const void *a, const float *xs, const stru
                           const float *bias, size_t m0, size_t m1, size_t nb0, size_t nb1)
 {
     (void)xs;
-    for (size_t nb = nb0; nb < nb1; nb += 4) {
-        int nr = (int)min_sz(4, nb1 - nb);
+    for (size_t nb = nb0; nb < nb1; nb += 4)
         for (size_t m = m0; m < m1; m += 4) {
             int mr = (int)min_sz(4, m1 - m);
-            TILE_CASES(bfv_tile, out, a, pw, bias, m, nb)
+            ROW_CASES(bfv_tile, out, a, pw, bias, m, nb)
         }
-    }
 }
 
 /* --- AVX2: one block of 16 channels (two 8-lane halves) x up to 4 rows ----- */
@@ -252,14 +240,6 @@ T_AVX2 INLINE void bfa_tile(float *out, const void *a, const struct ic__pw *pw, 
             store8(out + (m + i) * pw->N + col, _mm256_add_ps(acc[i][h], bv), valid);
     }
 }
-
-#define ROW_CASES(fn, ...)                                                                      \
-    switch (mr) {                                                                               \
-    case 1: fn(__VA_ARGS__, 1); break;                                                          \
-    case 2: fn(__VA_ARGS__, 2); break;                                                          \
-    case 3: fn(__VA_ARGS__, 3); break;                                                          \
-    default: fn(__VA_ARGS__, 4); break;                                                         \
-    }
 
 T_AVX2 void ic__i8_avx2(float *out, const void *a, const float *xs, const struct ic__pw *pw,
                         const float *bias, size_t m0, size_t m1, size_t nb0, size_t nb1)

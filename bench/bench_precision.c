@@ -54,7 +54,7 @@ static int bench_infer(const struct ic_bert *m, const struct ic_bert_prepared *p
         ids[i] = 1 + (int32_t)ic_rng_below(&r, (uint32_t)m->cfg.vocab_size - 1);
         mask[i] = 1;
     }
-    struct ic_batch b = {B, T, ids, NULL, mask, NULL};
+    struct ic_batch b = {.B = B, .T = T, .ids = ids, .mask = mask};
     double *win = ic_xcalloc((size_t)windows, sizeof *win);
     int rc = ic_bert_forward(m, &s, &b, NULL);
     double t0 = ic_time_now();

@@ -244,7 +244,7 @@ static int forward_at(const struct ic_bert *m, enum ic_precision pr, float *prob
         ids[i] = (i * 7 + 3) % 60;
         mask[i] = i % 9 < 9 - (i / 9) * 3;
     }
-    struct ic_batch b = {3, 9, ids, NULL, mask, NULL};
+    struct ic_batch b = {.B = 3, .T = 9, .ids = ids, .mask = mask};
     int rc = ic_bert_forward(m, &s, &b, NULL);
     memcpy(probs, s.probs, 15 * sizeof(float));
     ic_bert_state_free(&s);

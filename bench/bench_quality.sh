@@ -11,7 +11,10 @@
 #   bench/bench_quality.sh [BUILD_DIR]
 # Environment: FB_MTOD (dataset dir, default ../shared/datasets/fb_mtod_es),
 # THREADS (default 2), EXTRA_ARGS (extra `intent train` flags, for tuning on
-# dev only), KEEP (directory to keep the model in).
+# dev only), KEEP (directory to keep the model in), FEWSHOT=N (train on N
+# utterances per intent of train.json, drawn with seed 0), PRETRAIN="ARGS"
+# (first `intent pretrain ARGS` on all of train.json's texts, labels unused,
+# then fine-tune from it with --model-name; docs/pretraining.md).
 # The dataset's JSON array of {"text","intent"} is read as is (no conversion).
 set -u
 cd "$(dirname "$0")/.."
@@ -28,25 +31,48 @@ out=${KEEP:-$T/model}
 # Offline with an empty Hugging Face cache: from scratch, as the issue asks.
 export HF_HOME="$T/hf" HF_HUB_OFFLINE=1
 unset HF_HUB_CACHE HUGGINGFACE_HUB_CACHE
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+train=$D/train.json
+if [ -n "${FEWSHOT:-}" ]; then
+    train=$T/fewshot.json
+    "$PY" - "$D/train.json" "$FEWSHOT" "$train" <<'PYEOF'
+import json, random, sys
+rows = json.load(open(sys.argv[1])); k = int(sys.argv[2]); by = {}
+for r in rows:
+    by.setdefault(r["intent"], []).append(r)
+rng = random.Random(0); out = []
+for name in sorted(by):
+    out += rng.sample(by[name], min(k, len(by[name])))
+json.dump(out, open(sys.argv[3], "w"), ensure_ascii=False)
+PYEOF
+fi
 t0=$(date +%s.%N)
+base=()
+if [ -n "${PRETRAIN+x}" ]; then
+    # shellcheck disable=SC2086
+    "$BIN" pretrain --data "$D/train.json" --output "$T/pretrained" --no-tracking \
+        --threads "$THREADS" $PRETRAIN 2>"$T/pretrain.log" ||
+        { echo "pretraining failed:"; tail -5 "$T/pretrain.log"; exit 1; }
+    base=(--model-name "$T/pretrained")
+fi
 # shellcheck disable=SC2086
-"$BIN" train --data "$D/train.json" --eval-data "$D/dev.json" --output "$out" --no-tracking \
-    --threads "$THREADS" ${EXTRA_ARGS:-} 2>"$T/train.log"
+"$BIN" train --data "$train" --eval-data "$D/dev.json" --output "$out" --no-tracking \
+    --threads "$THREADS" "${base[@]}" ${EXTRA_ARGS:-} 2>"$T/train.log"
 rc=$?
 t1=$(date +%s.%N)
 if [ $rc -ne 0 ]; then echo "training failed ($rc):"; tail -5 "$T/train.log"; exit 1; fi
 "$BIN" eval --model "$out" --data "$D/test.json" --threads "$THREADS" >"$T/test.json" || exit 1
-PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
-"$PY" - "$T/test.json" "$out/eval_report.json" "$T/train.log" "$t0" "$t1" "$THREADS" <<'PYEOF'
+setting="${FEWSHOT:+$FEWSHOT per intent, }${PRETRAIN+pretrained on train texts ($PRETRAIN), }"
+"$PY" - "$T/test.json" "$out/eval_report.json" "$T/train.log" "$t0" "$t1" "$THREADS" "$setting" <<'PYEOF'
 import json, re, sys
 test = json.load(open(sys.argv[1])); dev = json.load(open(sys.argv[2]))
 log = open(sys.argv[3]).read()
 m = re.findall(r"trained (\d+) steps \((\d+) examples/s\)", log)
 eps = m[-1][1] if m else "?"
 wall = float(sys.argv[5]) - float(sys.argv[4])
-print(f"fb_mtod_es, default settings, from scratch, {sys.argv[6]} threads")
+print(f"fb_mtod_es, {sys.argv[7]}default settings, from scratch, {sys.argv[6]} threads")
 print(f"  dev   (model choice) accuracy {dev['accuracy']:.4f}  macro-F1 {dev['f1_macro']:.4f}  best epoch {dev.get('best_epoch')} of {dev.get('epochs_done')}")
 print(f"  test  (reported once) accuracy {test['accuracy']:.4f}  macro-F1 {test['f1_macro']:.4f}  n={test['num_examples']}")
 print(f"  fastText baseline (README)   accuracy 0.9714")
-print(f"  training throughput {eps} examples/s, wall time {wall:.0f} s (train + dev evals + save)")
+print(f"  training throughput {eps} examples/s, wall time {wall:.0f} s (pretrain + train + dev evals + save)")
 PYEOF

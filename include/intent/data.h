@@ -77,12 +77,27 @@ int ic_dataset_load_with_labels(struct ic_dataset *d, const char *path,
 
 /* Parses data from memory (name is used in messages and for format
  * detection by extension). Same rules as the loaders; labels may be NULL
- * (training) or the known label set. Used by the loaders and the fuzzers. */
+ * (training) or the known label set. Used by the loaders and the fuzzers.
+ * min_labels IC_DATA_UNLABELLED reads texts only (unlabelled corpora): the
+ * intent field or column is optional and ignored, every example gets label
+ * 0 of one empty-named label, and no duplicate warnings are given. */
+#define IC_DATA_UNLABELLED (-1)
 int ic_dataset_parse(struct ic_dataset *d, const char *name, const char *buf, size_t len,
                      const char *const *labels, int n_labels, int min_labels,
                      struct ic_err *err) IC_WUR;
 
 void ic_dataset_free(struct ic_dataset *d);
+
+/* Appends the texts of an unlabelled corpus (masked-LM pretraining) to d
+ * (zeroed before the first call; every example has label 0): plain text,
+ * one utterance per line (blank lines skipped); or JSON / JSON Lines /
+ * CSV / TSV with a "text" field or column, intents ignored. "FILE.gz" is
+ * gunzipped first; the format comes from the name without ".gz" (.txt is
+ * plain text, .json/.jsonl/.ndjson/.csv/.tsv as ic_dataset_parse) or, for
+ * other names, from the content (JSON when it starts with '[' or '{').
+ * IC_ERR_FORMAT naming the file for a corpus with no text. A line over
+ * IC_DATA_MAX_TEXT bytes is refused naming the line. */
+int ic_corpus_load(struct ic_dataset *d, const char *path, struct ic_err *err) IC_WUR;
 
 /* Index of label name, or -1. */
 int ic_dataset_label_id(const struct ic_dataset *d, const char *name);

@@ -70,6 +70,15 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
                              const char *const *labels, struct ic_rng *rng,
                              struct ic_err *err) IC_WUR;
 
+/* The same checkpoint as a masked-LM model (bert.cfg.mlm_head): encoder plus
+ * the masked-LM head of BertForMaskedLM / RobertaForMaskedLM /
+ * DistilBertForMaskedLM (cls.predictions.*, lm_head.*, vocab_*); a
+ * checkpoint without one (a classifier, a BertModel) or with part of one
+ * gets the missing tensors initialised from rng, said once. Pooler and
+ * classifier are ignored. ELECTRA has none: IC_ERR_UNSUPPORTED. */
+int ic_model_load_mlm(struct ic_model *m, const char *dir, struct ic_rng *rng,
+                      struct ic_err *err) IC_WUR;
+
 /* Saves m as out_dir/ config.json, model.safetensors, the tokenizer files
  * (vocab.txt, tokenizer_config.json, special_tokens_map.json and whatever
  * else ic_tokenizer_save_dir writes), intent_classifier.pt, plus

@@ -16,6 +16,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_download(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 /* Prints "intent <cmd>: <msg>" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -32,6 +33,18 @@ int cli_parse_float(const char *cmd, const char *opt, const char *s, double *out
  * cli_fallback_env applies INTENT_FALLBACK_THRESHOLD,
  * INTENT_AMBIGUITY_THRESHOLD, INTENT_FALLBACK_INTENT, INTENT_OOS_SCORE and
  * INTENT_NO_CALIBRATION (before the flags, which win). */
+/* The training progress bar (on a terminal) and log lines (progress.c),
+ * for the events of ic_train_run and ic_pretrain_run. */
+struct ic_train_event;
+struct cli_progress {
+    int tty;           /* stderr is a terminal: draw the bar */
+    double last_draw;
+    int bar_shown;
+};
+void cli_progress_clear(struct cli_progress *p);
+void cli_progress_step(struct cli_progress *p, const struct ic_train_event *ev);
+void cli_progress_log(struct cli_progress *p, const struct ic_train_event *ev);
+
 struct ic_infer_opts;
 int cli_fallback_option(const char *name, int *takes_value);
 int cli_fallback_set(const char *cmd, const char *name, const char *val, struct ic_infer_opts *io);

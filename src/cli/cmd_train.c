@@ -61,61 +61,28 @@ static void usage(FILE *f)
 
 // --- progress output ----------------------------------------------------------
 
-struct progress {
-    int tty;
-    double last_draw;
-    int bar_shown;
-};
-
-static void clear_bar(struct progress *p)
-{
-    if (p->tty && p->bar_shown) {
-        fprintf(stderr, "\r\033[K");
-        p->bar_shown = 0;
-    }
-}
-
 static void on_event(const struct ic_train_event *ev, void *ud)
 {
-    struct progress *p = ud;
+    struct cli_progress *p = ud;
     switch (ev->kind) {
     case IC_TRAIN_EV_BEGIN:
         fprintf(stderr, "intent: training: %zu examples, %zu for evaluation, %d epochs, %lld "
                 "steps\n", ev->n_train, ev->n_eval, ev->epochs, (long long)ev->total_steps);
         break;
-    case IC_TRAIN_EV_STEP: {
-        if (!p->tty)
-            break;
-        double now = ic_time_now();
-        if (now - p->last_draw < 0.1 && ev->step != ev->total_steps)
-            break;
-        p->last_draw = now;
-        int width = 30;
-        double frac = ev->total_steps ? (double)ev->step / (double)ev->total_steps : 0;
-        int fill = (int)(frac * width);
-        char bar[64];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[width] = 0;
-        fprintf(stderr, "\r\033[K[%s] %3.0f%% step %lld/%lld epoch %.2f loss %.4f", bar,
-                frac * 100, (long long)ev->step, (long long)ev->total_steps, ev->epoch, ev->loss);
-        p->bar_shown = 1;
+    case IC_TRAIN_EV_STEP:
+        cli_progress_step(p, ev);
         break;
-    }
     case IC_TRAIN_EV_LOG:
-        clear_bar(p);
-        fprintf(stderr, "step %lld/%lld epoch %.2f loss %.4f learning_rate %.3g grad_norm %.3f "
-                "examples/s %.0f\n", (long long)ev->step, (long long)ev->total_steps, ev->epoch,
-                ev->loss, ev->learning_rate, ev->grad_norm, ev->examples_per_s);
+        cli_progress_log(p, ev);
         break;
     case IC_TRAIN_EV_EVAL:
-        clear_bar(p);
+        cli_progress_clear(p);
         fprintf(stderr, "epoch %d/%d eval_loss %.4f eval_accuracy %.4f eval_f1_macro %.4f%s\n",
                 (int)ev->epoch, ev->epochs, ev->eval->loss, ev->eval->accuracy,
                 ev->eval->f1_macro, ev->is_best ? " (best)" : "");
         break;
     case IC_TRAIN_EV_END:
-        clear_bar(p);
+        cli_progress_clear(p);
         fprintf(stderr, "intent: trained %lld steps (%.0f examples/s)\n", (long long)ev->step,
                 ev->examples_per_s);
         break;
@@ -306,10 +273,10 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    struct progress pr = {isatty(STDERR_FILENO), 0, 0};
+    struct cli_progress pr = {isatty(STDERR_FILENO), 0, 0};
     struct ic_train_result res;
     int rc = ic_train_run(&c, &g_stop, on_event, &pr, &res, &err);
-    clear_bar(&pr);
+    cli_progress_clear(&pr);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (res.run_id)

@@ -21,6 +21,7 @@ struct command {
 
 static const struct command commands[] = {
     {"train", cmd_train, "fine-tune a BERT intent classifier on a labelled dataset"},
+    {"pretrain", cmd_pretrain, "masked-LM pretraining on unlabelled text (Hugging Face output)"},
     {"eval", cmd_eval, "evaluate a saved model on a labelled file (JSON report)"},
     {"calibrate", cmd_calibrate, "fit temperature and out-of-scope scores of a trained model"},
     {"predict", cmd_predict, "classify texts from arguments or stdin (JSON lines)"},
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
              * libcurl's global init (TLS stack): serve and predict start faster
              * and smaller without it. */
             int net = strcmp(commands[i].name, "train") == 0 ||
+                      strcmp(commands[i].name, "pretrain") == 0 ||
                       strcmp(commands[i].name, "download") == 0;
             if (net)
                 curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -24,6 +24,7 @@ struct raw {
 struct rawvec {
     struct raw *v;
     size_t n, cap;
+    int unlabelled;   /* IC_DATA_UNLABELLED: intents optional and ignored */
 };
 
 static void raw_push(struct rawvec *rv, char *text, char *intent, int record, int line)
@@ -127,13 +128,15 @@ static int json_record(const char *name, json_t *o, int rec, int line, struct ra
     if (!t)
         return ic_errf(err, IC_ERR_FORMAT, "%s: record %d (line %d): missing field \"text\"",
                        name, rec, line);
-    if (!l)
+    if (rv->unlabelled)
+        l = NULL;
+    if (!l && !rv->unlabelled)
         return ic_errf(err, IC_ERR_FORMAT, "%s: record %d (line %d): missing field \"intent\" "
                        "(or \"label\")", name, rec, line);
     if (!json_is_string(t))
         return ic_errf(err, IC_ERR_FORMAT, "%s: record %d (line %d): field \"text\" must be a "
                        "string, got %s", name, rec, line, json_type_name(t));
-    if (!json_is_string(l))
+    if (l && !json_is_string(l))
         return ic_errf(err, IC_ERR_FORMAT, "%s: record %d (line %d): field \"%s\" must be a "
                        "string, got %s", name, rec, line, lname, json_type_name(l));
     char *text, *intent;
@@ -141,6 +144,10 @@ static int json_record(const char *name, json_t *o, int rec, int line, struct ra
                          IC_DATA_MAX_TEXT, &text, err);
     if (rc != IC_OK)
         return rc;
+    if (!l) {
+        raw_push(rv, text, ic_xstrdup(""), rec, line);
+        return IC_OK;
+    }
     rc = check_value(name, rec, line, lname, json_string_value(l), json_string_length(l),
                      IC_DATA_MAX_LABEL, &intent, err);
     if (rc != IC_OK) {
@@ -364,6 +371,8 @@ static int parse_csv(const char *name, const char *buf, size_t len, char delim,
             cl = (long)i, lname = "label";
         ic_free(h);
     }
+    if (rv->unlabelled)
+        cl = ct; /* the intent column, if any, is ignored */
     if (ct < 0 || cl < 0) {
         rc = ic_errf(err, IC_ERR_FORMAT, "%s: line %d: the header row has no \"%s\" column "
                      "(expected columns \"text\" and \"intent\" or \"label\")", name, hline,
@@ -403,8 +412,12 @@ static int parse_csv(const char *name, const char *buf, size_t len, char delim,
                          fs.f[ct].len, IC_DATA_MAX_TEXT, &text, err);
         if (rc != IC_OK)
             goto out;
-        rc = check_value(name, rec, rline, lname, fs.f[cl].data ? fs.f[cl].data : "",
-                         fs.f[cl].len, IC_DATA_MAX_LABEL, &intent, err);
+        if (rv->unlabelled) {
+            intent = ic_xstrdup("");
+        } else {
+            rc = check_value(name, rec, rline, lname, fs.f[cl].data ? fs.f[cl].data : "",
+                             fs.f[cl].len, IC_DATA_MAX_LABEL, &intent, err);
+        }
         if (rc != IC_OK) {
             ic_free(text);
             goto out;
@@ -509,6 +522,7 @@ int ic_dataset_parse(struct ic_dataset *d, const char *name, const char *buf, si
     struct rawvec rv = {0};
     struct lab_ix *ix = NULL;
     int rc;
+    rv.unlabelled = min_labels == IC_DATA_UNLABELLED;
     size_t bom = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     buf += bom;
     len -= bom;
@@ -609,6 +623,10 @@ int ic_dataset_parse(struct ic_dataset *d, const char *name, const char *buf, si
         d->ex[i].line = rv.v[i].line;
         d->label_counts[f->id]++;
         d->n = i + 1;
+    }
+    if (rv.unlabelled) { /* a corpus: repeated texts are normal, no label warnings */
+        rc = IC_OK;
+        goto out;
     }
     find_duplicates(d);
     if (!labels) {

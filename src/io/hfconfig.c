@@ -561,7 +561,11 @@ static void put_arch_names(struct kvs *o, const struct ic_bert_config *b)
         cls = "XLMRobertaForSequenceClassification";
     else if (strcmp(mt, "camembert") == 0)
         cls = "CamembertForSequenceClassification";
-    put(o, "architectures", ic_xasprintf("[\n    \"%s\"\n  ]", cls));
+    size_t stem = strlen(cls) - strlen("ForSequenceClassification");
+    if (b->mlm_head) /* BertForMaskedLM, RobertaForMaskedLM, ... */
+        put(o, "architectures", ic_xasprintf("[\n    \"%.*sForMaskedLM\"\n  ]", (int)stem, cls));
+    else
+        put(o, "architectures", ic_xasprintf("[\n    \"%s\"\n  ]", cls));
     put(o, "model_type", str_json(mt));
 }
 

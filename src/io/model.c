@@ -642,8 +642,32 @@ static const char *head_dense_note(const struct ic_bert *b)
     return "";
 }
 
-int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels,
-                             const char *const *labels, struct ic_rng *rng, struct ic_err *err)
+/* A missing or mismatched head, initialised, with one line saying so. */
+static void new_head(struct ic_model *m, const char *source, int hx, int old_labels,
+                     struct ic_rng *rng)
+{
+    int num_labels = m->bert.cfg.num_labels;
+    /* As transformers' ignore_mismatched_sizes: only the tensors the
+     * checkpoint could not fill are new (a head dense of the right shape
+     * is kept). */
+    ic_bert_init_head_unloaded(&m->bert, rng);
+    if (m->bert.cfg.mlm_head)
+        ic_log(IC_LOG_INFO,
+               "%s: no complete masked-LM head; its missing tensors are initialised", source);
+    else if (hx)
+        ic_log(IC_LOG_WARN,
+               "%s: the classifier head was trained for %d labels; a new classifier "
+               "for %d labels is initialised%s",
+               source, old_labels, num_labels, head_dense_note(&m->bert));
+    else
+        ic_log(IC_LOG_INFO, "%s: no classifier head; a new one for %d labels is initialised",
+               source, num_labels);
+}
+
+/* ic_model_load_pretrained, or with mlm the masked-LM model (num_labels 0:
+ * the config's own count, kept for config.json only). */
+static int load_base(struct ic_model *m, const char *dir, int num_labels,
+                     const char *const *labels, int mlm, struct ic_rng *rng, struct ic_err *err)
 {
     struct ic_hfconfig hc;
     struct ic_tensors ts;
@@ -661,6 +685,8 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
     int rc = ic_hfconfig_load(cfg_path, &hc, err);
     if (rc)
         goto out;
+    if (mlm && num_labels < 1)
+        num_labels = hc.cfg.num_labels;
     if (num_labels < 1) {
         rc = ic_errf(err, IC_ERR_INVAL, "%s: num_labels must be >= 1", dir);
         goto out;
@@ -668,26 +694,15 @@ int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels
     int old_labels = hc.cfg.num_labels;
     struct ic_bert_config cfg = hc.cfg; /* hc keeps its own label count for ic_hfconfig_free */
     cfg.num_labels = num_labels;
+    cfg.mlm_head = mlm;
     if ((rc = load_dir_weights(dir, &ts, &map, &source, err)))
         goto out;
     if ((rc = bert_from_tensors(m, &cfg, &ts, source, 0, rng, &hm, &hx, err)))
         goto out;
     ic_tensors_free(&ts);
     ic__map_free(&map);
-    if (hm || hx) {
-        /* As transformers' ignore_mismatched_sizes: only the tensors the
-         * checkpoint could not fill are new (a head dense of the right shape
-         * is kept). */
-        ic_bert_init_head_unloaded(&m->bert, rng);
-        if (hx)
-            ic_log(IC_LOG_WARN,
-                   "%s: the classifier head was trained for %d labels; a new classifier "
-                   "for %d labels is initialised%s",
-                   source, old_labels, num_labels, head_dense_note(&m->bert));
-        else
-            ic_log(IC_LOG_INFO, "%s: no classifier head; a new one for %d labels is initialised",
-                   source, num_labels);
-    }
+    if (hm || hx)
+        new_head(m, source, hx, old_labels, rng);
     if ((rc = ic_tokenizer_load_dir(&m->tok, dir, err)))
         goto out;
     if ((rc = check_vocab(m, dir, err)))
@@ -705,6 +720,17 @@ out:
     if (rc)
         ic_model_free(m);
     return rc;
+}
+
+int ic_model_load_pretrained(struct ic_model *m, const char *dir, int num_labels,
+                             const char *const *labels, struct ic_rng *rng, struct ic_err *err)
+{
+    return load_base(m, dir, num_labels, labels, 0, rng, err);
+}
+
+int ic_model_load_mlm(struct ic_model *m, const char *dir, struct ic_rng *rng, struct ic_err *err)
+{
+    return load_base(m, dir, 0, NULL, 1, rng, err);
 }
 
 /* --- saving ------------------------------------------------------------------ */

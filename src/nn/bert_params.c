@@ -309,13 +309,15 @@ static void init_head_where(struct ic_bert *m, struct ic_rng *rng, int only_unlo
         const struct ic_param *p = &m->table[i];
         if (!p->is_head || (only_unloaded && p->loaded))
             continue;
+        float *d = m->params + p->offset;
         if (p->ndim == 2)
-            fill_normal(m->params + p->offset, p->numel, m->cfg.initializer_range, rng);
+            fill_normal(d, p->numel, m->cfg.initializer_range, rng);
+        else if (m->cfg.mlm_head && d == m->w.mlm_ln_w) /* the MLM head's LayerNorm: (1, 0) */
+            for (size_t j = 0; j < p->numel; j++)
+                d[j] = 1.0f;
         else
-            memset(m->params + p->offset, 0, p->numel * sizeof(float));
+            memset(d, 0, p->numel * sizeof(float));
     }
-    for (size_t j = 0; m->cfg.mlm_head && j < (size_t)m->cfg.hidden_size; j++)
-        m->w.mlm_ln_w[j] = 1.0f; /* the masked-LM head's LayerNorm starts at (1, 0) */
 }
 
 void ic_bert_init_head(struct ic_bert *m, struct ic_rng *rng)

@@ -25,6 +25,7 @@
 #include "intent/tokenizer.h"
 #include "intent/track.h"
 #include "intent/train.h"
+#include "train/train_int.h"
 #include "hub/hub_int.h" /* hub_sha256_file */
 
 // --- encoding ---------------------------------------------------------------
@@ -86,8 +87,8 @@ int ic_encode(const struct ic_model *m, const struct ic_dataset *d, const uint32
 }
 
 /* Packs sequences sel[0..B) of e into ids/mask (B, T), T = longest. */
-static int pack_batch(const struct ic_encoded *e, const uint32_t *sel, int B, int pad_id,
-                      int32_t *ids, int32_t *mask, int32_t *labels)
+int ic__pack_batch(const struct ic_encoded *e, const uint32_t *sel, int B, int pad_id,
+                   int32_t *ids, int32_t *mask, int32_t *labels)
 {
     int T = 2;
     for (int b = 0; b < B; b++)
@@ -163,7 +164,7 @@ static int for_each_batch(const struct ic_model *m, const struct ic_encoded *e, 
         int B = (int)(e->n - i < (size_t)batch_size ? e->n - i : (size_t)batch_size);
         for (int b = 0; b < B; b++)
             sel[b] = (uint32_t)(i + (size_t)b);
-        int Tb = pack_batch(e, sel, B, pad, ids, mask, labels);
+        int Tb = ic__pack_batch(e, sel, B, pad, ids, mask, labels);
         struct ic_batch batch = {B, Tb, ids, NULL, mask, with_labels ? labels : NULL, NULL};
         rc = ic_bert_forward(&m->bert, s, &batch, NULL);
         if (rc != IC_OK)
@@ -437,25 +438,23 @@ static int prepare_data(struct train_run *r)
 }
 
 /* Builds a randomly initialised model of architecture c->arch with a
- * vocabulary trained on texts (RoBERTa: byte-level BPE, others WordPiece). */
-static int build_scratch(struct ic_model *model, const struct ic_config *c,
-                         const struct ic_dataset *d, const uint32_t *tr, size_t ntr,
-                         struct ic_rng *rng, struct ic_err *err)
+ * vocabulary trained on texts (RoBERTa: byte-level BPE, others WordPiece):
+ * a classifier for labels[n_labels], or (mlm) a masked-LM model. */
+int ic__build_scratch(struct ic_model *model, const struct ic_config *c, const char *const *texts,
+                      size_t ntr, const char *const *labels, int n_labels, int mlm,
+                      struct ic_rng *rng, struct ic_err *err)
 {
     struct ic_bert_config bc;
     ic_bert_config_default(&bc);
     if (ic_arch_parse(c->arch, &bc.arch) != IC_OK)
         return ic_errf(err, IC_ERR_INVAL, "arch: unknown architecture \"%s\"", c->arch);
-    const char **texts = ic_xmalloc((ntr ? ntr : 1) * sizeof *texts);
-    for (size_t i = 0; i < ntr; i++)
-        texts[i] = d->ex[tr[i]].text;
     size_t nv = (size_t)c->scratch_vocab_size;
     int rc;
     if (bc.arch == IC_ARCH_ROBERTA)
-        rc = ic_vocab_train_bpe(texts, ntr, nv < 300 ? 300 : nv, 0, &model->tok, err);
+        rc = ic_vocab_train_bpe(texts, ntr, nv < 300 ? 300 : nv, 0, &model->tok,
+                                err);
     else
         rc = ic_vocab_train(texts, ntr, nv, NULL, &model->tok, err);
-    ic_free(texts);
     if (rc != IC_OK)
         return ic_err_prefix(err, "training a vocabulary");
     bc.vocab_size = (int)ic_tokenizer_vocab_size(&model->tok);
@@ -463,7 +462,8 @@ static int build_scratch(struct ic_model *model, const struct ic_config *c,
     bc.num_layers = c->scratch_layers;
     bc.num_heads = c->scratch_heads;
     bc.intermediate_size = c->scratch_intermediate_size;
-    bc.num_labels = d->n_labels;
+    bc.num_labels = n_labels;
+    bc.mlm_head = mlm;
     bc.pad_token_id = model->tok.pad_id >= 0 ? model->tok.pad_id : 0;
     bc.max_position = c->max_length > 512 ? c->max_length : 512;
     if (ic_arch_get(bc.arch)->pad_positions) /* RoBERTa: positions start at pad + 1 */
@@ -477,7 +477,7 @@ static int build_scratch(struct ic_model *model, const struct ic_config *c,
     if (rc != IC_OK)
         return rc;
     ic_bert_init_weights(&model->bert, rng);
-    ic_model_set_labels(model, (const char *const *)d->labels, d->n_labels);
+    ic_model_set_labels(model, labels, n_labels);
     model->base_model = NULL;
     model->from_scratch = 1;
     return IC_OK;
@@ -508,7 +508,12 @@ static int from_scratch(struct train_run *r, int why, const char *why_msg)
            "(%s, %d layers, hidden %d, a %s vocabulary from the training texts)",
            c->model_name, why_msg, c->arch, c->scratch_layers, c->scratch_hidden_size,
            strcmp(c->arch, "roberta") == 0 ? "byte-level BPE" : "WordPiece");
-    int rc = build_scratch(&r->model, c, &r->d, r->tr, r->ntr, &r->rng_init, r->err);
+    const char **texts = ic_xmalloc((r->ntr ? r->ntr : 1) * sizeof *texts);
+    for (size_t i = 0; i < r->ntr; i++)
+        texts[i] = r->d.ex[r->tr[i]].text;
+    int rc = ic__build_scratch(&r->model, c, texts, r->ntr, (const char *const *)r->d.labels,
+                               r->d.n_labels, 0, &r->rng_init, r->err);
+    ic_free(texts);
     if (rc != IC_OK)
         return rc;
     r->res->from_scratch = 1;
@@ -598,7 +603,7 @@ static int allocate(struct train_run *r)
 /* A data file as an MLflow dataset input: its absolute path (source
  * {"uri": ...}, source_type "local"), its SHA-256 (digest: the first 32 hex
  * digits, MLflow allows 36; the whole hash in the profile) and the columns. */
-static void log_dataset(struct ic_tracker *t, const struct ic_dataset *d, const char *context)
+void ic__log_dataset(struct ic_tracker *t, const struct ic_dataset *d, const char *context)
 {
     char sha[65];
     if (hub_sha256_file(d->path, sha) != 0) {
@@ -675,9 +680,9 @@ static int log_params(struct train_run *r)
     log_param_int(t, "num_parameters", (long long)r->model.bert.num_params);
     ic_tracker_set_tag(t, "intent.from_scratch", scratch);
     if (t) {
-        log_dataset(t, &r->d, "training");
+        ic__log_dataset(t, &r->d, "training");
         if (r->evd == &r->de)
-            log_dataset(t, &r->de, "evaluation");
+            ic__log_dataset(t, &r->de, "evaluation");
     }
     return IC_OK;
 }
@@ -753,7 +758,7 @@ static int train_step(struct train_run *r, int epoch, int64_t sidx)
     int pad = r->model.tok.pad_id >= 0 ? r->model.tok.pad_id : 0;
     size_t a = (size_t)sidx * (size_t)r->B;
     int nb = (int)(r->ntr - a < (size_t)r->B ? r->ntr - a : (size_t)r->B);
-    int T = pack_batch(&r->etr, r->order + a, nb, pad, r->bids, r->bmask, r->blab);
+    int T = ic__pack_batch(&r->etr, r->order + a, nb, pad, r->bids, r->bmask, r->blab);
     struct ic_batch batch = {nb, T, r->bids, NULL, r->bmask, r->blab, NULL};
     ic_bert_zero_grad(st);
     int rc = ic_bert_forward(&r->model.bert, st, &batch, &r->rng_drop);

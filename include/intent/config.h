@@ -78,6 +78,9 @@ struct ic_config {
     int scratch_intermediate_size;
     int scratch_vocab_size;
     char *arch;              /* bert, roberta, distilbert or electra */
+    int pretrain;            /* from scratch: masked-LM pretraining on the texts first */
+    int pretrain_epochs;
+    char *unlabelled_data;   /* comma-separated extra corpora for that pretraining */
     /* --- tracking */
     int tracking;            /* 0 = --no-tracking */
     char *tracking_uri;      /* "" = ./mlruns */

@@ -64,8 +64,10 @@ size_t ic_mlm_mask(int32_t *ids, int32_t *labels, size_t n, const struct ic_mask
  * dropout, arch and scratch_* (from scratch), and the tracking keys. */
 struct ic_pretrain_opts {
     const struct ic_config *c;
-    const char *const *data;   /* corpora (ic_corpus_load), at least one */
+    const char *const *data;   /* corpora (ic_corpus_load) */
     size_t n_data;
+    const char *const *texts;  /* and/or texts in memory (copied), before the files */
+    size_t n_texts;
     int from_scratch;          /* 1: a new model with a vocabulary trained on the corpora */
     struct ic_mask_opts mask;  /* {0.15, 0} */
 };

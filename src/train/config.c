@@ -98,6 +98,14 @@ static const struct ic_config_key keys[] = {
     {"arch", S, OFF(arch), "bert", 0, 0, NULL,
      "from scratch: architecture: bert, roberta (byte-level BPE vocabulary), distilbert or "
      "electra"},
+    {"pretrain", B, OFF(pretrain), "false", 0, 1, NULL,
+     "from scratch: first pretrain the encoder by masked-LM on the training texts (and "
+     "unlabelled_data), then fine-tune (--no-pretrain: off)"},
+    {"pretrain_epochs", I, OFF(pretrain_epochs), "20", 1, 100000, NULL,
+     "from scratch with pretrain: masked-LM epochs over the texts"},
+    {"unlabelled_data", S, OFF(unlabelled_data), "", 0, 0, NULL,
+     "from scratch with pretrain: more unlabelled text files (comma-separated; text, JSON, "
+     "CSV, .gz) for the pretraining"},
     /* tracking */
     {"tracking", B, OFF(tracking), "true", 0, 1, NULL,
      "log the run to MLflow (--no-tracking turns it off)"},

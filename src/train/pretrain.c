@@ -105,7 +105,7 @@ static int run_init(struct pre_run *r, const struct ic_pretrain_opts *o,
     int rc = ic_config_check(r->c, err);
     if (rc != IC_OK)
         return rc;
-    if (o->n_data == 0)
+    if (o->n_data == 0 && o->n_texts == 0)
         return ic_errf(err, IC_ERR_INVAL, "no corpus: give at least one --data FILE");
     if (!(o->mask.prob > 0.0 && o->mask.prob < 1.0))
         return ic_errf(err, IC_ERR_RANGE, "mask_prob %g is outside (0, 1)", o->mask.prob);
@@ -120,7 +120,14 @@ static int run_init(struct pre_run *r, const struct ic_pretrain_opts *o,
 
 static int load_corpora(struct pre_run *r)
 {
-    r->per_file = ic_xcalloc(r->o->n_data, sizeof *r->per_file);
+    r->per_file = ic_xcalloc(r->o->n_data + 1, sizeof *r->per_file);
+    if (r->o->n_texts) {
+        r->d.ex = ic_xcalloc(r->o->n_texts, sizeof *r->d.ex);
+        for (size_t i = 0; i < r->o->n_texts; i++)
+            r->d.ex[i] = (struct ic_example){ic_xstrdup(r->o->texts[i]), 0, (int)i + 1, 0};
+        r->d.n = r->o->n_texts;
+        r->d.path = ic_xstrdup("(training texts)");
+    }
     for (size_t i = 0; i < r->o->n_data; i++) {
         size_t before = r->d.n;
         int rc = ic_corpus_load(&r->d, r->o->data[i], r->err);
@@ -129,8 +136,8 @@ static int load_corpora(struct pre_run *r)
         r->per_file[i] = r->d.n - before;
     }
     r->res->n_texts = r->d.n;
-    ic_log(IC_LOG_INFO, "corpus: %zu texts from %zu file%s", r->d.n, r->o->n_data,
-           r->o->n_data == 1 ? "" : "s");
+    ic_log(IC_LOG_INFO, "corpus: %zu texts from %zu file%s%s", r->d.n, r->o->n_data,
+           r->o->n_data == 1 ? "" : "s", r->o->n_texts ? " and the training texts" : "");
     return IC_OK;
 }
 
@@ -251,7 +258,7 @@ static int log_params(struct pre_run *r)
     to.run_name = *c->run_name ? c->run_name : NULL;
     to.system_metrics_interval_s = c->system_metrics_interval;
     to.source_name = "intent pretrain";
-    to.source_path = r->o->data[0];
+    to.source_path = r->o->n_data ? r->o->data[0] : NULL;
     int rc = ic_tracker_start(&r->trk, &to, r->err);
     if (rc != IC_OK)
         return ic_err_prefix(r->err, "tracking");
@@ -472,7 +479,8 @@ static char *report_json(const struct pre_run *r)
 {
     struct ic_buf b;
     ic_buf_init(&b, 0);
-    int rc = ic_buf_printf(&b, "{\n  \"task\": \"masked_lm\",\n  \"data\": [");
+    int rc = ic_buf_printf(&b, "{\n  \"task\": \"masked_lm\",\n  \"in_memory_texts\": %zu,\n"
+                           "  \"data\": [", r->o->n_texts);
     for (size_t i = 0; i < r->o->n_data; i++) {
         char *j = json_str(r->o->data[i]);
         rc |= ic_buf_printf(&b, "%s%s", i ? ", " : "", j);
@@ -574,5 +582,52 @@ int ic_pretrain_run(const struct ic_pretrain_opts *o, const volatile sig_atomic_
     if (rc == IC_OK)
         rc = save(&r);
     run_end(&r, rc);
+    return rc;
+}
+
+/* Forwards the inner run's progress (steps and logs) to the outer callback. */
+struct relay {
+    ic_train_cb cb;
+    void *ud;
+};
+static void relay_event(const struct ic_train_event *ev, void *ud)
+{
+    const struct relay *rl = ud;
+    if (rl->cb && (ev->kind == IC_TRAIN_EV_STEP || ev->kind == IC_TRAIN_EV_LOG))
+        rl->cb(ev, rl->ud);
+}
+
+int ic__pretrain_texts(const struct ic_config *c, const char *const *texts, size_t n,
+                       const char *dir, const volatile sig_atomic_t *stop, ic_train_cb cb,
+                       void *ud, double *loss, struct ic_err *err)
+{
+    struct ic_config pc = *c; /* shallow: strings borrowed, never freed here */
+    pc.epochs = c->pretrain_epochs;
+    pc.batch_size = 32;
+    pc.tracking = 0;
+    pc.output = (char *)dir;
+    pc.warmup_steps = 0;
+    char *extra = ic_xstrdup(c->unlabelled_data ? c->unlabelled_data : "");
+    const char **files = ic_xcalloc(strlen(extra) / 2 + 2, sizeof *files);
+    size_t nf = 0;
+    for (char *tok = strtok(extra, ","); tok; tok = strtok(NULL, ","))
+        if (*tok)
+            files[nf++] = tok;
+    struct ic_pretrain_opts o;
+    ic_pretrain_default_opts(&o, &pc);
+    o.texts = texts;
+    o.n_texts = n;
+    o.data = files;
+    o.n_data = nf;
+    o.from_scratch = 1;
+    ic_log(IC_LOG_INFO, "pretraining the encoder first (masked-LM, %d epochs) on %zu training "
+           "texts%s%s", pc.epochs, n, nf ? " and " : "", nf ? c->unlabelled_data : "");
+    struct relay rl = {cb, ud};
+    struct ic_pretrain_result res;
+    int rc = ic_pretrain_run(&o, stop, relay_event, &rl, &res, err);
+    *loss = res.last_epoch_loss;
+    ic_pretrain_result_free(&res);
+    ic_free(files);
+    ic_free(extra);
     return rc;
 }

@@ -309,6 +309,8 @@ struct train_run {
     double ep_loss;                /* training loss summed over this epoch's steps */
     int64_t ep_steps;
     int have_best, bad_evals;
+    int pretrained;                /* from scratch, masked-LM pretrained first */
+    double pretrain_loss;          /* its last epoch's loss */
     double best_val;
     const char *split;             /* what best was measured on */
 };
@@ -497,6 +499,28 @@ static int load_pretrained(struct train_run *r, const char *dir)
     return IC_OK;
 }
 
+/* From scratch with pretrain: the masked-LM encoder pretrained on the
+ * training texts (docs/pretraining.md) with a new head for the labels. */
+static int pretrained_scratch(struct train_run *r, const char *const *texts)
+{
+    char *dir = ic_xasprintf("%s.pretrain.%ld", r->c->output, (long)getpid());
+    int rc = ic__pretrain_texts(r->c, texts, r->ntr, dir, r->stop, r->cb, r->ud,
+                                &r->pretrain_loss, r->err);
+    if (rc == IC_OK)
+        rc = ic_model_load_pretrained(&r->model, dir, r->d.n_labels,
+                                      (const char *const *)r->d.labels, &r->rng_init, r->err);
+    ic_rmtree(dir);
+    ic_free(dir);
+    if (rc != IC_OK)
+        return rc == IC_ERR_INTERRUPTED ? ic_errf(r->err, rc, "interrupted while pretraining; "
+                                                  "nothing saved") : rc;
+    ic_free(r->model.base_model);
+    r->model.base_model = NULL;
+    r->model.from_scratch = 1;
+    r->pretrained = 1;
+    return IC_OK;
+}
+
 /* A new model from the training texts when no checkpoint can be had. */
 static int from_scratch(struct train_run *r, int why, const char *why_msg)
 {
@@ -511,7 +535,11 @@ static int from_scratch(struct train_run *r, int why, const char *why_msg)
     const char **texts = ic_xmalloc((r->ntr ? r->ntr : 1) * sizeof *texts);
     for (size_t i = 0; i < r->ntr; i++)
         texts[i] = r->d.ex[r->tr[i]].text;
-    int rc = ic__build_scratch(&r->model, c, texts, r->ntr, (const char *const *)r->d.labels,
+    int rc;
+    if (c->pretrain && strcmp(c->arch, "electra") != 0)
+        rc = pretrained_scratch(r, texts);
+    else
+        rc = ic__build_scratch(&r->model, c, texts, r->ntr, (const char *const *)r->d.labels,
                                r->d.n_labels, 0, &r->rng_init, r->err);
     ic_free(texts);
     if (rc != IC_OK)
@@ -679,6 +707,11 @@ static int log_params(struct train_run *r)
     log_param_int(t, "num_hidden_layers", r->model.bert.cfg.num_layers);
     log_param_int(t, "num_parameters", (long long)r->model.bert.num_params);
     ic_tracker_set_tag(t, "intent.from_scratch", scratch);
+    if (r->pretrained) {
+        char pl[32];
+        snprintf(pl, sizeof pl, "%.6g", r->pretrain_loss);
+        ic_tracker_log_param(t, "pretrain_last_epoch_loss", pl);
+    }
     if (t) {
         ic__log_dataset(t, &r->d, "training");
         if (r->evd == &r->de)
@@ -986,8 +1019,10 @@ static char *report_origin(const struct train_run *r)
         return o;
     }
     char *jd = json_escape(r->c->data);
-    char *o = ic_xasprintf("\"from_scratch\": true, \"vocabulary\": {\"type\": \"%s\", "
+    char *o = ic_xasprintf("\"from_scratch\": true, \"pretrained_mlm\": %s, "
+                           "\"vocabulary\": {\"type\": \"%s\", "
                            "\"trained_on\": %s, \"texts\": %zu, \"size\": %zu}",
+                           r->pretrained ? "true" : "false",
                            ic_tok_type_name(r->model.tok.type), jd, r->ntr,
                            ic_tokenizer_vocab_size(&r->model.tok));
     ic_free(jd);

@@ -27,4 +27,11 @@ int ic__pack_batch(const struct ic_encoded *e, const uint32_t *sel, int B, int p
 /* A data file as an MLflow dataset input (path, SHA-256, row count). */
 void ic__log_dataset(struct ic_tracker *t, const struct ic_dataset *d, const char *context);
 
+/* From scratch with c->pretrain: ic_pretrain_run on texts[n] (plus
+ * c->unlabelled_data, comma-separated files) for c->pretrain_epochs, into
+ * dir, untracked; progress steps go to cb. *loss: its last epoch's loss. */
+int ic__pretrain_texts(const struct ic_config *c, const char *const *texts, size_t n,
+                       const char *dir, const volatile sig_atomic_t *stop, ic_train_cb cb,
+                       void *ud, double *loss, struct ic_err *err) IC_WUR;
+
 #endif

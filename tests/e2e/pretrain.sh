@@ -91,6 +91,20 @@ if [ $rc -eq 0 ] && grep -q 'no classifier head; a new one' "$T/ft.log" && [ -s 
     ok pretrain_then_train
 else fail pretrain_then_train "rc=$rc: $(tail -3 "$T/ft.log")"; fi
 
+# --- intent train from scratch with --pretrain (+ --unlabelled-data): pretrained first ---------
+"$BIN" train --data "$G/train_small.json" --output "$T/ftp" --epochs 1 --pretrain \
+    --pretrain-epochs 1 --unlabelled-data "$T/lines.txt.gz,$G/small.csv" "${TINY[@]}" \
+    >"$T/ftp.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q 'pretraining the encoder first' "$T/ftp.log" &&
+   [ "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["pretrained_mlm"])' "$T/ftp/eval_report.json")" = True ] &&
+   ! ls -d "$T"/ftp.pretrain.* >/dev/null 2>&1; then
+    ok train_pretrain_first
+else fail train_pretrain_first "rc=$rc: $(tail -3 "$T/ftp.log")"; fi
+"$BIN" train --data "$G/train_small.json" --output "$T/ftn" --epochs 1 --no-pretrain "${TINY[@]}" \
+    >"$T/ftn.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && ! grep -q 'pretraining the encoder' "$T/ftn.log"; then ok train_no_pretrain
+else fail train_no_pretrain "rc=$rc: $(tail -3 "$T/ftn.log")"; fi
+
 # --- bad input: clear messages, nothing written --------------------------------------------
 : >"$T/empty.txt"
 printf '\n  \n\t\n' >"$T/blank.txt"

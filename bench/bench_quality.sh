@@ -14,7 +14,8 @@
 # dev only), KEEP (directory to keep the model in), FEWSHOT=N (train on N
 # utterances per intent of train.json, drawn with seed 0), PRETRAIN="ARGS"
 # (first `intent pretrain ARGS` on all of train.json's texts, labels unused,
-# then fine-tune from it with --model-name; docs/pretraining.md).
+# then fine-tune from it with --model-name; docs/pretraining.md), or
+# PRETRAINED=DIR (fine-tune from an `intent pretrain` output made before).
 # The dataset's JSON array of {"text","intent"} is read as is (no conversion).
 set -u
 cd "$(dirname "$0")/.."
@@ -54,6 +55,8 @@ if [ -n "${PRETRAIN+x}" ]; then
         --threads "$THREADS" $PRETRAIN 2>"$T/pretrain.log" ||
         { echo "pretraining failed:"; tail -5 "$T/pretrain.log"; exit 1; }
     base=(--model-name "$T/pretrained")
+elif [ -n "${PRETRAINED:-}" ]; then
+    base=(--model-name "$PRETRAINED")
 fi
 # shellcheck disable=SC2086
 "$BIN" train --data "$train" --eval-data "$D/dev.json" --output "$out" --no-tracking \
@@ -62,7 +65,7 @@ rc=$?
 t1=$(date +%s.%N)
 if [ $rc -ne 0 ]; then echo "training failed ($rc):"; tail -5 "$T/train.log"; exit 1; fi
 "$BIN" eval --model "$out" --data "$D/test.json" --threads "$THREADS" >"$T/test.json" || exit 1
-setting="${FEWSHOT:+$FEWSHOT per intent, }${PRETRAIN+pretrained on train texts ($PRETRAIN), }"
+setting="${FEWSHOT:+$FEWSHOT per intent, }${PRETRAIN+pretrained on train texts ($PRETRAIN), }${PRETRAINED:+from $PRETRAINED, }"
 "$PY" - "$T/test.json" "$out/eval_report.json" "$T/train.log" "$t0" "$t1" "$THREADS" "$setting" <<'PYEOF'
 import json, re, sys
 test = json.load(open(sys.argv[1])); dev = json.load(open(sys.argv[2]))

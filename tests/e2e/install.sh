@@ -93,7 +93,7 @@ out=$(cd "$tmp" && bash -c '
     c() { COMP_WORDS=("$2" "${@:3}"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _intent; echo "${COMPREPLY[*]}"; }
     c x "$2" ""; c x "$2" tr; c x "$2" train --learn; c x "$2" serve --ev
 ' _ "$P/share/bash-completion/completions/intent" "$P/bin/intent" 2>&1)
-want="train eval calibrate predict serve tokenize vocab download
+want="train pretrain eval calibrate predict serve tokenize vocab download
 train
 --learning-rate
 --event-loop"

@@ -17,7 +17,9 @@
 # Environment: BENCH_RUNS (3), THREADS (2), ARCH_SHAPES ("small base"),
 # ARCHS ("bert roberta distilbert electra"), SEQ (16), ARCH_STEPS (timed
 # training steps per process after one warm-up, 2), BENCH_WINDOWS (3),
-# BENCH_MODEL_SKIP_REF=1.
+# BENCH_MODEL_SKIP_REF=1. The base shape alone, briefly (one sample per
+# figure, about 3 minutes per architecture at 1 thread on 2 loaded cores):
+#   THREADS=1 BENCH_RUNS=1 ARCH_STEPS=1 BENCH_WINDOWS=1 ARCH_SHAPES=base bench/bench_archs.sh
 set -u
 cd "$(dirname "$0")/.."
 build=${1:-${BUILD:-build}}

@@ -31,7 +31,8 @@ BLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 
 # pkg-config module = the Debian package that provides it
 PC_DEPS := libcurl=libcurl4-openssl-dev libmicrohttpd=libmicrohttpd-dev jansson=libjansson-dev \
-    libutf8proc=libutf8proc-dev yaml-0.1=libyaml-dev zlib=zlib1g-dev libcrypto=libssl-dev
+    libutf8proc=libutf8proc-dev yaml-0.1=libyaml-dev zlib=zlib1g-dev libcrypto=libssl-dev \
+    libpng=libpng-dev
 PC_MODULES := $(foreach d,$(PC_DEPS),$(firstword $(subst =, ,$(d))))
 
 # Before anything compiles, every pkg-config module and the OpenBLAS header

@@ -6,7 +6,7 @@
 #   scripts/install-deps.sh            build and run: compiler, pkg-config and
 #                                      the -dev packages of OpenBLAS (OpenMP
 #                                      build), libcurl, libmicrohttpd, jansson,
-#                                      utf8proc, libyaml, zlib, OpenSSL
+#                                      utf8proc, libyaml, zlib, libpng, OpenSSL
 #   scripts/install-deps.sh --runtime  only the shared libraries build/intent
 #                                      loads, for a machine that runs a binary
 #                                      built elsewhere (no compiler)
@@ -33,10 +33,10 @@
 set -euo pipefail
 
 runtime_pkgs=(libopenblas0-openmp libgomp1 libcurl4 libmicrohttpd12 libjansson4 libutf8proc2
-              libyaml-0-2 zlib1g libssl3 ca-certificates)
+              libyaml-0-2 zlib1g libpng16-16 libssl3 ca-certificates)
 build_pkgs=(build-essential pkg-config
             libopenblas-openmp-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
-            libutf8proc-dev libyaml-dev zlib1g-dev libssl-dev ca-certificates)
+            libutf8proc-dev libyaml-dev zlib1g-dev libpng-dev libssl-dev ca-certificates)
 test_pkgs=(python3 python3-torch python3-numpy curl clang libclang-rt-14-dev libomp-dev
            libopenblas-pthread-dev valgrind groff-base chromium nodejs haproxy wrk)
 bench_pkgs=(python3 python3-torch python3-numpy wrk time python3-fastapi python3-uvicorn

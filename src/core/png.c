@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * png.c - an RGB canvas, a 5x7 bitmap font and a PNG encoder over zlib
- * (png.h).
+ * png.c - an RGB canvas, a 5x7 bitmap font, and PNG encoding through
+ * libpng (png.h).
  */
 #include "core/png.h"
 
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 void ic__canvas_init(struct ic__canvas *c, int w, int h, uint32_t bg)
 {
@@ -147,60 +149,83 @@ int ic__draw_text(struct ic__canvas *c, int x, int y, const char *s, int scale, 
     return x;
 }
 
-static void be32(uint8_t *p, uint32_t v)
+/* libpng's output callback: appends to a growing buffer. */
+struct png_sink {
+    uint8_t *buf;
+    size_t len, cap;
+};
+
+static void sink_write(png_structp png, png_bytep data, size_t n)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    struct png_sink *s = png_get_io_ptr(png);
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n)
+            cap *= 2;
+        s->buf = ic_xrealloc(s->buf, cap);
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
 }
 
-/* Appends one chunk (length, type, data, CRC of type + data) at *o. */
-static void chunk(uint8_t **o, const char *type, const uint8_t *data, size_t n)
+static void sink_flush(png_structp png)
 {
-    uint8_t *p = *o;
-    be32(p, (uint32_t)n);
-    memcpy(p + 4, type, 4);
-    if (n)
-        memcpy(p + 8, data, n);
-    uLong crc = crc32(0L, p + 4, (uInt)(n + 4));
-    be32(p + 8 + n, (uint32_t)crc);
-    *o = p + 12 + n;
+    (void)png;
+}
+
+/* libpng reports errors by longjmp; the message is kept for ic_errf. */
+static void png_fail(png_structp png, png_const_charp msg)
+{
+    char *keep = png_get_error_ptr(png);
+    snprintf(keep, 128, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+/* The rows of c as 8-bit RGB, no interlace, zlib level 6. Returns 0, or
+ * non-zero after a libpng error (message in msg). */
+static int encode_rows(png_structp png, png_infop info, const struct ic__canvas *c,
+                       png_bytep *rows)
+{
+    if (setjmp(png_jmpbuf(png)))
+        return 1;
+    png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, 6);
+    png_set_rows(png, info, rows);
+    png_write_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
+    return 0;
 }
 
 int ic__png_encode(const struct ic__canvas *c, uint8_t **out, size_t *len, struct ic_err *err)
 {
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    size_t stride = (size_t)c->w * 3 + 1, raw_n = stride * (size_t)c->h;
-    uint8_t *raw = ic_xmalloc(raw_n);
-    for (int y = 0; y < c->h; y++) {
-        raw[(size_t)y * stride] = 0; /* filter: none */
-        memcpy(raw + (size_t)y * stride + 1, c->rgb + (size_t)y * (size_t)c->w * 3, stride - 1);
+    char msg[128] = "unknown error";
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, msg, png_fail, png_warn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        return ic_errf(err, IC_ERR_NOMEM, "PNG: libpng could not start");
     }
-    uLongf zn = compressBound((uLong)raw_n);
-    uint8_t *z = ic_xmalloc(zn);
-    int zrc = compress2(z, &zn, raw, (uLong)raw_n, 6);
-    ic_free(raw);
-    if (zrc != Z_OK) {
-        ic_free(z);
-        return ic_errf(err, IC_ERR_NOMEM, "PNG: zlib compress failed (%d)", zrc);
+    struct png_sink sink = {0};
+    png_set_write_fn(png, &sink, sink_write, sink_flush);
+    png_bytep *rows = ic_xmalloc((size_t)c->h * sizeof *rows);
+    for (int y = 0; y < c->h; y++)
+        rows[y] = c->rgb + (size_t)y * (size_t)c->w * 3;
+    int bad = encode_rows(png, info, c, rows);
+    png_destroy_write_struct(&png, &info);
+    ic_free(rows);
+    if (bad) {
+        ic_free(sink.buf);
+        return ic_errf(err, IC_ERR_IO, "PNG: libpng: %s", msg);
     }
-    uint8_t ihdr[13];
-    be32(ihdr, (uint32_t)c->w);
-    be32(ihdr + 4, (uint32_t)c->h);
-    ihdr[8] = 8;  /* bit depth */
-    ihdr[9] = 2;  /* colour type: RGB */
-    ihdr[10] = 0; /* deflate */
-    ihdr[11] = 0; /* adaptive filtering */
-    ihdr[12] = 0; /* no interlace */
-    uint8_t *buf = ic_xmalloc(8 + 25 + 12 + zn + 12), *p = buf + 8;
-    memcpy(buf, sig, 8);
-    chunk(&p, "IHDR", ihdr, 13);
-    chunk(&p, "IDAT", z, zn);
-    chunk(&p, "IEND", NULL, 0);
-    ic_free(z);
-    *out = buf;
-    *len = (size_t)(p - buf);
+    *out = sink.buf;
+    *len = sink.len;
     return IC_OK;
 }
 

@@ -8,10 +8,8 @@
  * case, and " %(),-./:=?_"; any other byte is drawn as '?'), scaled by an
  * integer. Everything is clipped to the canvas.
  *
- * Encoding (PNG 1.2 / ISO 15948): the signature, IHDR (8-bit RGB, no
- * interlace), one IDAT holding the zlib stream of the rows (each with
- * filter byte 0, compressed with zlib's compress2) and IEND, each chunk
- * with its CRC-32 (zlib's crc32) over type and data.
+ * Encoding: libpng writes the canvas as an 8-bit RGB PNG, no interlace,
+ * zlib level 6, into memory; errors come back as status codes.
  *
  * Colours are 0xRRGGBB.
  */

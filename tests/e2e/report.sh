@@ -74,8 +74,23 @@ assert (depth, ctype, comp, filt, inter) == (8, 2, 0, 0, 0), (depth, ctype)
 assert w >= min_w and h >= min_h, (w, h)
 raw = zlib.decompress(b"".join(d for t, d in chunks if t == b"IDAT"))
 assert len(raw) == h * (1 + 3 * w), (len(raw), w, h)
-assert all(raw[y * (1 + 3 * w)] == 0 for y in range(h)), "filter bytes"
-colours = {raw[i:i + 3] for y in range(h) for i in range(y * (1 + 3 * w) + 1, (y + 1) * (1 + 3 * w), 3)}
+# undo the per-row filters (PNG spec: None, Sub, Up, Average, Paeth; 3 bytes per pixel)
+def paeth(a, b, c):
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+stride, prev, pix = 3 * w, bytearray(3 * w), []
+for y in range(h):
+    ft, row = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    assert ft <= 4, f"filter type {ft} on row {y}"
+    for i in range(stride):
+        a = row[i - 3] if i >= 3 else 0
+        c = prev[i - 3] if i >= 3 else 0
+        pred = (0, a, prev[i], (a + prev[i]) // 2, paeth(a, prev[i], c))[ft]
+        row[i] = (row[i] + pred) & 0xff
+    pix.append(bytes(row))
+    prev = row
+colours = {r[i:i + 3] for r in pix for i in range(0, stride, 3)}
 assert len(colours) >= 4, f"{len(colours)} colours: nothing drawn"
 PY
 }

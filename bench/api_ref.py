@@ -3,7 +3,13 @@
 PyTorch service shaped like the original api.py (model loaded once in the
 lifespan, GET /health, POST /classify {"text"} -> {"text", "intent",
 "confidence"}), serving the same Hugging Face model directory as `intent
-serve` (config.json + model.safetensors + vocab.txt).
+serve` (config.json + model.safetensors + vocab.txt). It also answers the two
+drop-in routes of `intent serve` the way a Python service would write them:
+text-embeddings-inference's POST /predict ({"inputs": text or [texts],
+"raw_scores", "truncate"} -> [{"score", "label"}] over every label, most
+probable first, or a list of those) and Rasa's POST /model/parse ({"text",
+"message_id"} -> {"text", "intent": {"name", "confidence"}, "entities": [],
+"intent_ranking": the best 10}).
 
 Only Debian's packages are needed (python3-torch, python3-fastapi,
 python3-uvicorn, python3-numpy): BertForSequenceClassification is written out
@@ -27,6 +33,7 @@ import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
+from typing import List, Optional, Union
 
 
 # --- weights -----------------------------------------------------------------
@@ -207,6 +214,28 @@ def predict(text):
     return STATE["labels"][int(idx)], float(conf)
 
 
+def scores(texts, raw=False):
+    """Logits (raw) or probabilities of texts, one padded batch: (n, labels)."""
+    rows = [STATE["tok"].encode(t) for t in texts]
+    T = max(len(r) for r in rows)
+    ids = torch.zeros((len(rows), T), dtype=torch.long)
+    mask = torch.zeros((len(rows), T), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r)
+        mask[i, :len(r)] = 1
+    with torch.inference_mode():
+        logits = STATE["model"](ids, mask)
+        return logits if raw else torch.softmax(logits, dim=-1)
+
+
+def ranking(row, k=None):
+    """(label, score) pairs of one row, best first, the best k (all if None)."""
+    vals, idx = torch.sort(row, descending=True)
+    if k is not None:
+        vals, idx = vals[:k], idx[:k]
+    return [(STATE["labels"][int(i)], float(v)) for v, i in zip(vals, idx)]
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app):
     load_model()
@@ -222,6 +251,17 @@ class TextIn(BaseModel):
     text: str
 
 
+class PredictIn(BaseModel):
+    inputs: Union[str, List[str]]
+    raw_scores: bool = False
+    truncate: bool = False
+
+
+class ParseIn(BaseModel):
+    text: str
+    message_id: Optional[str] = None
+
+
 @app.get("/health")
 async def health():
     return {"status": "ok", "model_loaded": "model" in STATE}
@@ -233,3 +273,20 @@ async def classify(inp: TextIn):
         raise HTTPException(status_code=400, detail="text must not be empty")
     intent, conf = predict(inp.text)
     return {"text": inp.text, "intent": intent, "confidence": conf}
+
+
+@app.post("/predict")
+async def tei_predict(inp: PredictIn):
+    texts = [inp.inputs] if isinstance(inp.inputs, str) else inp.inputs
+    if not texts:
+        raise HTTPException(status_code=422, detail="`inputs` cannot be empty")
+    out = [[{"score": s, "label": l} for l, s in ranking(row)]
+           for row in scores(texts, inp.raw_scores)]
+    return out[0] if isinstance(inp.inputs, str) else out
+
+
+@app.post("/model/parse")
+async def rasa_parse(inp: ParseIn):
+    best = ranking(scores([inp.text])[0], 10)
+    return {"text": inp.text, "intent": {"name": best[0][0], "confidence": best[0][1]},
+            "entities": [], "intent_ranking": [{"name": l, "confidence": c} for l, c in best]}

@@ -2,28 +2,38 @@
 # SPDX-License-Identifier: Apache-2.0
 # bench_serve.sh - `intent serve` against the reference FastAPI + PyTorch
 # service (bench/api_ref.py under uvicorn) on the same trained bert-tiny-shaped
-# model, on this machine, in the same run:
-#   - throughput and latency under wrk (-t2 -c16 -d10s --latency, keep-alive,
-#     POST /classify with a 13-word Spanish sentence, bench/post_classify.lua)
-#     after a 2 s warm-up;
-#   - resident memory of each server after the load (VmRSS, and VmHWM = peak);
+# model, on this machine, in the same run, for each route:
+#   classify  POST /classify     {"text": ...}   (the original service's route)
+#   predict   POST /predict      {"inputs": ...} (text-embeddings-inference)
+#   parse     POST /model/parse  {"text": ...}   (Rasa)
+# with the same 13-word Spanish sentence (bench/post_<route>.lua):
+#   - throughput and latency under wrk (-c16 -d10s --latency, keep-alive)
+#     after a 2 s warm-up on that route;
+#   - the server's CPU time (user + system) per request served;
+#   - resident memory of each server after each route's load (VmRSS, and
+#     VmHWM = peak);
 #   - start-up: process spawn to the first 200 from GET /health (polled every
 #     millisecond), model loaded.
-# Each server is started fresh for every run; runs are interleaved (ours,
-# ref, ours, ref, ...). Figures are medians over BENCH_RUNS runs (default 3)
-# with their min-max spread. The reference runs in the best configurations
-# from the performance notes: OpenMP OpenBLAS (libopenblas0-openmp), uvloop +
-# httptools when installed (else asyncio + h11), uvicorn's default logging
-# sent to /dev/null, torch with 2 threads and with 1 thread
-# (BENCH_SERVE_REF_THREADS, default "2 1"); the ratios use the better one.
-# The reference is skipped, saying so, when torch, fastapi or uvicorn are
-# missing. "other load" is the CPU (in cores) that processes other than the
-# server and wrk used during the measurement: on a shared machine figures
-# taken under other load are not comparable with quiet-machine ones. "server
-# CPU us/request" (the server's user + system time over the requests served)
-# depends much less on that load.
+# Where taskset exists and there are 2 cores or more, the server runs on the
+# first half of the cores and wrk (one thread per core) on the other half
+# (2 cores: server on core 0, wrk on core 1), so that the load generator does
+# not take the server's CPU; BENCH_SERVE_PIN=0 turns that off.
+# Each server is started fresh for every run and serves the routes in turn;
+# runs are interleaved (ours, ref, ours, ref, ...). Figures are medians over
+# BENCH_RUNS runs (default 3) with their min-max spread. The reference runs
+# in the best configurations from the performance notes: OpenMP OpenBLAS
+# (libopenblas0-openmp), uvloop + httptools when installed (else asyncio +
+# h11), uvicorn's default logging sent to /dev/null, torch with as many
+# threads as the server has cores and with 1 thread (BENCH_SERVE_REF_THREADS;
+# default "1" when pinned to one core, else "2 1"); the ratios use the better
+# one per route. The reference is skipped, saying so, when torch, fastapi or
+# uvicorn are missing. "other load" is the CPU (in cores) that processes
+# other than the server and wrk used during the measurement: on a shared
+# machine figures taken under other load are not comparable with quiet-machine
+# ones. "server CPU us/request" depends much less on that load.
 #   bench/bench_serve.sh [BUILD_DIR]
 # Environment: BENCH_RUNS, BENCH_SERVE_SECONDS (10), BENCH_SERVE_CONNS (16),
+# BENCH_SERVE_ROUTES ("classify predict parse"), BENCH_SERVE_PIN (1),
 # BENCH_SERVE_MODEL (a model directory to use instead of the one built here),
 # BENCH_SERVE_ARGS (extra `intent serve` flags), BENCH_SERVE_SKIP_REF=1.
 set -u
@@ -135,9 +145,38 @@ if [ -d "$OMPBLAS" ]; then
 else
     ref_cfg="$ref_cfg, Debian's default BLAS"
 fi
-REF_THREADS=${BENCH_SERVE_REF_THREADS:-2 1}
+ROUTES=${BENCH_SERVE_ROUTES:-classify predict parse}
+for rt in $ROUTES; do
+    [ -f "bench/post_$rt.lua" ] || { echo "bench_serve: unknown route $rt (no bench/post_$rt.lua)"; exit 1; }
+done
+# route_path ROUTE -> the URL path bench/post_ROUTE.lua posts to
+route_path() { case $1 in parse) echo /model/parse ;; *) echo "/$1" ;; esac; }
 
-# start_server NAME PORT CMD... -> prints "PID STARTUP_MS" (spawn -> first 200 /health)
+# --- pinning: the server on the first half of the cores, wrk on the rest
+ncpu=$(nproc)
+srv_pin=() wrk_pin=() wrk_thr=2 srv_cores=$ncpu
+pin_note="not pinned (BENCH_SERVE_PIN=0)"
+if [ "${BENCH_SERVE_PIN:-1}" = 1 ]; then
+    if ! command -v taskset >/dev/null; then
+        pin_note="not pinned (no taskset)"
+    elif [ "$ncpu" -lt 2 ]; then
+        pin_note="not pinned (1 core)"
+    else
+        srv_cores=$((ncpu / 2))
+        srv_pin=(taskset -c "0-$((srv_cores - 1))")
+        wrk_pin=(taskset -c "$srv_cores-$((ncpu - 1))")
+        wrk_thr=$((ncpu - srv_cores))
+        pin_note="server on core(s) 0-$((srv_cores - 1)), wrk ($wrk_thr thread(s)) on core(s) $srv_cores-$((ncpu - 1)) (taskset)"
+    fi
+fi
+if [ "$srv_cores" -gt 1 ]; then
+    REF_THREADS=${BENCH_SERVE_REF_THREADS:-$srv_cores 1}
+else
+    REF_THREADS=${BENCH_SERVE_REF_THREADS:-1}
+fi
+
+# start_server NAME PORT [VAR=VALUE...] CMD... -> prints "PID STARTUP_MS"
+# (spawn -> first 200 /health); the command runs under $SRV_PIN (taskset).
 start_server() {
     local name=$1 port=$2; shift 2
     $PY - "$port" "$work/$name.log" "$@" <<'EOF'
@@ -147,6 +186,7 @@ env = dict(os.environ)
 while cmd and "=" in cmd[0] and not cmd[0].startswith("-"):
     k, v = cmd.pop(0).split("=", 1)
     env[k] = v
+cmd = os.environ.get("SRV_PIN", "").split() + cmd
 t0 = time.perf_counter()
 p = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env,
                      start_new_session=True)
@@ -170,31 +210,25 @@ mem_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run_one NAME PORT CMD... -> appends "rps p50 p99 rss hwm startup errors
-# other_load" to $work/NAME.res
-run_one() {
-    local name=$1 port=$2; shift 2
-    local out pid st
-    out=$(start_server "$name" "$port" "$@") || { echo "bench_serve: $name did not start:"; tail -5 "$work/$name.log"; return 1; }
-    read -r pid st <<<"$out"
-    wrk -t2 -c"$CONNS" -d2s -s bench/post_classify.lua "http://127.0.0.1:$port/classify" >/dev/null 2>&1
-    local b0 s0 b1 s1 t0 t1 other rss hwm
+# one_route NAME PORT PID ROUTE -> appends "rps p50 p99 rss hwm startup errors
+# other_load cpu_us" to $work/NAME.ROUTE.res (STARTUP from the global $st)
+one_route() {
+    local name=$1 port=$2 pid=$3 rt=$4 url
+    url="http://127.0.0.1:$port$(route_path "$rt")"
+    "${wrk_pin[@]}" wrk -t"$wrk_thr" -c"$CONNS" -d2s -s "bench/post_$rt.lua" "$url" >/dev/null 2>&1
+    local b0 s0 b1 s1 t0 t1 other rss hwm scpu
     b0=$(busy_ticks); s0=$(proc_ticks "$pid"); t0=$(date +%s.%N)
     TIMEFORMAT='%U %S'
-    { time wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s bench/post_classify.lua \
-        "http://127.0.0.1:$port/classify" >"$work/$name.wrk" 2>&1; } 2>"$work/$name.time"
+    { time "${wrk_pin[@]}" wrk -t"$wrk_thr" -c"$CONNS" -d"${DUR}s" --latency \
+        -s "bench/post_$rt.lua" "$url" >"$work/$name.$rt.wrk" 2>&1; } 2>"$work/$name.time"
     b1=$(busy_ticks); s1=$(proc_ticks "$pid"); t1=$(date +%s.%N)
     other=$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" \
         -v t0="$t0" -v t1="$t1" '{ w = $1 + $2 } END { o = (b - s) / hz - w; if (o < 0) o = 0;
         printf "%.2f", o / (t1 - t0) }' "$work/$name.time")
-    local scpu
     scpu=$(awk -v s="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", s / hz }')
     rss=$(mem_kib "$pid" VmRSS)
     hwm=$(mem_kib "$pid" VmHWM)
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null
-    $PY - "$work/$name.wrk" "$rss" "$hwm" "$st" "$other" "$scpu" >>"$work/$name.res" <<'PYEOF'
+    $PY - "$work/$name.$rt.wrk" "$rss" "$hwm" "$st" "$other" "$scpu" >>"$work/$name.$rt.res" <<'PYEOF'
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(v, u):
@@ -213,10 +247,28 @@ print(rps, lat["50"], lat["99"], int(sys.argv[2]) / 1024, int(sys.argv[3]) / 102
 PYEOF
 }
 
-rm -f "$work"/ours.res "$work"/ref*.res
+# run_one NAME PORT CMD... : starts the server (pinned), loads every route in
+# turn, stops it.
+run_one() {
+    local name=$1 port=$2; shift 2
+    local out pid rt
+    out=$(SRV_PIN="${srv_pin[*]}" start_server "$name" "$port" "$@") ||
+        { echo "bench_serve: $name did not start:"; tail -5 "$work/$name.log"; return 1; }
+    read -r pid st <<<"$out"
+    for rt in $ROUTES; do
+        one_route "$name" "$port" "$pid" "$rt"
+    done
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null
+    return 0
+}
+
+rm -f "$work"/ours.*.res "$work"/ref*.res
 echo "model: $model"
-echo "load: wrk -t2 -c$CONNS -d${DUR}s --latency, keep-alive, POST /classify ($(grep -o '"text": "[^"]*"' bench/post_classify.lua)), $RUNS runs, interleaved"
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+echo "load: wrk -t$wrk_thr -c$CONNS -d${DUR}s --latency, keep-alive, routes: $ROUTES ($(grep -o '"text": "[^"]*"' bench/post_classify.lua)), $RUNS runs, interleaved"
+echo "pinning: $pin_note"
+echo "machine: $ncpu cores, shared; load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 if [ $ref = 1 ]; then
     echo "reference: bench/api_ref.py under uvicorn ($ref_cfg; torch threads: $REF_THREADS)"
 else
@@ -234,41 +286,50 @@ for r in $(seq 1 "$RUNS"); do
         done
     fi
 done
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-refs=()
-if [ $ref = 1 ]; then for th in $REF_THREADS; do refs+=("$work/ref$th.res"); done; fi
-$PY - "$CONNS" "$work/ours.res" "${refs[@]}" <<'PYEOF'
-import os, statistics, sys
+ths=()
+if [ $ref = 1 ]; then ths=($REF_THREADS); fi
+$PY - "$CONNS" "$work" "$ROUTES" "${ths[@]}" <<'PYEOF'
+import statistics, sys
+conns, work, routes, ths = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
+paths = {"classify": "/classify", "predict": "/predict", "parse": "/model/parse"}
 def load(p):
     rows = [list(map(float, l.split())) for l in open(p) if l.strip()]
     return list(zip(*rows))
-conns = sys.argv[1]
-ours = load(sys.argv[2])
-refs = [(os.path.basename(p)[3:-4], load(p)) for p in sys.argv[3:]]
 cols = [("req/s", 0, "%.0f"), ("p50 ms", 1, "%.2f"), ("p99 ms", 2, "%.2f"),
-        ("RSS MiB", 3, "%.1f"), ("peak RSS MiB", 4, "%.1f"), ("start-up ms", 5, "%.0f"),
-        ("server CPU us/request", 8, "%.0f"), ("other load (cores)", 7, "%.2f")]
+        ("server CPU us/request", 8, "%.0f"), ("RSS MiB", 3, "%.1f"), ("peak RSS MiB", 4, "%.1f"),
+        ("start-up ms", 5, "%.0f"), ("other load (cores)", 7, "%.2f")]
 med = statistics.median
 def cell(vals, fmt):
     return (fmt % med(vals)) + " (" + (fmt % min(vals)) + "-" + (fmt % max(vals)) + ")"
 def row(name, d):
     print("| %s | " % name + " | ".join(cell(d[i], f) for _, i, f in cols) + " | %d |" % sum(d[6]))
-print()
-print("| server (%s connections) | " % conns + " | ".join(c[0] for c in cols) + " | errors |")
-print("|---" * (len(cols) + 2) + "|")
-row("intent serve", ours)
-for th, d in refs:
-    row("FastAPI reference, torch %s thread%s" % (th, "" if th == "1" else "s"), d)
-if refs:
+summary = []
+for rt in routes:
+    ours = load("%s/ours.%s.res" % (work, rt))
+    refs = [(th, load("%s/ref%s.%s.res" % (work, th, rt))) for th in ths]
+    print()
+    print("POST %s, %s connections" % (paths.get(rt, "/" + rt), conns))
+    print()
+    print("| server | " + " | ".join(c[0] for c in cols) + " | errors |")
+    print("|---" * (len(cols) + 2) + "|")
+    row("intent serve", ours)
+    for th, d in refs:
+        row("FastAPI reference, torch %s thread%s" % (th, "" if th == "1" else "s"), d)
+    if not refs:
+        continue
     th, best = max(refs, key=lambda r: med(r[1][0]))
     r = [med(ours[i]) / med(best[i]) for _, i, _ in cols[:7]]
     print("| ratio ours / best reference (torch %s) | " % th +
           " | ".join("%.2fx" % x for x in r) + " | | |")
+    summary.append((rt, r[0], med(ours[2]), med(best[8]) / med(ours[8]), r[4], r[5]))
+if summary:
     print()
-    print("throughput %.1fx the best reference (target >= 10x); p99 %.2f ms (target < 5 ms); "
-          "memory %.1f%% of the reference's RSS (target < 10%%); start-up %.0f ms (target < 50 ms)"
-          % (r[0], med(ours[2]), 100 * r[3], med(ours[5])))
-    print("server CPU per request: %.0f us vs %.0f us (%.1fx less): the throughput ratio to "
-          "expect where the CPU, not other load, is the limit"
-          % (med(ours[8]), med(best[8]), med(best[8]) / med(ours[8])))
+    print("| route | req/s ours / reference (target >= 10x) | our p99 ms (target < 5) | "
+          "reference CPU per request / ours | RSS ours / reference (target <= 0.1x) | "
+          "peak RSS ours / reference |")
+    print("|---|---|---|---|---|---|")
+    for rt, x, p99, cpu, rss, hwm in summary:
+        print("| %s | %.1fx | %.2f | %.1fx | %.3fx | %.3fx |" % (rt, x, p99, cpu, rss, hwm))
 PYEOF

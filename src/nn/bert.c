@@ -490,18 +490,19 @@ static void embed_forward(const struct ic_bert *m, const struct ic_bert_state *s
                            BT, H, E, sh->lowp);
 }
 
-/* first token -> [dropout] -> dense -> act -> dropout -> classifier -> softmax/CE */
+/* first token (x's rows are stride positions apart) -> [dropout] -> dense -> act -> dropout -> classifier -> softmax/CE */
 static void head_forward(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
-                         struct shard *sh, const struct ic_batch *b, const float *x)
+                         struct shard *sh, const struct ic_batch *b, const float *x,
+                         size_t stride)
 {
     const struct ic_bert_config *c = &m->cfg;
     const struct ic_bert_weights *w = &m->w;
     const struct ic_arch_info *ai = ic_arch_get(c->arch);
-    size_t T = (size_t)b->T, B = (size_t)sh->nb, b0 = (size_t)sh->b0;
+    size_t B = (size_t)sh->nb, b0 = (size_t)sh->b0;
     size_t H = c->hidden_size, N = c->num_labels, L = c->num_layers;
     const int32_t *labels = b->labels ? b->labels + b0 : NULL;
     for (size_t i = 0; i < B; i++)
-        memcpy(sh->cls + i * H, x + i * T * H, H * sizeof(float));
+        memcpy(sh->cls + i * H, x + i * stride * H, H * sizeof(float));
     if (sh->cls_d != sh->cls) {
         struct ic__dropout di = site(im, cls_dropout(c), 2 + 3 * (uint32_t)L, b0 * H);
         dropout_forward(sh->cls_d, sh->cls, B * H, &di);
@@ -520,6 +521,34 @@ static void head_forward(const struct ic_bert *m, struct ic_bert_state *s, struc
     sh->loss_sum = (double)mean * sh->count;
 }
 
+/* The last layer of an inference forward, for position 0 only (all the
+ * classification head reads): keys and values for every position, the rest
+ * for one row per text; the same products as the full layer restricted to
+ * those rows. x is the layer's input (B,T,H); the (B,H) output is left in
+ * la->out. sh->cls holds x's position-0 rows (the first residual). */
+static void last_layer_first(const struct ic_bert *m, struct shard *sh, struct layer_acts *la,
+                             size_t l, const float *x, const int32_t *mask, size_t B, size_t T)
+{
+    const struct ic_bert_config *c = &m->cfg;
+    const struct ic_bert_weights *w = &m->w;
+    size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
+    float eps = c->layer_norm_eps;
+    struct ic__dropout off = {0.0f, 0, 0, 0};
+
+    matmul_forward(la->qkv, x, w->qkv_w + l * 3 * H * H, w->qkv_b + l * 3 * H, B * T, 3 * H, H);
+    attention_first_forward(la->ctx, la->att, la->qkv, mask, B, T, H, NH);
+    for (size_t i = 0; i < B; i++)
+        memcpy(sh->cls + i * H, x + i * T * H, H * sizeof(float));
+    matmul_forward(la->r1, la->ctx, w->attn_out_w + l * H * H, w->attn_out_b + l * H, B, H, H);
+    residual_layernorm_forward(la->a, la->r1, la->mean1, la->rstd1, la->r1, sh->cls,
+                               w->attn_ln_w + l * H, w->attn_ln_b + l * H, B, H, eps, &off);
+    matmul_forward(la->u, la->a, w->ffn_up_w + l * FI * H, NULL, B, FI, H);
+    bias_act_forward(la->g, la->u, NULL, w->ffn_up_b + l * FI, B, FI, c->act);
+    matmul_forward(la->r2, la->g, w->ffn_down_w + l * H * FI, w->ffn_down_b + l * H, B, H, FI);
+    residual_layernorm_forward(la->out, la->r2, la->mean2, la->rstd2, la->r2, la->a,
+                               w->ffn_ln_w + l * H, w->ffn_ln_b + l * H, B, H, eps, &off);
+}
+
 static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, struct impl *im,
                           struct shard *sh, const struct ic_batch *b, int nthr)
 {
@@ -533,7 +562,10 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
 
     embed_forward(m, s, im, sh, b);
     const float *x = sh->h0;
-    for (size_t l = 0; l < L; l++) {
+    /* Without gradients, dropout or a masked-LM head the last layer runs for
+     * position 0 only. */
+    size_t full = !s->with_grads && !im->dropout_on && !c->mlm_head && T > 1 ? L - 1 : L;
+    for (size_t l = 0; l < full; l++) {
         struct layer_acts *la = &sh->layers[l];
         const float *qkv_w = w->qkv_w + l * 3 * H * H, *qkv_b = w->qkv_b + l * 3 * H;
         const float *ao_w = w->attn_out_w + l * H * H, *ao_b = w->attn_out_b + l * H;
@@ -557,9 +589,14 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
                                    w->ffn_ln_w + l * H, w->ffn_ln_b + l * H, BT, H, eps, &d2);
         x = la->out;
     }
+    if (full < L) {
+        last_layer_first(m, sh, &sh->layers[L - 1], L - 1, x, mask, B, T);
+        head_forward(m, s, im, sh, b, sh->layers[L - 1].out, 1);
+        return;
+    }
     sh->last = x;
     if (!c->mlm_head)
-        head_forward(m, s, im, sh, b, x);
+        head_forward(m, s, im, sh, b, x, T);
 }
 
 /* The masked-LM head over the predicted positions of every shard. */

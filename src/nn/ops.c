@@ -641,10 +641,11 @@ static size_t key_len(const int32_t *m, size_t T, int *all_masked)
     return k == 0 ? T : k;
 }
 
-/* Masked softmax of rows i < T over keys j < kl (key j real iff mb[j]). */
-IC_CLONES static void softmax_rows(float *P, size_t T, size_t kl, const int32_t *mb)
+/* Masked softmax of rows i < n (T apart) over keys j < kl (key j real iff
+ * mb[j]). */
+IC_CLONES static void softmax_rows_n(float *P, size_t n, size_t T, size_t kl, const int32_t *mb)
 {
-    for (size_t i = 0; i < T; i++) {
+    for (size_t i = 0; i < n; i++) {
         float *row = P + i * T;
         float mx = -FLT_MAX;
 #pragma omp simd reduction(max : mx)
@@ -661,6 +662,12 @@ IC_CLONES static void softmax_rows(float *P, size_t T, size_t kl, const int32_t 
         for (size_t j = 0; j < kl; j++)
             row[j] *= inv;
     }
+}
+
+/* Masked softmax of all T rows of a T x T tile. */
+static void softmax_rows(float *P, size_t T, size_t kl, const int32_t *mb)
+{
+    softmax_rows_n(P, T, T, kl, mb);
 }
 
 /* Dropout on the (T, kl) block of a T x T tile whose element 0 has mask
@@ -732,6 +739,31 @@ void attention_forward(float *ctx, float *att, const float *qkv, const int32_t *
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)kl, 1.0f, Pd,
                     (int)T, v, (int)C3, 0.0f, ctx + b * T * C + h * D, (int)C);
+    }
+}
+
+void attention_first_forward(float *ctx0, float *att, const float *qkv, const int32_t *mask,
+                             size_t B, size_t T, size_t C, size_t NH)
+{
+    size_t D = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)D);
+    for (size_t bh = 0; bh < B * NH; bh++) {
+        size_t b = bh / NH, h = bh % NH;
+        const int32_t *mb = mask + b * T;
+        int all_masked;
+        size_t kl = key_len(mb, T, &all_masked);
+        const float *q = qkv + b * T * C3 + h * D, *k = q + C, *v = q + 2 * C;
+        float *P = att + bh * T * T;
+        if (all_masked) {
+            for (size_t j = 0; j < T; j++)
+                P[j] = 1.0f / (float)T;
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, (int)kl, (int)D, scale, q,
+                        (int)C3, k, (int)C3, 0.0f, P, (int)T);
+            softmax_rows_n(P, 1, T, kl, mb);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, (int)D, (int)kl, 1.0f, P,
+                    (int)T, v, (int)C3, 0.0f, ctx0 + b * C + h * D, (int)C);
     }
 }
 

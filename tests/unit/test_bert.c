@@ -278,6 +278,24 @@ static const float *ref_f32(struct golden *g, const char *name)
     return t ? t->data : NULL;
 }
 
+/* The inference state (no gradients: the last layer runs for position 0
+ * only) gives the golden logits and probabilities too. */
+static int golden_inference(struct golden *g, char *msg, size_t cap)
+{
+    struct ic_bert_state si;
+    struct ic_err err;
+    size_t n = (size_t)g->b.B * (size_t)g->cfg.num_labels;
+    if (ic_bert_state_init(&si, &g->cfg, g->b.B, g->b.T, 0, &err)) {
+        snprintf(msg, cap, "inference state: %s", err.msg);
+        return 0;
+    }
+    int ok = ic_bert_forward(&g->m, &si, &g->b, NULL) == IC_OK;
+    ok = ok && close_enough("inference logits", si.logits, ref_f32(g, "logits"), n, 1e-5, msg, cap);
+    ok = ok && close_enough("inference probs", si.probs, ref_f32(g, "probs"), n, 1e-5, msg, cap);
+    ic_bert_state_free(&si);
+    return ok;
+}
+
 static void golden_check_head(const char *sub, int mlm)
 {
     struct golden g;
@@ -300,6 +318,7 @@ static void golden_check_head(const char *sub, int mlm)
     ok = ok && (mlm || close_enough("probs", s.probs, ref_f32(&g, "probs"), (size_t)B * N, 1e-5,
                                     msg, sizeof msg));
     ok = ok && close_enough("loss", &s.loss, ref_f32(&g, "loss"), 1, 1e-5, msg, sizeof msg);
+    ok = ok && (mlm || golden_inference(&g, msg, sizeof msg));
     worst[0] = g_worst;
     g_worst = 0;
     /* backward: every parameter's gradient within 1e-4 */

@@ -523,9 +523,10 @@ static void head_forward(const struct ic_bert *m, struct ic_bert_state *s, struc
 
 /* The last layer of an inference forward, for position 0 only (all the
  * classification head reads): keys and values for every position, the rest
- * for one row per text; the same products as the full layer restricted to
- * those rows. x is the layer's input (B,T,H); the (B,H) output is left in
- * la->out. sh->cls holds x's position-0 rows (the first residual). */
+ * (queries included) for one row per text; the same products as the full
+ * layer restricted to those rows. x is the layer's input (B,T,H); the (B,H)
+ * output is left in la->out. sh->cls holds x's position-0 rows (the queries'
+ * input and the first residual); la->qkv holds keys and values (B,T,2H). */
 static void last_layer_first(const struct ic_bert *m, struct shard *sh, struct layer_acts *la,
                              size_t l, const float *x, const int32_t *mask, size_t B, size_t T)
 {
@@ -534,11 +535,14 @@ static void last_layer_first(const struct ic_bert *m, struct shard *sh, struct l
     size_t H = c->hidden_size, FI = c->intermediate_size, NH = c->num_heads;
     float eps = c->layer_norm_eps;
     struct ic__dropout off = {0.0f, 0, 0, 0};
+    const float *qkv_w = w->qkv_w + l * 3 * H * H, *qkv_b = w->qkv_b + l * 3 * H;
+    float *q0 = la->r1; /* (B,H), free until the attention output */
 
-    matmul_forward(la->qkv, x, w->qkv_w + l * 3 * H * H, w->qkv_b + l * 3 * H, B * T, 3 * H, H);
-    attention_first_forward(la->ctx, la->att, la->qkv, mask, B, T, H, NH);
     for (size_t i = 0; i < B; i++)
         memcpy(sh->cls + i * H, x + i * T * H, H * sizeof(float));
+    matmul_forward(la->qkv, x, qkv_w + H * H, qkv_b + H, B * T, 2 * H, H);
+    matmul_forward(q0, sh->cls, qkv_w, qkv_b, B, H, H);
+    attention_first_forward(la->ctx, la->att, q0, la->qkv, mask, B, T, H, NH);
     matmul_forward(la->r1, la->ctx, w->attn_out_w + l * H * H, w->attn_out_b + l * H, B, H, H);
     residual_layernorm_forward(la->a, la->r1, la->mean1, la->rstd1, la->r1, sh->cls,
                                w->attn_ln_w + l * H, w->attn_ln_b + l * H, B, H, eps, &off);

@@ -8,6 +8,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -373,6 +374,24 @@ void residual_layernorm_backward(float *dy, float *dx, float *dw, float *db, con
 #define SMALL_MNK 1000000 /* OpenBLAS (x86-64) small-matrix kernels: M*N*K <= 100^3 */
 #define SMALL_MN 1200      /* ... and, for x @ W^T, M*N <= 1200 */
 
+/* Whether OpenBLAS takes its small-matrix path for x @ W^T on this CPU: in
+ * OpenBLAS 0.3.x only the SkylakeX kernel set (also used for Cooper Lake and
+ * Sapphire Rapids) permits it. Elsewhere (Haswell, Zen) feeding W in row
+ * blocks only repacks x once per block, which cost 15-20 % of a served
+ * request's CPU. Decided once; 1 or 0. */
+static int small_kernels(void)
+{
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v >= 0)
+        return v;
+    const char *core = openblas_get_corename();
+    v = core && (strcasestr(core, "skylakex") || strcasestr(core, "cooperlake") ||
+                 strcasestr(core, "sapphire"));
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    return v;
+}
+
 void matmul_forward(float *out, const float *inp, const float *W, const float *bias, size_t M,
                     size_t N, size_t K)
 {
@@ -387,10 +406,10 @@ void matmul_forward(float *out, const float *inp, const float *W, const float *b
      * each call, which costs as much as the product. Its unpacked small-matrix
      * kernels (x86-64, OpenBLAS >= 0.3.16) take this transposition only when
      * rows * cols <= 1200 and rows * cols * K <= 100^3, so W is fed in row
-     * blocks that qualify (about twice as fast at M = 16; elsewhere the
-     * blocks just cost a few more calls). */
+     * blocks that qualify (about twice as fast at M = 16), on the CPUs where
+     * OpenBLAS permits that path (small_kernels). */
     size_t chunk = N;
-    if (M <= 128 && M * N > SMALL_MN) {
+    if (M <= 128 && M * N > SMALL_MN && small_kernels()) {
         chunk = SMALL_MN / M;
         if (chunk * M * K > SMALL_MNK)
             chunk = SMALL_MNK / (M * K);
@@ -742,28 +761,28 @@ void attention_forward(float *ctx, float *att, const float *qkv, const int32_t *
     }
 }
 
-void attention_first_forward(float *ctx0, float *att, const float *qkv, const int32_t *mask,
-                             size_t B, size_t T, size_t C, size_t NH)
+void attention_first_forward(float *ctx0, float *att, const float *q0, const float *kv,
+                             const int32_t *mask, size_t B, size_t T, size_t C, size_t NH)
 {
-    size_t D = C / NH, C3 = 3 * C;
+    size_t D = C / NH, C2 = 2 * C;
     float scale = 1.0f / sqrtf((float)D);
     for (size_t bh = 0; bh < B * NH; bh++) {
         size_t b = bh / NH, h = bh % NH;
         const int32_t *mb = mask + b * T;
         int all_masked;
         size_t kl = key_len(mb, T, &all_masked);
-        const float *q = qkv + b * T * C3 + h * D, *k = q + C, *v = q + 2 * C;
+        const float *q = q0 + b * C + h * D, *k = kv + b * T * C2 + h * D, *v = k + C;
         float *P = att + bh * T * T;
         if (all_masked) {
             for (size_t j = 0; j < T; j++)
                 P[j] = 1.0f / (float)T;
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, (int)kl, (int)D, scale, q,
-                        (int)C3, k, (int)C3, 0.0f, P, (int)T);
+                        (int)C, k, (int)C2, 0.0f, P, (int)T);
             softmax_rows_n(P, 1, T, kl, mb);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, (int)D, (int)kl, 1.0f, P,
-                    (int)T, v, (int)C3, 0.0f, ctx0 + b * C + h * D, (int)C);
+                    (int)T, v, (int)C2, 0.0f, ctx0 + b * C + h * D, (int)C);
     }
 }
 

@@ -153,11 +153,11 @@ void attention_forward(float *ctx, float *att, const float *qkv, const int32_t *
                        float *scratch, int nthr);
 /* attention_forward for query position 0 of every row only, without
  * dropout (inference: the classification head reads nothing else of the
- * last layer): ctx0 (B,C) = att[.,.,0,:] @ V, with att's row 0 of each
- * (b, head) written as attention_forward writes it. Same products, one
- * query row instead of T. */
-void attention_first_forward(float *ctx0, float *att, const float *qkv, const int32_t *mask,
-                             size_t B, size_t T, size_t C, size_t NH);
+ * last layer), from q0 (B,C), the queries of position 0, and kv (B,T,2C),
+ * keys then values of every position: ctx0 (B,C) = att[.,.,0,:] @ V, with
+ * att's row 0 of each (b, head) written as attention_forward writes it. */
+void attention_first_forward(float *ctx0, float *att, const float *q0, const float *kv,
+                             const int32_t *mask, size_t B, size_t T, size_t C, size_t NH);
 /* dqkv (B,T,3C) written (not accumulated) from dctx (B,T,C). */
 void attention_backward(float *dqkv, const float *dctx, const float *att, const float *qkv,
                         const int32_t *mask, size_t B, size_t T, size_t C, size_t NH,

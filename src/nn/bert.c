@@ -566,9 +566,10 @@ static void forward_shard(const struct ic_bert *m, struct ic_bert_state *s, stru
 
     embed_forward(m, s, im, sh, b);
     const float *x = sh->h0;
-    /* Without gradients, dropout or a masked-LM head the last layer runs for
-     * position 0 only. */
-    size_t full = !s->with_grads && !im->dropout_on && !c->mlm_head && T > 1 ? L - 1 : L;
+    /* Without gradients, dropout or a masked-LM head, at fp32, the last layer
+     * runs for position 0 only (low-precision states run it whole). */
+    size_t full = !s->with_grads && !im->dropout_on && !c->mlm_head && !s->prep && T > 1 ? L - 1
+                                                                                      : L;
     for (size_t l = 0; l < full; l++) {
         struct layer_acts *la = &sh->layers[l];
         const float *qkv_w = w->qkv_w + l * 3 * H * H, *qkv_b = w->qkv_b + l * 3 * H;

@@ -185,7 +185,7 @@ kill -TERM "${RPID[r1]}"
 if wait_for 30 gone "${RPID[r1]}"; then wait "${RPID[r1]}"; rc=$?; else rc=timeout; fi
 unset 'RPID[r1]'
 load_stop drain
-if [ "$rc" = 0 ] && grep -q 'intent serve: stopped' "$tmp/r1.log" && [ "$W_ok" -ge 500 ] &&
+if [ "$rc" = 0 ] && grep -q 'intent serve: stopped' "$tmp/r1.log" && [ "$W_ok" -ge 400 ] &&
     [ "$W_read" = 0 ] && [ "$W_timeout" = 0 ] && [ "$W_non2xx" = 0 ]; then
     ok sigterm_drain_no_lost_request
 else

@@ -38,7 +38,7 @@ build_pkgs=(build-essential pkg-config
             libopenblas-openmp-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
             libutf8proc-dev libyaml-dev zlib1g-dev libpng-dev libssl-dev ca-certificates)
 test_pkgs=(python3 python3-torch python3-numpy curl clang libclang-rt-14-dev libomp-dev
-           libopenblas-pthread-dev valgrind groff-base chromium nodejs haproxy wrk)
+           libopenblas-pthread-dev valgrind groff-base chromium nodejs haproxy wrk python3-yaml)
 bench_pkgs=(python3 python3-torch python3-numpy wrk time python3-fastapi python3-uvicorn
             python3-uvloop python3-httptools libopenblas0-openmp)
 

@@ -15,6 +15,8 @@
 #   make uninstall            removes exactly what install put there
 #   make help                 this text
 # Variables: BUILD=dir, CC=..., NO_OMP=1 (serial kernels), OPT=-O3, WERROR=1,
+#   MPI=0 (no multi-process training; default: with Open MPI when mpicc or
+#   pkg-config ompi-c is found, MPI=1 requires it),
 #   PREFIX=/usr/local (compiled into intent as the dataset's place), DESTDIR=
 
 CC ?= cc
@@ -48,7 +50,18 @@ $(error missing: $(DEPS_MISSING) - run scripts/install-deps.sh (or apt-get insta
 endif
 PC_CFLAGS := $(shell pkg-config --cflags $(PC_MODULES))
 PC_LIBS := $(shell pkg-config --libs $(PC_MODULES))
+# MPI (data-parallel `intent train` under mpirun, docs/scale-out.md): only
+# src/train/dist.c includes mpi.h. Open MPI's wrapper says how to compile
+# and link; pkg-config ompi-c is the fallback.
+ifneq ($(MPI),0)
+MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs ompi-c 2>/dev/null)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags ompi-c 2>/dev/null)
+ifeq ($(MPI)$(strip $(MPI_LIBS)),1)
+$(error MPI=1 but no MPI found - apt-get install libopenmpi-dev openmpi-bin, or build with MPI=0)
 endif
+endif
+endif
+MPI_MODE := $(if $(strip $(MPI_LIBS)),mpi,nompi)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -66,7 +79,7 @@ OPT ?= -O2
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -Isrc -Itests -fPIC \
     -I$(BLAS_INC) $(PC_CFLAGS)
-LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas $(PC_LIBS) -lpthread -ldl -lm
+LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas $(PC_LIBS) $(MPI_LIBS) -lpthread -ldl -lm
 
 # ThreadSanitizer: OpenMP off by default (libgomp is not instrumented, its
 # barriers would read as races; scripts/tsan-test.sh checks the OpenMP loops
@@ -130,6 +143,18 @@ $(shell mkdir -p $(BUILD) && { [ "$$(cat $(DATADIR_STAMP) 2>/dev/null)" = '$(DAT
     printf '%s\n' '$(DATADIR)' >$(DATADIR_STAMP); })
 endif
 $(BUILD)/obj/src/cli/cmd_train.o: $(DATADIR_STAMP)
+
+# dist.c with or without MPI: the stamp changes (and dist.o is rebuilt) when
+# the mode does, so MPI=0 and the default can share a build directory.
+MPI_STAMP := $(BUILD)/mpi
+ifneq ($(DEPS_MISSING)$(PC_LIBS),)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(MPI_STAMP) 2>/dev/null)" = '$(MPI_MODE)' ] || \
+    printf '%s\n' '$(MPI_MODE)' >$(MPI_STAMP); })
+endif
+$(BUILD)/obj/src/train/dist.o: $(MPI_STAMP)
+ifeq ($(MPI_MODE),mpi)
+$(BUILD)/obj/src/train/dist.o: CFLAGS += $(MPI_CFLAGS) -DIC_MPI
+endif
 $(BUILD)/obj/src/cli/cmd_train.o: CFLAGS += -DIC_DATADIR='"$(DATADIR)"'
 
 $(BUILD)/intent: $(CLI_OBJ) $(BUILD)/libintent.a

@@ -6,10 +6,15 @@
 #   scripts/install-deps.sh            build and run: compiler, pkg-config and
 #                                      the -dev packages of OpenBLAS (OpenMP
 #                                      build), libcurl, libmicrohttpd, jansson,
-#                                      utf8proc, libyaml, zlib, libpng, OpenSSL
+#                                      utf8proc, libyaml, zlib, libpng, OpenSSL,
+#                                      and Open MPI (libopenmpi-dev, and mpirun
+#                                      from openmpi-bin: multi-process
+#                                      training; `make MPI=0` builds without)
 #   scripts/install-deps.sh --runtime  only the shared libraries build/intent
 #                                      loads, for a machine that runs a binary
-#                                      built elsewhere (no compiler)
+#                                      built elsewhere (no compiler); with
+#                                      libopenmpi3 for a binary built with MPI
+#                                      (the default) and openmpi-bin for mpirun
 #   scripts/install-deps.sh --test     build + what `make check`, `make fuzz`,
 #                                      `make tsan-test` and `make valgrind`
 #                                      use: python3-torch and numpy (golden
@@ -33,10 +38,11 @@
 set -euo pipefail
 
 runtime_pkgs=(libopenblas0-openmp libgomp1 libcurl4 libmicrohttpd12 libjansson4 libutf8proc2
-              libyaml-0-2 zlib1g libpng16-16 libssl3 ca-certificates)
+              libyaml-0-2 zlib1g libpng16-16 libssl3 ca-certificates libopenmpi3 openmpi-bin)
 build_pkgs=(build-essential pkg-config
             libopenblas-openmp-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
-            libutf8proc-dev libyaml-dev zlib1g-dev libpng-dev libssl-dev ca-certificates)
+            libutf8proc-dev libyaml-dev zlib1g-dev libpng-dev libssl-dev ca-certificates
+            libopenmpi-dev openmpi-bin)
 test_pkgs=(python3 python3-torch python3-numpy curl clang libclang-rt-14-dev libomp-dev
            libopenblas-pthread-dev valgrind groff-base chromium nodejs haproxy wrk python3-yaml)
 bench_pkgs=(python3 python3-torch python3-numpy wrk time python3-fastapi python3-uvicorn

@@ -292,6 +292,10 @@ void ic_bert_zero_grad(struct ic_bert_state *s);
 /* Global L2 norm of s->grads, equal to ic_grad_norm(s->grads, num_params)
  * but reading only the word-embedding rows a backward touched. */
 float ic_bert_grad_norm(const struct ic_bert_state *s);
+/* Marks every word-embedding row as touched, for code that wrote gradients
+ * into rows no backward of this state touched (a sum over processes): the
+ * next ic_bert_zero_grad then clears, and ic_bert_grad_norm reads, them all. */
+void ic_bert_grads_dense(struct ic_bert_state *s);
 
 /* Sets the number of threads the kernels use from the calling thread (its
  * OpenMP thread count) and OpenBLAS's count (0 = all cores). A server's

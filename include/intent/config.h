@@ -81,6 +81,10 @@ struct ic_config {
     int pretrain;            /* from scratch: masked-LM pretraining on the texts first */
     int pretrain_epochs;
     char *unlabelled_data;   /* comma-separated extra corpora for that pretraining */
+    /* --- checkpoints and multi-process training */
+    int epoch_checkpoint;    /* write <output>.ckpt after every epoch */
+    int resume;              /* continue from <output>.ckpt (and write it) */
+    double dist_timeout;     /* seconds one MPI exchange may wait; 0 = forever */
     /* --- tracking */
     int tracking;            /* 0 = --no-tracking */
     char *tracking_uri;      /* "" = ./mlruns */

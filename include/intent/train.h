@@ -195,6 +195,15 @@ void ic_train_result_free(struct ic_train_result *r);
 int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, ic_train_cb cb,
                  void *ud, struct ic_train_result *res, struct ic_err *err) IC_WUR;
 
+/* Started by mpirun (a build with MPI), ic_train_run is one rank of a
+ * data-parallel job (docs/scale-out.md): each rank trains on its shard of
+ * every batch, rank 0 alone evaluates, tracks and saves (res->output is
+ * NULL on the others). Call ic_train_dist_end(exit_code) once afterwards,
+ * before the process exits: 0 leaves the job (MPI_Finalize), anything else
+ * ends every rank with that code (MPI_Abort), so none waits for this one.
+ * A no-op in a single process. */
+void ic_train_dist_end(int exit_code);
+
 #ifdef __cplusplus
 }
 #endif

@@ -283,8 +283,9 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "intent: MLflow run %s: %s\n", res.run_id,
                 res.run_where ? res.run_where : "");
     if (rc == IC_OK) {
-        fprintf(stderr, "intent: model saved to %s%s\n", res.output,
-                res.from_scratch ? " (trained from scratch)" : "");
+        if (res.output) /* rank 0 of an MPI job, or the only process */
+            fprintf(stderr, "intent: model saved to %s%s\n", res.output,
+                    res.from_scratch ? " (trained from scratch)" : "");
         code = 0;
     } else if (rc == IC_ERR_INTERRUPTED) {
         cli_error("train", "%s", err.msg);
@@ -294,6 +295,7 @@ int cmd_train(int argc, char **argv)
         code = 1;
     }
     ic_train_result_free(&res);
+    ic_train_dist_end(code);
 out:
     ic_config_free(&c);
     return code;

@@ -369,6 +369,13 @@ float ic_bert_grad_norm(const struct ic_bert_state *s)
     return (float)sqrt(ss);
 }
 
+void ic_bert_grads_dense(struct ic_bert_state *s)
+{
+    struct impl *im = s->impl;
+    if (s->grads && im)
+        memset(im->touched, 1, (size_t)s->cfg.vocab_size);
+}
+
 /* --- threads --------------------------------------------------------------- */
 
 static int g_threads; /* 0: not set */

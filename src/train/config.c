@@ -106,6 +106,14 @@ static const struct ic_config_key keys[] = {
     {"unlabelled_data", S, OFF(unlabelled_data), "", 0, 0, NULL,
      "from scratch with pretrain: more unlabelled text files (comma-separated; text, JSON, "
      "CSV, .gz) for the pretraining"},
+    /* checkpoints and multi-process training (docs/scale-out.md) */
+    {"epoch_checkpoint", B, OFF(epoch_checkpoint), "false", 0, 1, NULL,
+     "after every epoch, save the whole training state to <output>.ckpt (for resume)"},
+    {"resume", B, OFF(resume), "false", 0, 1, NULL,
+     "continue from <output>.ckpt when it exists (else start afresh); implies epoch_checkpoint"},
+    {"dist_timeout", F, OFF(dist_timeout), "900", 0, 604800, NULL,
+     "under mpirun: seconds a rank waits in one exchange (rank 0's evaluation included) "
+     "before it exits; 0 = forever"},
     /* tracking */
     {"tracking", B, OFF(tracking), "true", 0, 1, NULL,
      "log the run to MLflow (--no-tracking turns it off)"},

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "intent/bert.h"
 #include "intent/calib.h"
@@ -27,6 +28,9 @@
 #include "intent/train.h"
 #include "train/train_int.h"
 #include "hub/hub_int.h" /* hub_sha256_file */
+#include "track/track_int.h" /* ic__sysmon: every rank's system metrics */
+#include "train/dist.h"
+#include "train/resume.h"
 
 // --- encoding ---------------------------------------------------------------
 
@@ -248,9 +252,13 @@ int ic_forward_collect(const struct ic_model *m, const struct ic_encoded *e, int
  *                       the schedule's step counts
  *   log_params          start the tracked run, log params, tags and the
  *                       data files as dataset inputs
+ *   resume_load         the epoch checkpoint, with --resume
  *   train_epoch         one pass: order, then train_step per batch
- *   train_step          forward, backward, clip, AdamW, progress log
- *   evaluate_select     epoch-end evaluation, best-epoch copy, early stop
+ *   train_step          this rank's shard: forward, backward; the gradient
+ *                       sum over ranks (reduce_grads), clip, AdamW, log
+ *   epoch_end           rank 0: evaluate_select (evaluation, best-epoch
+ *                       copy, early stop); every rank: the weights check,
+ *                       the epoch checkpoint
  *   final_metrics       restore the best epoch, the metrics reported
  *   save_model          eval_report.json, the saved model, artifacts
  */
@@ -300,6 +308,14 @@ struct train_run {
     double t_start, t_log;         /* run start; last progress log (eval time excluded) */
     double loss_acc;               /* train loss summed since the last log */
     int64_t steps_log, ex_log, ex_total; /* steps / examples since the last log, in all */
+
+    /* multi-process training (dist.h): rank 0 of 1 without mpirun */
+    int rank, nproc;
+    int stop_seen;                 /* a rank asked to stop (agreed in reduce_grads) */
+    double t_compute, t_reduce;    /* seconds in forward/backward/update, in the reduction */
+    struct ic__sysmon *sysmon;     /* this rank's system metrics (nproc > 1) */
+    char *ckpt_path;               /* <output>.ckpt when epoch checkpoints are on */
+    int first_epoch;               /* 1, or the one after the resumed checkpoint */
 
     /* evaluate_select, final_metrics, calibrate */
     struct ic_metrics cur, best;   /* this epoch's evaluation; the best one */
@@ -375,9 +391,19 @@ static int run_init(struct train_run *r, const struct ic_config *c,
     r->err = err;
     r->evd = &r->d;
     r->status = IC_RUN_FAILED;
+    r->first_epoch = 1;
     int rc = ic_config_check(c, err);
     if (rc != IC_OK)
         return rc;
+    rc = ic__dist_init(c->dist_timeout, err);
+    if (rc != IC_OK)
+        return rc;
+    r->rank = ic__dist_rank();
+    r->nproc = ic__dist_size();
+    if (r->rank > 0) { /* rank 0 speaks for the job */
+        r->cb = NULL;
+        ic_log_set_level(IC_LOG_WARN);
+    }
     rc = ic_config_best_metric(c->metric_for_best_model, &r->best_name, &r->greater);
     IC_ASSERT(rc == IC_OK);
     ic_set_threads(c->threads);
@@ -625,7 +651,12 @@ static int allocate(struct train_run *r)
     r->res->n_train = r->ntr;
     r->res->n_eval = r->nev;
     r->res->n_labels = r->d.n_labels;
-    return IC_OK;
+    if (r->nproc == 1)
+        return IC_OK;
+    r->sysmon = ic__sysmon_new();
+    /* every rank starts from rank 0's weights (a head initialised or a
+     * checkpoint downloaded elsewhere could differ) */
+    return ic__dist_bcast(r->model.bert.params, r->model.bert.num_params * sizeof(float), r->err);
 }
 
 /* A data file as an MLflow dataset input: its absolute path (source
@@ -674,7 +705,7 @@ static int log_params(struct train_run *r)
     const struct ic_config *c = r->c;
     struct ic_tracker_opts to;
     ic_tracker_default_opts(&to);
-    to.enabled = c->tracking;
+    to.enabled = c->tracking && r->rank == 0;
     to.tracking_uri = *c->tracking_uri ? c->tracking_uri : NULL;
     to.experiment_name = *c->experiment_name ? c->experiment_name : NULL;
     to.run_name = *c->run_name ? c->run_name : NULL;
@@ -711,6 +742,12 @@ static int log_params(struct train_run *r)
         char pl[32];
         snprintf(pl, sizeof pl, "%.6g", r->pretrain_loss);
         ic_tracker_log_param(t, "pretrain_last_epoch_loss", pl);
+    }
+    if (r->nproc > 1) { /* MPI processes; their system metrics are system/rank<r>/... */
+        char np[16];
+        snprintf(np, sizeof np, "%d", r->nproc);
+        ic_tracker_log_param(t, "num_processes", np);
+        ic_tracker_set_tag(t, "intent.processes", np);
     }
     if (t) {
         ic__log_dataset(t, &r->d, "training");
@@ -760,6 +797,41 @@ static void epoch_order(struct train_run *r)
     }
 }
 
+/* The system metrics every rank gathers to rank 0 at a log step. */
+static const char *const k_rank_metrics[] = {
+    "cpu_utilization_percentage", "system_memory_usage_megabytes",
+    "system_memory_usage_percentage", "network_receive_megabytes", "network_transmit_megabytes",
+};
+#define N_RANK_METRICS (sizeof k_rank_metrics / sizeof k_rank_metrics[0])
+
+/* With several processes: each rank samples its own system metrics and
+ * rank 0 logs them as system/rank<r>/<name> (MLflow's per-node naming). */
+static int log_rank_metrics(struct train_run *r)
+{
+    if (r->nproc == 1)
+        return IC_OK;
+    const char *names[64];
+    double vals[64], mine[N_RANK_METRICS];
+    size_t n = r->sysmon ? ic__sysmon_sample(r->sysmon, names, vals, 64) : 0;
+    for (size_t k = 0; k < N_RANK_METRICS; k++) {
+        mine[k] = NAN;
+        for (size_t i = 0; i < n; i++)
+            if (!strncmp(names[i], "system/", 7) && !strcmp(names[i] + 7, k_rank_metrics[k]))
+                mine[k] = vals[i];
+    }
+    double *all = r->rank == 0 ? ic_xmalloc((size_t)r->nproc * sizeof mine) : NULL;
+    int rc = ic__dist_gather_f64(mine, N_RANK_METRICS, all, r->err);
+    for (int q = 0; rc == IC_OK && all && q < r->nproc; q++)
+        for (size_t k = 0; k < N_RANK_METRICS; k++) {
+            char key[128];
+            snprintf(key, sizeof key, "system/rank%d/%s", q, k_rank_metrics[k]);
+            if (!isnan(all[(size_t)q * N_RANK_METRICS + k]))
+                ic_tracker_log_metric(r->trk, key, all[(size_t)q * N_RANK_METRICS + k], r->step);
+        }
+    ic_free(all);
+    return rc;
+}
+
 /* Every logging_steps steps: the mean loss and the speed since the last
  * log, to the callback and the tracker. */
 static void log_progress(struct train_run *r, float lr, float gnorm, double epf)
@@ -783,32 +855,84 @@ static void log_progress(struct train_run *r, float lr, float gnorm, double epf)
     r->t_log = now;
 }
 
-/* One optimizer step on batch sidx of this epoch's order. */
-static int train_step(struct train_run *r, int epoch, int64_t sidx)
+/* This rank's shard of the global batch of nb examples at order[a]: the
+ * slice [nb*rank/nproc, nb*(rank+1)/nproc) (all of it in one process),
+ * forward and backward. *mine: its size (0 leaves the gradients zero). */
+static int step_compute(struct train_run *r, size_t a, int nb, int *mine)
 {
-    const struct ic_config *c = r->c;
     struct ic_bert_state *st = &r->st;
-    int pad = r->model.tok.pad_id >= 0 ? r->model.tok.pad_id : 0;
-    size_t a = (size_t)sidx * (size_t)r->B;
-    int nb = (int)(r->ntr - a < (size_t)r->B ? r->ntr - a : (size_t)r->B);
-    int T = ic__pack_batch(&r->etr, r->order + a, nb, pad, r->bids, r->bmask, r->blab);
-    struct ic_batch batch = {nb, T, r->bids, NULL, r->bmask, r->blab, NULL};
+    int lo = (int)((int64_t)nb * r->rank / r->nproc);
+    int hi = (int)((int64_t)nb * (r->rank + 1) / r->nproc);
+    *mine = hi - lo;
     ic_bert_zero_grad(st);
+    st->loss = 0.0f;
+    if (*mine == 0)
+        return IC_OK;
+    int pad = r->model.tok.pad_id >= 0 ? r->model.tok.pad_id : 0;
+    int T = ic__pack_batch(&r->etr, r->order + a + lo, *mine, pad, r->bids, r->bmask, r->blab);
+    struct ic_batch batch = {*mine, T, r->bids, NULL, r->bmask, r->blab, NULL};
     int rc = ic_bert_forward(&r->model.bert, st, &batch, &r->rng_drop);
     if (rc == IC_OK)
         rc = ic_bert_backward(&r->model.bert, st, &batch);
     if (rc != IC_OK)
         return ic_errf(r->err, rc, "training step %lld failed: %s", (long long)r->step + 1,
                        ic_status_str(rc));
+    return IC_OK;
+}
+
+/* Several processes: the gradient of the global batch's mean loss is the sum
+ * over ranks of each rank's mean-loss gradient weighted by its share of the
+ * batch (mine / nb), so the update is the one a single process makes for
+ * the whole batch, up to float summation order. The loss and any rank's
+ * stop request travel in a second, small sum. */
+static int reduce_grads(struct train_run *r, int mine, int nb)
+{
+    if (r->nproc == 1)
+        return IC_OK;
+    double t0 = ic_time_now();
+    struct ic_bert_state *st = &r->st;
+    size_t n = r->model.bert.num_params;
+    float w = (float)mine / (float)nb;
+    if (w != 1.0f)
+        for (size_t i = 0; i < n; i++)
+            st->grads[i] *= w;
+    int rc = ic__dist_allreduce_f32(st->grads, n, r->err);
+    ic_bert_grads_dense(st); /* other ranks' word rows are in grads now */
+    double sums[2] = {(double)st->loss * (double)w, stop_requested(r) ? 1.0 : 0.0};
+    if (rc == IC_OK)
+        rc = ic__dist_allreduce_f64(sums, 2, r->err);
+    st->loss = (float)sums[0];
+    if (sums[1] > 0)
+        r->stop_seen = 1;
+    r->t_reduce += ic_time_now() - t0;
+    return rc;
+}
+
+/* One optimizer step on global batch sidx of this epoch's order. */
+static int train_step(struct train_run *r, int epoch, int64_t sidx)
+{
+    const struct ic_config *c = r->c;
+    struct ic_bert_state *st = &r->st;
+    double t0 = ic_time_now();
+    size_t a = (size_t)sidx * (size_t)r->B;
+    int nb = (int)(r->ntr - a < (size_t)r->B ? r->ntr - a : (size_t)r->B), mine;
+    int rc = step_compute(r, a, nb, &mine);
+    double t1 = ic_time_now();
+    if (rc == IC_OK)
+        rc = reduce_grads(r, mine, nb);
+    if (rc != IC_OK)
+        return rc;
     if (!isfinite(st->loss))
         return ic_errf(r->err, IC_ERR_RANGE, "training diverged at step %lld (loss %g): lower "
                        "learning_rate", (long long)r->step + 1, (double)st->loss);
-    /* clip_grad_norm_ fused into the AdamW step (grads only read); the norm
-     * reads only the embedding rows this batch touched. */
+    /* clip_grad_norm_ fused into the AdamW step (grads only read), after the
+     * sum over ranks; the norm reads only the embedding rows touched. */
+    double t2 = ic_time_now();
     float gnorm = ic_bert_grad_norm(st);
     float coef = ic_grad_clip_coef(gnorm, (float)c->max_grad_norm);
     float lr = ic_lr_linear(r->step, r->warmup_steps, r->total_steps, (float)c->learning_rate);
     ic_adamw_step_scaled(&r->opt, &r->model.bert, st->grads, lr, coef);
+    r->t_compute += (t1 - t0) + (ic_time_now() - t2);
     r->step++;
     r->loss_acc += st->loss;
     r->ep_loss += st->loss;
@@ -824,17 +948,40 @@ static int train_step(struct train_run *r, int epoch, int64_t sidx)
     r->evt.learning_rate = lr;
     r->evt.grad_norm = gnorm;
     emit(r->cb, r->ud, &r->evt);
-    if (r->step % c->logging_steps == 0)
+    if (r->step % c->logging_steps == 0) {
         log_progress(r, lr, gnorm, epf);
+        return log_rank_metrics(r);
+    }
     return IC_OK;
+}
+
+/* Whether to end the epoch before the next step: *stop in one process; with
+ * several, a request any rank saw in the last step's sum (so all agree). */
+static int should_stop(const struct train_run *r)
+{
+    return r->nproc > 1 ? r->stop_seen : stop_requested(r);
+}
+
+/* With several processes each rank draws its own dropout masks: rank r's
+ * stream for an epoch is seeded from (seed, r, epoch), so a run is
+ * reproducible for a fixed process count and a resumed epoch starts where
+ * the uninterrupted one did. One process keeps its single stream. */
+static void epoch_dropout_stream(struct train_run *r, int epoch)
+{
+    if (r->nproc == 1)
+        return;
+    uint64_t s = (uint64_t)r->c->seed * 0xD1B54A32D192ED03ull + 2;
+    s ^= ((uint64_t)(r->rank + 1) << 40) ^ ((uint64_t)epoch * 0x9E3779B97F4A7C15ull);
+    ic_rng_seed(&r->rng_drop, s);
 }
 
 /* One pass over the training set; *stop ends it between steps. */
 static int train_epoch(struct train_run *r, int epoch)
 {
     epoch_order(r);
+    epoch_dropout_stream(r, epoch);
     for (int64_t sidx = 0; sidx < r->steps_per_epoch; sidx++) {
-        if (stop_requested(r)) {
+        if (should_stop(r)) {
             r->stopped = 1;
             break;
         }
@@ -918,6 +1065,174 @@ static int evaluate_select(struct train_run *r, int epoch)
     return IC_OK;
 }
 
+/* FNV-1a over the weights' 32-bit words: equal on every rank or the ranks
+ * have drifted apart. */
+static uint64_t params_hash(const struct ic_bert *m)
+{
+    const uint32_t *w = (const uint32_t *)(const void *)m->params;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < m->num_params; i++)
+        h = (h ^ w[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* After an epoch, with several processes: every rank's weight hash to rank
+ * 0, which stops the job if one differs. */
+static int check_same_weights(struct train_run *r, int epoch)
+{
+    if (r->nproc == 1)
+        return IC_OK;
+    uint64_t h = params_hash(&r->model.bert);
+    double mine[2] = {(double)(h >> 32), (double)(h & 0xffffffffu)};
+    double *all = r->rank == 0 ? ic_xmalloc((size_t)r->nproc * sizeof mine) : NULL;
+    int rc = ic__dist_gather_f64(mine, 2, all, r->err);
+    for (int q = 1; rc == IC_OK && all && q < r->nproc; q++)
+        if (all[2 * q] != mine[0] || all[2 * q + 1] != mine[1])
+            rc = ic_errf(r->err, IC_ERR_RANGE, "after epoch %d the weights of rank %d differ "
+                         "from rank 0's", epoch, q);
+    if (rc == IC_OK && all)
+        ic_log(IC_LOG_INFO, "epoch %d: weights identical on %d processes (hash %016llx)", epoch,
+               r->nproc, (unsigned long long)h);
+    ic_free(all);
+    return rc;
+}
+
+/* The checkpoint's fields that must match the run, and its arrays pointing
+ * at the run's own buffers. */
+static void resume_fill(struct train_run *r, struct ic__resume *ck)
+{
+    memset(ck, 0, sizeof *ck);
+    ck->ntr = (int64_t)r->ntr;
+    ck->num_params = (int64_t)r->model.bert.num_params;
+    ck->n_labels = r->d.n_labels;
+    ck->batch_size = r->B;
+    ck->seed = r->c->seed;
+    ck->nproc = r->nproc;
+    ck->order = r->order;
+    ck->params = r->model.bert.params;
+    ck->m = r->opt.m;
+    ck->v = r->opt.v;
+    ck->best_params = r->best_params;
+    ck->best_confusion = r->best.confusion;
+}
+
+/* Rank 0 saves the state after epoch `epoch` (not after the last one, nor
+ * when the run ends here) to <output>.ckpt. */
+static int resume_save(struct train_run *r, int epoch)
+{
+    if (!r->ckpt_path || r->rank != 0 || epoch >= r->c->epochs || r->stopped ||
+        r->res->early_stopped)
+        return IC_OK;
+    struct ic__resume ck;
+    resume_fill(r, &ck);
+    ck.epoch = epoch;
+    ck.step = r->step;
+    ck.opt_t = r->opt.t;
+    ck.have_best = r->have_best;
+    ck.best_epoch = r->res->best_epoch;
+    ck.bad_evals = r->bad_evals;
+    ck.best_n = r->best.n;
+    ck.best_val = r->best_val;
+    ck.best_loss_sum = r->best.loss_sum;
+    ck.shuffle = r->rng_shuffle;
+    ck.drop = r->rng_drop;
+    int rc = ic__resume_save(r->ckpt_path, &ck, r->err);
+    if (rc == IC_OK)
+        ic_log(IC_LOG_INFO, "checkpoint: epoch %d saved to %s", epoch, r->ckpt_path);
+    return rc;
+}
+
+/* The end of an epoch: rank 0 evaluates and selects (the others learn
+ * whether to stop early), the ranks' weights are compared, the checkpoint
+ * written. */
+static int epoch_end(struct train_run *r, int epoch)
+{
+    int rc = IC_OK;
+    if (r->rank == 0 && r->nev > 0)
+        rc = evaluate_select(r, epoch);
+    int32_t early = r->res->early_stopped;
+    if (rc == IC_OK && r->nproc > 1)
+        rc = ic__dist_bcast(&early, sizeof early, r->err);
+    r->res->early_stopped = early;
+    if (rc == IC_OK)
+        rc = check_same_weights(r, epoch);
+    if (rc == IC_OK)
+        rc = resume_save(r, epoch);
+    return rc;
+}
+
+/* With --resume (or epoch_checkpoint) the checkpoint's path; with --resume
+ * and a checkpoint there, rank 0 reads it and every rank takes its state:
+ * the loop goes on after its epoch exactly as the run that wrote it. */
+static int resume_load(struct train_run *r)
+{
+    const struct ic_config *c = r->c;
+    if (!c->resume && !c->epoch_checkpoint)
+        return IC_OK;
+    r->ckpt_path = ic__resume_path(c->output);
+    if (!c->resume)
+        return IC_OK;
+    struct ic__resume ck;
+    resume_fill(r, &ck);
+    int rc = r->rank == 0 ? ic__resume_load(r->ckpt_path, &ck, r->err) : IC_OK;
+    int64_t hdr[4] = {rc == IC_OK, ck.epoch, ck.step, ck.opt_t};
+    if (rc == IC_ERR_NOTFOUND) {
+        ic_log(IC_LOG_INFO, "resume: no checkpoint %s: starting at epoch 1", r->ckpt_path);
+        rc = IC_OK;
+    }
+    if (rc == IC_OK && r->nproc > 1)
+        rc = ic__dist_bcast(hdr, sizeof hdr, r->err);
+    if (rc != IC_OK || !hdr[0])
+        return rc;
+    size_t P = r->model.bert.num_params * sizeof(float);
+    rc = ic__dist_bcast(r->model.bert.params, P, r->err);
+    if (rc == IC_OK)
+        rc = ic__dist_bcast(r->opt.m, P, r->err);
+    if (rc == IC_OK)
+        rc = ic__dist_bcast(r->opt.v, P, r->err);
+    if (rc == IC_OK)
+        rc = ic__dist_bcast(r->order, r->ntr * sizeof *r->order, r->err);
+    if (rc == IC_OK)
+        rc = ic__dist_bcast(&ck.shuffle, sizeof ck.shuffle, r->err);
+    if (rc != IC_OK)
+        return rc;
+    r->first_epoch = (int)hdr[1] + 1;
+    r->step = hdr[2];
+    r->opt.t = hdr[3];
+    r->rng_shuffle = ck.shuffle;
+    r->rng_drop = ck.drop; /* rank 0's: one process keeps one stream */
+    r->have_best = (int)ck.have_best;
+    r->best_val = ck.best_val;
+    r->res->best_epoch = (int)ck.best_epoch;
+    r->res->best_metric = ck.best_val;
+    r->bad_evals = (int)ck.bad_evals;
+    r->best.n = ck.best_n;
+    r->best.loss_sum = ck.best_loss_sum;
+    ic_metrics_finish(&r->best);
+    r->res->epochs_done = (double)r->step / (double)r->steps_per_epoch;
+    ic_log(IC_LOG_INFO, "resume: %s: continuing after epoch %lld (step %lld)", r->ckpt_path,
+           (long long)hdr[1], (long long)hdr[2]);
+    return IC_OK;
+}
+
+/* Per step: the compute (forward, backward, update) and the time in the
+ * sum over ranks, which includes waiting for the slowest rank. */
+static void log_step_split(struct train_run *r)
+{
+    int64_t n = r->step - (int64_t)(r->first_epoch - 1) * r->steps_per_epoch;
+    if (n <= 0)
+        return;
+    double comp = r->t_compute / (double)n * 1e3, red = r->t_reduce / (double)n * 1e3;
+    double mb = (double)r->model.bert.num_params * 4.0 / 1e6;
+    ic_log(IC_LOG_INFO, "step time: %.2f ms compute, %.2f ms all-reduce of %.1f MB "
+           "(%d processes, %lld steps)", comp, red, r->nproc > 1 ? mb : 0.0, r->nproc,
+           (long long)n);
+    if (r->nproc > 1) {
+        ic_tracker_log_metric(r->trk, "step_compute_ms", comp, r->step);
+        ic_tracker_log_metric(r->trk, "step_allreduce_ms", red, r->step);
+    }
+}
+
 static void loop_end(struct train_run *r)
 {
     struct ic_train_result *res = r->res;
@@ -933,6 +1248,7 @@ static void loop_end(struct train_run *r)
     ic_tracker_log_metric(r->trk, "train_runtime", runtime, r->step);
     ic_tracker_log_metric(r->trk, "train_samples_per_second", res->train_examples_per_s,
                           r->step);
+    log_step_split(r);
 }
 
 /* The model to save and its metrics: the best epoch's weights; when nothing
@@ -1136,6 +1452,8 @@ static int save_model(struct train_run *r)
     }
     r->res->report_json = report;
     r->res->output = ic_xstrdup(c->output);
+    if (r->ckpt_path && unlink(r->ckpt_path) == 0) /* the model supersedes it */
+        ic_log(IC_LOG_INFO, "checkpoint %s removed", r->ckpt_path);
     return IC_OK;
 }
 
@@ -1171,6 +1489,9 @@ static void run_end(struct train_run *r, int rc)
     }
     ic_tracker_end(r->trk, r->status);
     ic_free(r->base_dir);
+    ic_free(r->ckpt_path);
+    if (r->sysmon)
+        ic__sysmon_free(r->sysmon);
     ic_free_aligned(r->best_params);
     ic_free(r->bids);
     ic_free(r->bmask);
@@ -1191,6 +1512,11 @@ static void run_end(struct train_run *r, int rc)
     ic_dataset_free(&r->de);
 }
 
+void ic_train_dist_end(int exit_code)
+{
+    ic__dist_finalize(exit_code);
+}
+
 int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, ic_train_cb cb,
                  void *ud, struct ic_train_result *res, struct ic_err *err)
 {
@@ -1209,22 +1535,25 @@ int ic_train_run(const struct ic_config *c, const volatile sig_atomic_t *stop, i
         rc = log_params(&r);
     if (rc == IC_OK)
         loop_begin(&r);
-    for (int epoch = 1; rc == IC_OK && epoch <= c->epochs; epoch++) {
+    if (rc == IC_OK)
+        rc = resume_load(&r);
+    for (int epoch = r.first_epoch; rc == IC_OK && epoch <= c->epochs; epoch++) {
         if (r.stopped || res->early_stopped)
             break;
         rc = train_epoch(&r, epoch);
-        if (rc == IC_OK && !r.stopped && r.nev > 0)
-            rc = evaluate_select(&r, epoch);
+        if (rc == IC_OK && !r.stopped)
+            rc = epoch_end(&r, epoch);
     }
     if (rc == IC_OK)
         loop_end(&r);
     if (rc == IC_OK && r.stopped && r.step == 0) /* nothing trained: keep any old output */
         rc = interrupted(&r, "interrupted before the first step; nothing saved");
-    if (rc == IC_OK)
+    int saver = r.rank == 0; /* the other ranks are done */
+    if (rc == IC_OK && saver)
         rc = final_metrics(&r);
-    if (rc == IC_OK)
+    if (rc == IC_OK && saver)
         rc = calibrate(&r);
-    if (rc == IC_OK)
+    if (rc == IC_OK && saver)
         rc = save_model(&r);
     if (rc == IC_OK)
         rc = saved_outcome(&r);

@@ -36,7 +36,7 @@ def load_weights(path):
     return {k: v.float() for k, v in torch.load(path, map_location="cpu").items()}
 
 
-def forward(cfg, w, ids, mask):
+def forward(cfg, w, ids, mask, logits=False):
     H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     eps = cfg.get("layer_norm_eps", 1e-12)
     act = {"gelu": F.gelu, "relu": F.relu,
@@ -64,7 +64,8 @@ def forward(cfg, w, ids, mask):
         x = F.layer_norm(x + h, (H,), g(L + "output.LayerNorm.weight"),
                          g(L + "output.LayerNorm.bias"), eps)
     pooled = torch.tanh(F.linear(x[:, 0], g("bert.pooler.dense.weight"), g("bert.pooler.dense.bias")))
-    return torch.softmax(F.linear(pooled, g("classifier.weight"), g("classifier.bias")), dim=-1)
+    out = F.linear(pooled, g("classifier.weight"), g("classifier.bias"))
+    return out if logits else torch.softmax(out, dim=-1)
 
 
 def main():

@@ -6,7 +6,8 @@
 #        tiny  bert-tiny's shape (2 layers, hidden 128, 2 heads, ffn 512)
 #        base  bert-base's shape (12 layers, hidden 768, 12 heads, ffn 3072)
 #      each as 1 process x 1 thread, 1 process x 2 threads and 2 processes x
-#      1 thread, global batch BATCH (32), a few steps (TINY_STEPS, BASE_STEPS);
+#      1 thread, global batch BATCH (32; BASE_BATCH, 16, at the base shape),
+#      a few steps (TINY_STEPS, BASE_STEPS);
 #      from-scratch models, so the vocabulary is the one trained on
 #      data/dataset_v2.json (smaller than bert's 30522: the parameter count
 #      printed is the one reduced);
@@ -22,7 +23,7 @@
 # The machine this ran on may have fewer cores than ranks x threads and other
 # load: the load average is printed with the figures; read them as such.
 #   bench/bench_mpi.sh [BUILD_DIR]
-# Environment: BATCH (32), TINY_STEPS (20), BASE_STEPS (3), SHAPES
+# Environment: BATCH (32), BASE_BATCH (16), TINY_STEPS (20), BASE_STEPS (2), SHAPES
 # ("tiny base"), BENCH_REPS (5, all-reduce repetitions).
 set -u
 cd "$(dirname "$0")/.."
@@ -30,7 +31,8 @@ build=${1:-${BUILD:-build}}
 . bench/common.sh
 BATCH=${BATCH:-32}
 TINY_STEPS=${TINY_STEPS:-20}
-BASE_STEPS=${BASE_STEPS:-3}
+BASE_STEPS=${BASE_STEPS:-2}
+BASE_BATCH=${BASE_BATCH:-16}
 SHAPES=${SHAPES:-tiny base}
 BIN="$build/intent"
 
@@ -49,11 +51,12 @@ MPIRUN=(mpirun --oversubscribe --bind-to none)
 echo "bench_mpi: $(nproc) cores, load average $(loadavg) before; global batch $BATCH"
 
 # data: enough examples for STEPS global batches, no evaluation
-subset() { # steps -> file
+subset() { # steps batch -> file
     "$PY" -c 'import json,sys; d=json.load(open("data/dataset_v2.json")); n=int(sys.argv[1])
-json.dump((d*4)[:n], open(sys.argv[2], "w"), ensure_ascii=False)' $(($1 * BATCH)) "$T/data$1.json"
-    echo "$T/data$1.json"
+json.dump([d[i * 37 % len(d)] for i in range(n)], open(sys.argv[2], "w"), ensure_ascii=False)' $(($1 * $2)) "$T/data$1-$2.json"
+    echo "$T/data$1-$2.json"
 }
+batch_of() { if [ "$1" = base ]; then echo "$BASE_BATCH"; else echo "$BATCH"; fi; }
 
 shape_args() {
     case $1 in
@@ -64,12 +67,13 @@ shape_args() {
 
 # one training run; prints "compute_ms allreduce_ms MB examples_per_s"
 train_once() { # shape steps procs threads
-    local data log
-    data=$(subset "$2")
+    local data log b
+    b=$(batch_of "$1")
+    data=$(subset "$2" "$b")
     log="$T/$1-$3x$4.log"
     # shellcheck disable=SC2046
     local cmd=("$BIN" train --data "$data" --eval-fraction 0 --no-calibrate --no-tracking
-               --epochs 1 --batch-size "$BATCH" --max-length 32 --threads "$4" --seed 3
+               --epochs 1 --batch-size "$b" --max-length 32 --threads "$4" --seed 3
                --logging-steps 100000 --scratch-vocab-size 8000 $(shape_args "$1"))
     if [ "$3" = 1 ]; then "${cmd[@]}" >"$log" 2>&1; else "${MPIRUN[@]}" -n "$3" "${cmd[@]}" >"$log" 2>&1; fi || {
         echo "bench_mpi: $1 $3x$4 failed: $(tail -2 "$log")" >&2; return 1; }
@@ -102,7 +106,7 @@ done
 bw=$(awk '/17.6 MB/ {for (i = 1; i <= NF; i++) if ($i == "busbw") print $(i + 1)}' "$T/ar-tcp.txt")
 
 echo
-echo "model of N nodes, per-node batch $BATCH (weak scaling): speed-up over one node"
+echo "model of N nodes, per-node batch as measured (weak scaling): speed-up over one node"
 echo "  step(N) = compute(1 node) + 2(N-1)/N x bytes / bandwidth + 2(N-1) x 50 us"
 for s in $SHAPES; do
     comp=$(printf '%s\n' "${RES[$s-1x1]:-}" "${RES[$s-1x2]:-}" | awk 'NF && (m == "" || $1 < m) {m = $1} END {print m}')

@@ -8,6 +8,8 @@
 #ifndef IC_CLI_H
 #define IC_CLI_H
 
+#include <signal.h>
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
@@ -44,6 +46,14 @@ struct cli_progress {
 void cli_progress_clear(struct cli_progress *p);
 void cli_progress_step(struct cli_progress *p, const struct ic_train_event *ev);
 void cli_progress_log(struct cli_progress *p, const struct ic_train_event *ev);
+
+/* Ctrl-C and SIGTERM during a training job (progress.c): cli_stop_begin
+ * installs handlers that set the flag it returns (a second Ctrl-C kills the
+ * usual way); cli_stop_end restores the defaults. cli_print_run names the
+ * tracked MLflow run on stderr when there is one. */
+const volatile sig_atomic_t *cli_stop_begin(void);
+void cli_stop_end(void);
+void cli_print_run(const char *run_id, const char *run_where);
 
 struct ic_infer_opts;
 int cli_fallback_option(const char *name, int *takes_value);

@@ -19,15 +19,6 @@
 #include "intent/config.h"
 #include "intent/pretrain.h"
 
-static volatile sig_atomic_t g_stop;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills the usual way */
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -200,22 +191,14 @@ static int run(struct ic_config *c, const struct args *a)
     o.from_scratch = a->from_scratch;
     o.mask.prob = a->mask_prob;
     o.mask.whole_word = a->whole_word;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    const volatile sig_atomic_t *stop = cli_stop_begin();
     struct cli_progress pr = {isatty(STDERR_FILENO), 0, 0};
     struct ic_pretrain_result res;
     struct ic_err err;
-    int rc = ic_pretrain_run(&o, &g_stop, on_event, &pr, &res, &err);
+    int rc = ic_pretrain_run(&o, stop, on_event, &pr, &res, &err);
     cli_progress_clear(&pr);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (res.run_id)
-        fprintf(stderr, "intent: MLflow run %s: %s\n", res.run_id,
-                res.run_where ? res.run_where : "");
+    cli_stop_end();
+    cli_print_run(res.run_id, res.run_where);
     int code = rc == IC_OK ? 0 : rc == IC_ERR_INTERRUPTED ? 130 : 1;
     if (rc == IC_OK)
         fprintf(stderr, "intent: masked-LM model saved to %s (last epoch loss %.4f)\n",

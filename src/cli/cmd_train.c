@@ -25,16 +25,6 @@
 #endif
 #define BUNDLED_DATASET "dataset_v2.json"
 
-static volatile sig_atomic_t g_stop;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-    /* A second Ctrl-C kills the process the usual way. */
-    signal(SIGINT, SIG_DFL);
-}
-
 static void usage(FILE *f)
 {
     size_t n;
@@ -266,22 +256,14 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    const volatile sig_atomic_t *stop = cli_stop_begin();
 
     struct cli_progress pr = {isatty(STDERR_FILENO), 0, 0};
     struct ic_train_result res;
-    int rc = ic_train_run(&c, &g_stop, on_event, &pr, &res, &err);
+    int rc = ic_train_run(&c, stop, on_event, &pr, &res, &err);
     cli_progress_clear(&pr);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (res.run_id)
-        fprintf(stderr, "intent: MLflow run %s: %s\n", res.run_id,
-                res.run_where ? res.run_where : "");
+    cli_stop_end();
+    cli_print_run(res.run_id, res.run_where);
     if (rc == IC_OK) {
         if (res.output) /* rank 0 of an MPI job, or the only process */
             fprintf(stderr, "intent: model saved to %s%s\n", res.output,
